@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// The parking mechanism every blocking call in goro is built on: a waiter is one blocked fiber
+// or thread, plus the "first completion wins" slot that select, deadlines and cancellation use.
+// Described in docs/scheduler.md, "Parking" and docs/channels.md, "Waiting".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace goro::detail {
+
+struct fiber;
+class scheduler;
+using clock = std::chrono::steady_clock;
+
+// Lives on the blocked party's stack for the length of one blocking operation.
+//
+// Protocol: a waker first wins claim(i) (exactly one caller over the waiter's life does), then
+// completes its part of the operation, then calls unpark(). The parked side returns from park()
+// only after that unpark(). unpark() may come before park(): park() then returns at once.
+//
+// Memory ordering: everything the waker did before unpark() happens-before park() returns.
+class waiter {
+ public:
+  static constexpr int unclaimed = -1;
+
+  // Binds the waiter to the calling fiber, or to the calling thread outside fibers.
+  waiter() noexcept;
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+
+  // True for the first caller only; `index` says which completion won (a select case, a timeout).
+  bool claim(int index) noexcept {
+    int expected = unclaimed;
+    return winner_.compare_exchange_strong(expected, index, std::memory_order_acq_rel,
+                                           std::memory_order_acquire);
+  }
+  int winner() const noexcept { return winner_.load(std::memory_order_acquire); }
+
+  // Blocks the fiber (freeing its worker) or the thread until unpark().
+  void park() noexcept;
+
+  // As park(); if `deadline` passes first and claim(timeout_index) succeeds, returns without
+  // an unpark. If the claim fails, the winner owes an unpark, and this waits for it.
+  void park_until(clock::time_point deadline, int timeout_index) noexcept;
+
+  // Wakes the parked party; call once, after winning claim().
+  void unpark() noexcept;
+
+  bool in_fiber() const noexcept { return fiber_ != nullptr; }
+
+ private:
+  friend class scheduler;
+  enum : std::uint32_t { running = 0, parked = 1, notified = 2 };
+  fiber* fiber_;
+  std::atomic<std::uint32_t> state_{running};
+  std::atomic<int> winner_{unclaimed};
+};
+
+}  // namespace goro::detail

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// A pending callback on a runtime's timer heap: what sleep_for, deadlines, after(), timer and
+// ticker are made of. Described in docs/scheduler.md, "Timers".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace goro::detail {
+
+class scheduler;
+using clock = std::chrono::steady_clock;
+
+struct timer_entry {
+  // Runs on a worker, with no lock held, once `when` has passed. Must not block.
+  void (*fire)(timer_entry& self) noexcept = nullptr;
+  clock::time_point when{};
+
+  // Owned by the heap.
+  static constexpr std::size_t not_queued = static_cast<std::size_t>(-1);
+  std::size_t heap_index = not_queued;
+  enum : std::uint8_t { idle, pending, firing };
+  std::atomic<std::uint8_t> state{idle};
+  scheduler* sched = nullptr;
+};
+
+// Queues `entry` (which must be idle) on `sched`, to fire at entry.when.
+void timer_start(timer_entry& entry, scheduler& sched);
+
+// Unqueues `entry`. True if it was pending and now will not fire. If it is firing right now,
+// waits until fire() has returned, so the caller may then destroy it.
+bool timer_stop(timer_entry& entry) noexcept;
+
+}  // namespace goro::detail

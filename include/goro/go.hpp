@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::go: start a fiber, Go's `go` statement.
+#pragma once
+
+#include <utility>
+
+#include "goro/detail/spawn.hpp"
+
+namespace goro {
+
+// Runs f(args...) in a new fiber. Arguments are decay-copied, as by std::thread. Called in a
+// fiber, the fiber goes to the same runtime (and runs soon on the same worker); called from any
+// other thread, to the default runtime, started on first use. An exception escaping f prints
+// what it was and calls std::terminate, as one escaping a std::thread does.
+template <class F, class... Args>
+void go(F&& f, Args&&... args) {
+  detail::spawn(detail::current_or_default_scheduler(), std::forward<F>(f),
+                std::forward<Args>(args)...);
+}
+
+}  // namespace goro

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+// The umbrella header: all of goro's public API.
+#pragma once
+
+#include "goro/go.hpp"
+#include "goro/runtime.hpp"
+#include "goro/this_fiber.hpp"
+#include "goro/wait_group.hpp"

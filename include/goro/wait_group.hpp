@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::wait_group: Go's sync.WaitGroup. Waits for a collection of fibers (or threads) to finish.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "goro/detail/spinlock.hpp"
+
+namespace goro {
+
+namespace detail {
+struct wait_node;
+}
+
+// A counter that wait() blocks on until it reaches zero.
+//
+// Memory ordering: every done() (and add()) happens-before the wait() that it lets return.
+class wait_group {
+ public:
+  wait_group() = default;
+  wait_group(const wait_group&) = delete;
+  wait_group& operator=(const wait_group&) = delete;
+  ~wait_group() = default;
+
+  // Adds `delta` (which may be negative) to the counter; at zero, releases every waiter.
+  // Throws std::logic_error if the counter would drop below zero (it is left unchanged).
+  void add(std::int64_t delta = 1);
+  // add(-1).
+  void done() { add(-1); }
+  // Blocks the fiber, or the thread, until the counter is zero.
+  void wait();
+
+  // The counter, for tests and diagnostics.
+  std::int64_t count() const noexcept;
+
+ private:
+  // Counter in the high 32 bits, number of waiters in the low 32 (as Go's WaitGroup).
+  std::atomic<std::uint64_t> state_{0};
+  detail::spinlock lock_;
+  detail::wait_node* waiters_ = nullptr;  // GUARDED_BY(lock_)
+};
+
+}  // namespace goro

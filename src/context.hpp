@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// Execution contexts and the one stack-switch primitive goro uses. This is the only interface
+// to Boost.Context in the project (implemented in context.cpp), and the only place that tells
+// AddressSanitizer and ThreadSanitizer about stack switches.
+#pragma once
+
+#include <cstddef>
+
+namespace goro::detail {
+
+// A suspended (or running) flow of control: a fiber's or a worker thread's own.
+struct exec_context {
+  void* fctx = nullptr;               // Boost fcontext of the suspended context.
+  bool fresh = false;                 // Made but never entered.
+  void (*entry)(void*) = nullptr;     // For fresh contexts: what to run; must never return.
+  void* entry_arg = nullptr;
+  const void* stack_low = nullptr;    // Stack bounds, for AddressSanitizer.
+  std::size_t stack_size = 0;
+  void* asan_fake_stack = nullptr;    // AddressSanitizer's fake stack while suspended.
+  void* tsan_fiber = nullptr;         // ThreadSanitizer's fiber handle.
+};
+
+// Runs once the switch has happened, on the new stack, before the new context continues.
+using arrival_hook = void (*)(void* arg);
+
+// Describes the calling thread's own stack as a context, so fibers can switch back to it.
+void init_thread_context(exec_context& ctx);
+
+// Prepares `ctx` to run entry(arg) on the stack [low, low + size) when first switched to.
+void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(void*), void* arg);
+
+// Releases sanitizer state of a context that finished; call from another context.
+void destroy_context(exec_context& ctx) noexcept;
+
+// Suspends the caller into `from` and resumes `to`. Once `from` is saved, hook(arg) runs on
+// `to`'s stack; only then may another thread resume `from`. Returns when something switches
+// back to `from`, possibly on another thread.
+void switch_context(exec_context& from, exec_context& to, arrival_hook hook, void* arg) noexcept;
+
+// Like switch_context, for a context that will never be resumed (a fiber that finished).
+[[noreturn]] void exit_context(exec_context& from, exec_context& to, arrival_hook hook,
+                               void* arg) noexcept;
+
+}  // namespace goro::detail

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::runtime, the default runtime, and this_fiber: the public face of the scheduler.
+#include "goro/runtime.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "goro/this_fiber.hpp"
+#include "sanitizers.hpp"
+#include "scheduler.hpp"
+
+namespace goro {
+namespace {
+
+std::size_t workers_from_environment() {
+  const char* env = std::getenv("GORO_MAXPROCS");
+  if (env == nullptr) {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+  }
+  const std::string text(env);
+  std::size_t used = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || text.front() == '-' || text.front() == '+' || n == 0 ||
+      n > max_workers) {
+    throw std::invalid_argument("goro::runtime: GORO_MAXPROCS=\"" + text +
+                                "\" is not a positive integer no larger than " +
+                                std::to_string(max_workers));
+  }
+  return static_cast<std::size_t>(n);
+}
+
+options resolve(const options& in) {
+  options out = in;
+  if (out.workers > max_workers) {
+    throw std::invalid_argument("goro::runtime: " + std::to_string(out.workers) +
+                                " workers is more than max_workers (" +
+                                std::to_string(max_workers) + ")");
+  }
+  if (out.workers == 0) out.workers = workers_from_environment();
+  if (out.stack_size == 0) {
+    out.stack_size = detail::sanitized ? 4 * default_stack_size : default_stack_size;
+  } else if (out.stack_size < min_stack_size) {
+    throw std::invalid_argument("goro::runtime: stack_size " + std::to_string(out.stack_size) +
+                                " is below min_stack_size (" + std::to_string(min_stack_size) +
+                                ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+runtime::runtime() : runtime(options{}) {}
+
+runtime::runtime(const options& opts)
+    : sched_(std::make_unique<detail::scheduler>(resolve(opts))) {}
+
+runtime::~runtime() {
+  if (detail::worker* w = detail::worker::current(); w != nullptr && &w->sched() == sched_.get()) {
+    std::fputs("goro: ~runtime() called on one of its own fibers; it would wait for itself\n",
+               stderr);
+    std::abort();
+  }
+  sched_->wait_for_fibers();
+}
+
+std::size_t runtime::workers() const noexcept { return sched_->worker_count(); }
+
+std::size_t runtime::stack_size() const noexcept { return sched_->stack_size(); }
+
+namespace detail {
+
+// The default runtime lives until exit, when its workers stop and fibers still parked are
+// abandoned, as Go abandons goroutines when main returns. It is never deleted: fibers it
+// abandoned may still refer to it, and LeakSanitizer sees it as reachable.
+scheduler& default_scheduler() {
+  static scheduler* instance = [] {
+    auto* s = new scheduler(resolve(options{}));
+    std::atexit([] { instance->stop(); });
+    return s;
+  }();
+  return *instance;
+}
+
+}  // namespace detail
+
+namespace this_fiber {
+
+void yield() noexcept {
+  if (detail::worker* w = detail::worker::current(); w != nullptr && w->current_fiber()) {
+    w->yield_current();
+    return;
+  }
+  std::this_thread::yield();
+}
+
+void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
+  if (deadline <= std::chrono::steady_clock::now()) return;
+  detail::waiter w;
+  w.park_until(deadline, 0);
+}
+
+bool in_fiber() noexcept {
+  detail::worker* w = detail::worker::current();
+  return w != nullptr && w->current_fiber() != nullptr;
+}
+
+std::uint64_t get_id() noexcept {
+  detail::worker* w = detail::worker::current();
+  const detail::fiber* f = w != nullptr ? w->current_fiber() : nullptr;
+  return f != nullptr ? f->id : 0;
+}
+
+}  // namespace this_fiber
+}  // namespace goro

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Which sanitizer this translation unit is built with, and their fiber-switch interfaces.
+// Every stack switch in goro is announced to AddressSanitizer and ThreadSanitizer from
+// src/context.cpp; see docs/scheduler.md, "Sanitizers".
+#pragma once
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GORO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORO_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define GORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORO_TSAN 1
+#endif
+#endif
+
+#ifdef GORO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#ifdef GORO_TSAN
+extern "C" {
+void* __tsan_get_current_fiber();
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+}
+#endif
+
+namespace goro::detail {
+
+#if defined(GORO_ASAN) || defined(GORO_TSAN)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+}  // namespace goro::detail

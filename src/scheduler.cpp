@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: Apache-2.0
+// The work-stealing scheduler: worker loops, run-queue placement, stealing, the spinning and
+// parking protocol, fiber creation and exit. Design and proofs: docs/scheduler.md.
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include "futex.hpp"
+#include "stack_overflow.hpp"
+
+namespace goro::detail {
+namespace {
+
+thread_local worker* tls_worker = nullptr;
+std::atomic<std::uint64_t> next_fiber_id{1};
+
+// Room a fiber's stack must keep below its record and task.
+constexpr std::size_t min_usable_stack = 8 * 1024;
+// Fairness: every this many scheduling decisions, a worker looks at the global queue and the
+// oldest local fiber before its next slot, and checks timers (Go uses 61 too).
+constexpr std::uint32_t fairness_period = 61;
+constexpr int steal_rounds = 4;
+
+[[noreturn]] void fiber_main(void* arg) noexcept {
+  auto* f = static_cast<fiber*>(arg);
+  try {
+    f->run(f->task);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "goro: exception escaped fiber %" PRIu64 ": %s\n", f->id, e.what());
+    std::terminate();
+  } catch (...) {
+    std::fprintf(stderr, "goro: exception escaped fiber %" PRIu64 " (not a std::exception)\n",
+                 f->id);
+    std::terminate();
+  }
+  worker::current()->exit_fiber();
+}
+
+// Arrival hooks: each runs on the next context's stack once the previous fiber is saved.
+
+void requeue_yielded(void* arg) noexcept { worker::current()->push_back(static_cast<fiber*>(arg)); }
+
+void release_finished(void* arg) noexcept {
+  auto* f = static_cast<fiber*>(arg);
+  scheduler& s = *f->sched;
+  worker* w = worker::current();
+  destroy_context(f->ctx);
+  const stack_region stack = f->stack;  // f lives on that stack
+  s.stacks().release(w->stack_cache_for(s), stack);
+  s.fiber_finished();
+}
+
+std::uint64_t seed_for(unsigned index) {
+  return 0x9E3779B97F4A7C15ULL * (index + 1) ^ reinterpret_cast<std::uintptr_t>(&index);
+}
+
+}  // namespace
+
+// ---- worker -------------------------------------------------------------------------------
+
+worker::worker(scheduler& sched, unsigned index)
+    : sched_(sched), index_(index), rng_(seed_for(index)) {}
+
+// Never inlined: a fiber may resume on another thread, so callers must not keep a cached
+// thread-local address across a switch.
+__attribute__((noinline)) worker* worker::current() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_worker;
+}
+
+void worker::start() {
+  thread_ = std::thread([this] { main(); });
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void worker::main() noexcept {
+  tls_worker = this;
+  init_thread_context(ctx_);
+  const alt_signal_stack alt;
+  while (fiber* f = find_runnable()) {
+    current_ = f;
+    switch_context(ctx_, f->ctx, nullptr, nullptr);
+  }
+  tls_worker = nullptr;
+}
+
+void worker::make_next(fiber* f) noexcept {
+  if (fiber* displaced = runq_.set_next(f)) push_back(displaced);
+}
+
+void worker::push_back(fiber* f) noexcept {
+  if (runq_.push(f)) return;
+  // Full: move the older half and f to the global queue, linked through fiber::next.
+  fiber* batch[run_queue::capacity / 2 + 1];
+  std::uint32_t n = runq_.take_half(batch);
+  batch[n++] = f;
+  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->next = batch[i + 1];
+  sched_.global_push(batch[0], batch[n - 1], n);
+}
+
+void worker::check_stack(const fiber& f) const noexcept {
+  const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
+  if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id);
+}
+
+void worker::switch_away(arrival_hook hook, void* arg) noexcept {
+  fiber* self = current_;
+  check_stack(*self);
+  fiber* next = pick_local();
+  current_ = next;
+  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
+}
+
+void worker::yield_current() noexcept {
+  fiber* self = current_;
+  fiber* next = pick_local();
+  if (next == nullptr) return;  // nothing else to run here: keep going
+  current_ = next;
+  switch_context(self->ctx, next->ctx, requeue_yielded, self);
+}
+
+void worker::exit_fiber() noexcept {
+  fiber* self = current_;
+  check_stack(*self);
+  fiber* next = pick_local();
+  current_ = next;
+  exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
+}
+
+void worker::poll_timers() noexcept {
+  if (sched_.timers_.next_deadline() == clock::time_point::max()) return;
+  const clock::time_point now = clock::now();
+  if (sched_.timers_.due(now)) sched_.timers_.fire_due(now);
+}
+
+fiber* worker::pick_local() noexcept {
+  if (++tick_ % fairness_period == 0) {
+    poll_timers();
+    if (fiber* f = sched_.global_take(*this, 1)) return f;
+    if (fiber* f = runq_.pop_queued()) return f;
+  }
+  if (fiber* f = runq_.pop()) return f;
+  return sched_.global_take(*this, run_queue::capacity / 2);
+}
+
+fiber* worker::steal_work(bool take_next) noexcept {
+  const std::size_t n = sched_.workers_.size();
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  const std::size_t start = rng_ % n;
+  fiber* loot[run_queue::capacity / 2];
+  for (std::size_t i = 0; i < n; ++i) {
+    worker& victim = *sched_.workers_[(start + i) % n];
+    if (&victim == this) continue;
+    const std::uint32_t k = victim.runq_.steal(loot, take_next);
+    if (k == 0) continue;
+    for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
+    return loot[0];
+  }
+  return nullptr;
+}
+
+void worker::stop_spinning() noexcept {
+  spinning_ = false;
+  // The last spinner to find work wakes another, in case there is more (Go's resetspinning).
+  if (sched_.spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) sched_.wake_one();
+}
+
+fiber* worker::find_runnable() noexcept {
+  for (;;) {
+    if (sched_.stopping_.load(std::memory_order_acquire)) return nullptr;
+    poll_timers();
+    fiber* f = pick_local();
+    if (f == nullptr && sched_.workers_.size() > 1) {
+      if (!spinning_) {
+        // At most half the busy workers spin at once (Go's findrunnable).
+        const int busy = static_cast<int>(sched_.workers_.size()) -
+                         sched_.idle_.load(std::memory_order_relaxed);
+        if (2 * sched_.spinning_.load(std::memory_order_relaxed) < busy) {
+          spinning_ = true;
+          sched_.spinning_.fetch_add(1, std::memory_order_seq_cst);
+        }
+      }
+      for (int round = 0; spinning_ && f == nullptr && round < steal_rounds; ++round) {
+        f = steal_work(round == steal_rounds - 1);
+      }
+    }
+    if (f != nullptr) {
+      if (spinning_) stop_spinning();
+      return f;
+    }
+    park_thread();
+  }
+}
+
+void worker::park_thread() noexcept {
+  wake_word_.store(0, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(sched_.idle_mu_);
+    sched_.idle_list_.push_back(this);
+    in_idle_list_ = true;
+    sched_.idle_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  if (spinning_) {
+    spinning_ = false;
+    sched_.spinning_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  // Dekker with wake_one()/wake_for_timer(): they publish work, fence, then read idle_,
+  // spinning_ and timer_waiter_; we published ourselves idle, fence, then look for work. One
+  // of the two sides sees the other.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
+    const clock::time_point deadline = sched_.timers_.next_deadline();
+    worker* no_one = nullptr;
+    const bool timer_duty = deadline != clock::time_point::max() &&
+                            sched_.timer_waiter_.compare_exchange_strong(no_one, this);
+    if (timer_duty) {
+      futex_wait_until(wake_word_, 0, deadline);
+      worker* self = this;
+      sched_.timer_waiter_.compare_exchange_strong(self, nullptr);
+    } else {
+      futex_wait(wake_word_, 0);
+    }
+  }
+  std::lock_guard lock(sched_.idle_mu_);
+  if (in_idle_list_) {
+    auto& list = sched_.idle_list_;
+    list.erase(std::find(list.begin(), list.end(), this));
+    in_idle_list_ = false;
+    sched_.idle_.fetch_sub(1, std::memory_order_seq_cst);
+  } else {
+    spinning_ = true;  // wake_one() took us off the list and counted us as spinning
+  }
+}
+
+// ---- scheduler ----------------------------------------------------------------------------
+
+scheduler::scheduler(const options& opts) : stacks_(opts.stack_size) {
+  install_stack_overflow_handler();
+  workers_.reserve(opts.workers);
+  for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
+  for (auto& w : workers_) w->start();
+}
+
+scheduler::~scheduler() {
+  stop();
+}
+
+new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*)) {
+  worker* w = worker::current();
+  stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
+  const stack_region stack = stacks_.acquire(cache);
+  const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
+  const std::uintptr_t record = (low + stack.size - sizeof(fiber)) & ~(alignof(fiber) - 1);
+  const std::uintptr_t storage = (record - size) & ~(align - 1);
+  const std::uintptr_t sp = storage & ~std::uintptr_t{15};
+  if (size > stack.size || storage < low || sp - low < min_usable_stack) {
+    stacks_.release(cache, stack);
+    throw std::invalid_argument("goro::go: the callable and its arguments do not fit the fiber stack");
+  }
+  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{};
+  f->sched = this;
+  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->stack = stack;
+  f->run = run;
+  f->task = reinterpret_cast<void*>(storage);
+  make_context(f->ctx, stack.low, sp - low, fiber_main, f);
+  live_fibers_.fetch_add(1, std::memory_order_relaxed);
+  return {f, f->task};
+}
+
+void scheduler::discard(fiber* f) noexcept {
+  worker* w = worker::current();
+  destroy_context(f->ctx);
+  const stack_region stack = f->stack;
+  stacks_.release(w != nullptr ? w->stack_cache_for(*this) : nullptr, stack);
+  fiber_finished();
+}
+
+void scheduler::fiber_finished() noexcept {
+  if (live_fibers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    done_epoch_.fetch_add(1, std::memory_order_release);
+    futex_wake(done_epoch_, INT32_MAX);
+  }
+}
+
+void scheduler::wait_for_fibers() noexcept {
+  for (;;) {
+    const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
+    if (live_fibers_.load(std::memory_order_acquire) == 0) return;
+    futex_wait(done_epoch_, epoch);
+  }
+}
+
+void scheduler::stop() noexcept {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  for (auto& w : workers_) {
+    w->wake_word_.store(1, std::memory_order_release);
+    futex_wake(w->wake_word_);
+  }
+  for (auto& w : workers_) w->join();
+}
+
+void scheduler::ready(fiber* f) noexcept {
+  worker* w = worker::current();
+  if (w != nullptr && &w->sched_ == this) {
+    w->make_next(f);
+  } else {
+    f->next = nullptr;
+    global_push(f, f, 1);
+  }
+  wake_one();
+}
+
+void scheduler::global_push(fiber* first, fiber* last, std::size_t n) noexcept {
+  {
+    std::lock_guard lock(global_mu_);
+    last->next = nullptr;
+    if (global_tail_ != nullptr) {
+      global_tail_->next = first;
+    } else {
+      global_head_ = first;
+    }
+    global_tail_ = last;
+    global_size_.fetch_add(n, std::memory_order_release);
+  }
+}
+
+fiber* scheduler::global_take(worker& w, std::size_t max) noexcept {
+  if (global_size_.load(std::memory_order_acquire) == 0) return nullptr;
+  std::lock_guard lock(global_mu_);
+  const std::size_t size = global_size_.load(std::memory_order_relaxed);
+  if (size == 0) return nullptr;
+  const std::size_t n = std::min({size, max, size / workers_.size() + 1});
+  fiber* first = global_head_;
+  global_head_ = first->next;
+  for (std::size_t i = 1; i < n; ++i) {
+    fiber* f = global_head_;
+    global_head_ = f->next;
+    w.runq_.push(f);  // cannot fail: n <= capacity / 2 and we only take when nearly empty
+  }
+  if (global_head_ == nullptr) global_tail_ = nullptr;
+  global_size_.fetch_sub(n, std::memory_order_relaxed);
+  return first;
+}
+
+bool scheduler::any_work() const noexcept {
+  if (global_size_.load(std::memory_order_acquire) != 0) return true;
+  for (const auto& w : workers_) {
+    if (!w->runq_.empty()) return true;
+  }
+  return false;
+}
+
+void scheduler::wake_one() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see worker::park_thread
+  if (idle_.load(std::memory_order_relaxed) == 0) return;
+  if (spinning_.load(std::memory_order_relaxed) != 0) return;  // a spinner will find the work
+  int expected = 0;
+  if (!spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst)) return;
+  worker* w = nullptr;
+  {
+    std::lock_guard lock(idle_mu_);
+    if (!idle_list_.empty()) {
+      w = idle_list_.back();
+      idle_list_.pop_back();
+      w->in_idle_list_ = false;
+      idle_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  if (w == nullptr) {
+    spinning_.fetch_sub(1, std::memory_order_seq_cst);
+    return;
+  }
+  w->wake_word_.store(1, std::memory_order_release);
+  futex_wake(w->wake_word_);
+}
+
+void scheduler::wake_for_timer() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see worker::park_thread
+  if (worker* w = timer_waiter_.load(std::memory_order_relaxed)) {
+    w->wake_word_.store(1, std::memory_order_release);
+    futex_wake(w->wake_word_);
+    return;
+  }
+  wake_one();
+}
+
+void scheduler::add_timer(timer_entry& e) {
+  e.sched = this;
+  if (timers_.push(e)) wake_for_timer();
+}
+
+void scheduler::park(waiter& w) noexcept {
+  worker::current()->switch_away(finish_park, &w);
+}
+
+// Arrival hook of park(): the fiber is saved. If unpark() came first, it left the fiber to us
+// to requeue; otherwise, from the exchange on, the fiber is the waker's to make runnable.
+void scheduler::finish_park(void* waiter_arg) noexcept {
+  auto* w = static_cast<waiter*>(waiter_arg);
+  fiber* f = w->fiber_;
+  if (w->state_.exchange(waiter::parked, std::memory_order_acq_rel) == waiter::notified) {
+    worker::current()->make_next(f);
+  }
+}
+
+// ---- free functions -----------------------------------------------------------------------
+
+new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*)) {
+  return sched.create(size, align, run);
+}
+
+void fiber_start(fiber* f) noexcept { f->sched->ready(f); }
+
+void fiber_discard(fiber* f) noexcept { f->sched->discard(f); }
+
+scheduler& current_or_default_scheduler() {
+  if (worker* w = worker::current()) return w->sched();
+  return default_scheduler();
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+// The M:N scheduler: fibers, workers and the runtime-wide state they share. The design, the
+// spinning and parking protocol and its proof are in docs/scheduler.md.
+//
+// Invariants:
+//   - A fiber is, at any moment, exactly one of: running on one worker; in one run queue, a
+//     next slot or the global queue; parked (referenced only by what will unpark it); finished.
+//   - A fiber's context (exec_context::fctx) is saved before anything can make it runnable:
+//     the arrival hook of the switch that suspends it is the first place that may.
+//   - spinning_ counts workers looking for work that have not yet parked; idle_ counts workers
+//     in idle_list_. A worker woken by wake_one() starts out spinning, counted by its waker.
+//   - live_fibers_ counts fibers created and not yet finished.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "context.hpp"
+#include "goro/detail/park.hpp"
+#include "goro/detail/timer_entry.hpp"
+#include "goro/runtime.hpp"
+#include "run_queue.hpp"
+#include "stack_pool.hpp"
+#include "timer_heap.hpp"
+
+namespace goro::detail {
+
+class worker;
+
+struct fiber {
+  exec_context ctx;
+  scheduler* sched;
+  std::uint64_t id;
+  stack_region stack;
+  fiber* next = nullptr;  // link in the global queue
+  void (*run)(void*);
+  void* task;
+};
+
+class scheduler {
+ public:
+  explicit scheduler(const options& opts);
+  ~scheduler();  // stops the workers; REQUIRES: no fibers live, or abandon() called
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  std::size_t worker_count() const noexcept { return workers_.size(); }
+  std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
+
+  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*));
+  void discard(fiber* f) noexcept;
+
+  // Makes `f` runnable: next on the calling worker if it belongs to this scheduler, else on
+  // the global queue.
+  void ready(fiber* f) noexcept;
+
+  // Blocks the calling thread until every fiber has finished.
+  void wait_for_fibers() noexcept;
+  // Stops the workers at their next scheduling point, abandoning fibers still parked.
+  void stop() noexcept;
+
+  void add_timer(timer_entry& e);
+  bool remove_timer(timer_entry& e) noexcept { return timers_.remove(e); }
+
+  // Parks the calling fiber, which `w` is bound to, until w.unpark().
+  static void park(waiter& w) noexcept;
+
+  stack_pool& stacks() noexcept { return stacks_; }
+  void fiber_finished() noexcept;
+
+ private:
+  friend class worker;
+
+  void global_push(fiber* first, fiber* last, std::size_t n) noexcept;
+  fiber* global_take(worker& w, std::size_t max) noexcept;
+  bool any_work() const noexcept;
+  void wake_one() noexcept;
+  void wake_for_timer() noexcept;
+  static void finish_park(void* waiter_arg) noexcept;
+
+  std::vector<std::unique_ptr<worker>> workers_;
+
+  mutable std::mutex global_mu_;
+  fiber* global_head_ = nullptr;  // GUARDED_BY(global_mu_)
+  fiber* global_tail_ = nullptr;  // GUARDED_BY(global_mu_)
+  std::atomic<std::size_t> global_size_{0};
+
+  std::atomic<int> spinning_{0};
+  std::atomic<int> idle_{0};
+  std::mutex idle_mu_;
+  std::vector<worker*> idle_list_;  // GUARDED_BY(idle_mu_)
+  std::atomic<worker*> timer_waiter_{nullptr};
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> live_fibers_{0};
+  std::atomic<std::uint32_t> done_epoch_{0};
+
+  timer_heap timers_;
+  stack_pool stacks_;
+};
+
+class worker {
+ public:
+  worker(scheduler& sched, unsigned index);
+
+  // The worker running on the calling thread, or null on other threads.
+  static worker* current() noexcept;
+
+  void start();
+  void join();
+
+  fiber* current_fiber() const noexcept { return current_; }
+  scheduler& sched() noexcept { return sched_; }
+
+  // Called on the running fiber: switches to the next runnable fiber (or the worker's own
+  // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
+  void switch_away(arrival_hook hook, void* arg) noexcept;
+  [[noreturn]] void exit_fiber() noexcept;
+  // Called on the running fiber: lets other local fibers run first, if there are any.
+  void yield_current() noexcept;
+
+  // This worker's stack cache if `s` is its scheduler, else null.
+  stack_cache* stack_cache_for(scheduler& s) noexcept { return &s == &sched_ ? &stacks_ : nullptr; }
+
+  void make_next(fiber* f) noexcept;
+  void push_back(fiber* f) noexcept;
+
+ private:
+  friend class scheduler;
+
+  void main() noexcept;
+  fiber* pick_local() noexcept;
+  fiber* find_runnable() noexcept;
+  fiber* steal_work(bool take_next) noexcept;
+  void park_thread() noexcept;
+  void stop_spinning() noexcept;
+  void poll_timers() noexcept;
+  void check_stack(const fiber& f) const noexcept;
+
+  scheduler& sched_;
+  const unsigned index_;
+  std::thread thread_;
+  exec_context ctx_;
+  fiber* current_ = nullptr;
+  std::uint32_t tick_ = 0;
+  std::uint64_t rng_;
+  bool spinning_ = false;
+  bool in_idle_list_ = false;  // GUARDED_BY(sched_.idle_mu_)
+  std::atomic<std::uint32_t> wake_word_{0};
+  run_queue runq_;
+  stack_cache stacks_;
+};
+
+// The scheduler of the default runtime, started on first use.
+scheduler& default_scheduler();
+
+}  // namespace goro::detail

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stack slabs and their recycling; the design and the guard-page budget are in
+// docs/scheduler.md, "Stacks".
+#include "stack_pool.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <new>
+
+#include "sanitizers.hpp"
+
+namespace goro::detail {
+namespace {
+
+constexpr std::size_t stacks_per_slab = 32;
+constexpr std::size_t cache_high_water = 128;  // a worker keeps at most this many
+constexpr std::size_t cache_batch = 32;        // moved to or from the free list at once
+
+// Every guard page splits a mapping in two, and Linux caps mappings per process
+// (vm.max_map_count, 65530 by default). Guarded stacks take at most a quarter of that cap;
+// stacks beyond it are unguarded, and overflow is caught at the fiber's next switch instead.
+std::size_t guarded_stack_budget() {
+  std::size_t max_maps = 65530;
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  in >> max_maps;
+  return max_maps / 4;
+}
+
+std::atomic<std::size_t> guarded_stacks{0};
+
+}  // namespace
+
+std::size_t stack_pool::page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+stack_pool::stack_pool(std::size_t stack_size)
+    : stack_size_((stack_size + page_size() - 1) / page_size() * page_size()) {}
+
+stack_pool::~stack_pool() {
+  for (const slab& s : slabs_) {
+#ifdef GORO_ASAN
+    __lsan_unregister_root_region(s.base, s.length);
+#endif
+    munmap(s.base, s.length);
+  }
+  guarded_stacks.fetch_sub(guarded_, std::memory_order_relaxed);
+}
+
+void stack_pool::map_slab(std::vector<stack_region>& into) {
+  static const std::size_t budget = guarded_stack_budget();
+  const std::size_t page = page_size();
+  const std::size_t stride = stack_size_ + page;
+  const std::size_t length = stride * stacks_per_slab;
+  void* mem = mmap(nullptr, length, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  auto* base = static_cast<std::byte*>(mem);
+  slabs_.push_back({base, length});
+#ifdef GORO_ASAN
+  // Fibers parked forever when the default runtime is abandoned at exit still hold pointers
+  // to heap objects on their stacks; LeakSanitizer must see those stacks as roots.
+  __lsan_register_root_region(base, length);
+#endif
+  const bool guard =
+      guarded_stacks.fetch_add(stacks_per_slab, std::memory_order_relaxed) + stacks_per_slab <=
+      budget;
+  if (guard) {
+    guarded_ += stacks_per_slab;
+  } else {
+    guarded_stacks.fetch_sub(stacks_per_slab, std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < stacks_per_slab; ++i) {
+    std::byte* guard_page = base + i * stride;
+    const bool guarded = guard && mprotect(guard_page, page, PROT_NONE) == 0;
+    into.push_back({guard_page + page, stack_size_, guarded});
+  }
+}
+
+stack_region stack_pool::acquire(stack_cache* cache) {
+  if (cache != nullptr && !cache->stacks.empty()) {
+    stack_region s = cache->stacks.back();
+    cache->stacks.pop_back();
+    return s;
+  }
+  std::lock_guard lock(mu_);
+  std::vector<stack_region> local;
+  std::vector<stack_region>& into = cache != nullptr ? cache->stacks : local;
+  for (std::size_t i = 0; i < cache_batch && !free_.empty(); ++i) {
+    into.push_back(free_.back());
+    free_.pop_back();
+  }
+  if (into.empty()) map_slab(into);
+  stack_region s = into.back();
+  into.pop_back();
+  for (const stack_region& extra : local) free_.push_back(extra);
+  return s;
+}
+
+void stack_pool::release(stack_cache* cache, stack_region stack) noexcept {
+#ifdef GORO_ASAN
+  // The finished fiber never unwound its last frames; clear their stale poisoning.
+  __asan_unpoison_memory_region(stack.low, stack.size);
+#endif
+  if (cache != nullptr) {
+    cache->stacks.push_back(stack);
+    if (cache->stacks.size() < cache_high_water) return;
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < cache_batch; ++i) {
+      free_.push_back(cache->stacks.back());
+      cache->stacks.pop_back();
+    }
+    return;
+  }
+  std::lock_guard lock(mu_);
+  free_.push_back(stack);
+}
+
+}  // namespace goro::detail

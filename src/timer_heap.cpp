@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+// The timer heap; see timer_heap.hpp.
+//
+// Entry states: idle -> pending (push) -> firing (fire_due, under mu_) -> idle (after fire()),
+// or pending -> idle (remove). An entry is in heap_ exactly when it is pending. remove() of a
+// firing entry spins (yielding) until fire() returns, so the owner can free the entry safely.
+#include "timer_heap.hpp"
+
+#include <thread>
+#include <utility>
+
+namespace goro::detail {
+
+bool timer_heap::push(timer_entry& e) {
+  std::lock_guard lock(mu_);
+  e.heap_index = heap_.size();
+  heap_.push_back(&e);
+  e.state.store(timer_entry::pending, std::memory_order_relaxed);
+  sift_up(e.heap_index);
+  const bool earliest = heap_.front() == &e;
+  publish_next();
+  return earliest;
+}
+
+bool timer_heap::remove(timer_entry& e) noexcept {
+  {
+    std::lock_guard lock(mu_);
+    if (e.state.load(std::memory_order_relaxed) == timer_entry::pending) {
+      erase_at(e.heap_index);
+      e.state.store(timer_entry::idle, std::memory_order_relaxed);
+      publish_next();
+      return true;
+    }
+  }
+  // Acquire pairs with the release store after fire(): its effects are visible to us.
+  while (e.state.load(std::memory_order_acquire) == timer_entry::firing) {
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+std::size_t timer_heap::fire_due(clock::time_point now) {
+  std::vector<timer_entry*> due;
+  {
+    std::lock_guard lock(mu_);
+    while (!heap_.empty() && heap_.front()->when <= now) {
+      timer_entry* e = heap_.front();
+      erase_at(0);
+      e->state.store(timer_entry::firing, std::memory_order_relaxed);
+      due.push_back(e);
+    }
+    publish_next();
+  }
+  for (timer_entry* e : due) {
+    e->fire(*e);
+    // Release: fire()'s effects happen-before remove() returning false. A ticker may have
+    // re-armed itself from fire(), so leave a pending state alone.
+    std::uint8_t expected = timer_entry::firing;
+    e->state.compare_exchange_strong(expected, timer_entry::idle, std::memory_order_release,
+                                     std::memory_order_relaxed);
+  }
+  return due.size();
+}
+
+void timer_heap::publish_next() noexcept {
+  const clock::time_point next = heap_.empty() ? clock::time_point::max() : heap_.front()->when;
+  next_.store(next.time_since_epoch().count(), std::memory_order_release);
+}
+
+void timer_heap::erase_at(std::size_t i) noexcept {
+  heap_[i]->heap_index = timer_entry::not_queued;
+  const std::size_t last = heap_.size() - 1;
+  if (i != last) {
+    heap_[i] = heap_[last];
+    heap_[i]->heap_index = i;
+  }
+  heap_.pop_back();
+  if (i < heap_.size()) {
+    sift_up(i);
+    sift_down(heap_[i]->heap_index);
+  }
+}
+
+void timer_heap::sift_up(std::size_t i) noexcept {
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (heap_[parent]->when <= heap_[i]->when) break;
+    std::swap(heap_[parent], heap_[i]);
+    heap_[parent]->heap_index = parent;
+    heap_[i]->heap_index = i;
+    i = parent;
+  }
+}
+
+void timer_heap::sift_down(std::size_t i) noexcept {
+  const std::size_t n = heap_.size();
+  for (;;) {
+    std::size_t smallest = i;
+    const std::size_t l = 2 * i + 1;
+    const std::size_t r = l + 1;
+    if (l < n && heap_[l]->when < heap_[smallest]->when) smallest = l;
+    if (r < n && heap_[r]->when < heap_[smallest]->when) smallest = r;
+    if (smallest == i) return;
+    std::swap(heap_[smallest], heap_[i]);
+    heap_[smallest]->heap_index = smallest;
+    heap_[i]->heap_index = i;
+    i = smallest;
+  }
+}
+
+}  // namespace goro::detail

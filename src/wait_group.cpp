@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// wait_group: a counter and a list of parked waiters. done() without waiters is one atomic
+// add; the lock is taken only by wait() and by the add() that releases waiters.
+//
+// Invariants: the waiter count (low half of state_) changes only under lock_, and equals the
+// length of waiters_ except while a wait() that found the counter at zero backs out.
+#include "goro/wait_group.hpp"
+
+#include <mutex>
+#include <stdexcept>
+
+#include "goro/detail/park.hpp"
+
+namespace goro {
+
+namespace detail {
+struct wait_node {
+  waiter w;
+  wait_node* next = nullptr;
+};
+}  // namespace detail
+
+namespace {
+constexpr std::int32_t counter_of(std::uint64_t state) {
+  return static_cast<std::int32_t>(state >> 32);
+}
+}  // namespace
+
+void wait_group::add(std::int64_t delta) {
+  const std::uint64_t d = static_cast<std::uint64_t>(delta) << 32;
+  const std::uint64_t s = state_.fetch_add(d, std::memory_order_acq_rel) + d;
+  const std::int64_t counter = counter_of(s);
+  if (counter < 0 || counter - delta != counter_of(s - d)) {
+    state_.fetch_sub(d, std::memory_order_acq_rel);
+    throw std::logic_error("goro::wait_group::add: negative wait_group counter");
+  }
+  if (counter > 0 || static_cast<std::uint32_t>(s) == 0) return;
+  // The counter reached zero with waiters registered: release them all.
+  detail::wait_node* list = nullptr;
+  {
+    std::lock_guard lock(lock_);
+    const std::uint64_t now = state_.load(std::memory_order_acquire);
+    if (counter_of(now) != 0) return;  // re-armed by a concurrent add(); its waiters wait on
+    list = waiters_;
+    waiters_ = nullptr;
+    state_.fetch_sub(static_cast<std::uint32_t>(now), std::memory_order_acq_rel);
+  }
+  while (list != nullptr) {
+    detail::wait_node* next = list->next;  // read first: the waiter may return at once
+    list->w.claim(0);
+    list->w.unpark();
+    list = next;
+  }
+}
+
+void wait_group::wait() {
+  if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
+  detail::wait_node node;
+  {
+    std::lock_guard lock(lock_);
+    const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
+    if (counter_of(s) == 0) {
+      state_.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    node.next = waiters_;
+    waiters_ = &node;
+  }
+  node.w.park();
+}
+
+std::int64_t wait_group::count() const noexcept {
+  return counter_of(state_.load(std::memory_order_acquire));
+}
+
+}  // namespace goro
