@@ -11,6 +11,7 @@
 
 #include <climits>
 #include <ctime>
+#include <stop_token>
 
 #include "futex.hpp"
 #include "goro/detail/park.hpp"
@@ -102,6 +103,26 @@ void waiter::park_until(clock::time_point deadline, int timeout_index) noexcept 
   fiber_->sched->add_timer(t);
   park();
   fiber_->sched->remove_timer(t);
+}
+
+void park_limited(waiter& w, const wait_limit& limit) noexcept {
+  if (!limit.stop.stop_possible()) {
+    if (limit.deadline == clock::time_point::max()) {
+      w.park();
+    } else {
+      w.park_until(limit.deadline, claim_timed_out);
+    }
+    return;
+  }
+  // Runs at once if stop was already requested; its destructor waits out a concurrent run.
+  const std::stop_callback on_stop(limit.stop, [&w]() noexcept {
+    if (w.claim(claim_cancelled)) w.unpark();
+  });
+  if (limit.deadline == clock::time_point::max()) {
+    w.park();
+  } else {
+    w.park_until(limit.deadline, claim_timed_out);
+  }
 }
 
 }  // namespace goro::detail

@@ -23,20 +23,25 @@ bool timer_heap::push(timer_entry& e) {
 }
 
 bool timer_heap::remove(timer_entry& e) noexcept {
-  {
-    std::lock_guard lock(mu_);
-    if (e.state.load(std::memory_order_relaxed) == timer_entry::pending) {
-      erase_at(e.heap_index);
-      e.state.store(timer_entry::idle, std::memory_order_relaxed);
-      publish_next();
-      return true;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      const std::uint8_t state = e.state.load(std::memory_order_relaxed);
+      if (state == timer_entry::pending) {
+        erase_at(e.heap_index);
+        e.state.store(timer_entry::idle, std::memory_order_relaxed);
+        publish_next();
+        return true;
+      }
+      if (state == timer_entry::idle) return false;
     }
+    // Firing: wait until fire() returns (it may re-arm the entry, which the next round then
+    // removes). Acquire pairs with the release after fire(): its effects are visible to us.
+    while (e.state.load(std::memory_order_acquire) == timer_entry::firing) {
+      std::this_thread::yield();
+    }
+    if (e.state.load(std::memory_order_acquire) == timer_entry::idle) return false;
   }
-  // Acquire pairs with the release store after fire(): its effects are visible to us.
-  while (e.state.load(std::memory_order_acquire) == timer_entry::firing) {
-    std::this_thread::yield();
-  }
-  return false;
 }
 
 std::size_t timer_heap::fire_due(clock::time_point now) {
@@ -52,6 +57,10 @@ std::size_t timer_heap::fire_due(clock::time_point now) {
     publish_next();
   }
   for (timer_entry* e : due) {
+    if (e->frees_itself) {
+      e->fire(*e);  // nobody stops such an entry, and it is gone once fire() returns
+      continue;
+    }
     e->fire(*e);
     // Release: fire()'s effects happen-before remove() returning false. A ticker may have
     // re-armed itself from fire(), so leave a pending state alone.

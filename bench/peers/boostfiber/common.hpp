@@ -8,6 +8,7 @@
 
 #pragma once
 
+#include <boost/fiber/algo/round_robin.hpp>
 #include <boost/fiber/algo/work_stealing.hpp>
 #include <boost/fiber/all.hpp>
 
@@ -64,6 +65,9 @@ inline unsigned procs_from_env() {
 // returns with every worker running. The destructor releases the helpers and joins them; every
 // fiber must have finished by then. Idle workers spin looking for work (work_stealing's
 // default, suspend = false), as Go's idle Ps spin briefly before sleeping.
+// With procs == 1 the pool installs algo::round_robin (Boost.Fiber's default) instead: when its
+// own queue is empty, work_stealing::pick_next draws random victims until it finds one that is not
+// itself, which never ends with a single thread, so a lone worker waiting on a timer hangs.
 // Only one pool may exist per process: work_stealing keeps its worker table in static storage.
 class worker_pool {
 public:

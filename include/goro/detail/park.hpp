@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stop_token>
 
 namespace goro::detail {
 
@@ -57,5 +58,23 @@ class waiter {
   std::atomic<std::uint32_t> state_{running};
   std::atomic<int> winner_{unclaimed};
 };
+
+// Claim indices that are not select cases.
+inline constexpr int claim_timed_out = -2;
+inline constexpr int claim_cancelled = -3;
+
+// How long a blocking operation may wait: until `deadline`, and until `stop` is requested.
+struct wait_limit {
+  clock::time_point deadline = clock::time_point::max();
+  std::stop_token stop;
+
+  bool unlimited() const noexcept {
+    return deadline == clock::time_point::max() && !stop.stop_possible();
+  }
+};
+
+// Parks `w` until unparked, or until the limit claims it (as claim_timed_out or claim_cancelled). In the
+// latter case nothing else completed the operation, and the caller must undo its registration.
+void park_limited(waiter& w, const wait_limit& limit) noexcept;
 
 }  // namespace goro::detail

@@ -17,6 +17,8 @@ struct timer_entry {
   // Runs on a worker, with no lock held, once `when` has passed. Must not block.
   void (*fire)(timer_entry& self) noexcept = nullptr;
   clock::time_point when{};
+  // fire() deletes the entry: the heap must not touch it afterwards, and nobody may stop it.
+  bool frees_itself = false;
 
   // Owned by the heap.
   static constexpr std::size_t not_queued = static_cast<std::size_t>(-1);
@@ -30,7 +32,8 @@ struct timer_entry {
 void timer_start(timer_entry& entry, scheduler& sched);
 
 // Unqueues `entry`. True if it was pending and now will not fire. If it is firing right now,
-// waits until fire() has returned, so the caller may then destroy it.
+// waits until fire() has returned (removing it again if fire() re-armed it), so the caller may
+// then destroy it.
 bool timer_stop(timer_entry& entry) noexcept;
 
 }  // namespace goro::detail

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+// The type-erased channel that goro::chan<T> wraps: a ring buffer of capacity n, the queues of
+// blocked senders and receivers, and the closed flag, under one spinlock. Its operations are
+// compiled once (src/chan_core.cpp) and move elements through elem_ops. The protocol, its
+// invariants and the designs rejected are in docs/channels.md.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "goro/detail/park.hpp"
+#include "goro/detail/spinlock.hpp"
+
+namespace goro::detail {
+
+// How a channel moves, and destroys, values of its element type.
+struct elem_ops {
+  std::size_t size;
+  std::size_t align;
+  void (*move_construct)(void* dst, void* src) noexcept;  // leaves *src moved-from
+  void (*destroy)(void* p) noexcept;
+};
+
+template <class T>
+inline constexpr elem_ops elem_ops_for{
+    sizeof(T), alignof(T),
+    [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+
+// One blocked operation on one channel (Go's sudog): a send of *slot, or a receive into the
+// raw storage at slot. A select has one per case, all sharing its waiter.
+struct chan_waiter {
+  waiter* w = nullptr;
+  void* slot = nullptr;
+  int index = 0;        // the claim index: the select case, or 0
+  bool ok = false;      // set by the completer: true = value moved, false = channel closed
+  bool queued = false;  // GUARDED_BY(the channel's lock)
+  chan_waiter* prev = nullptr;
+  chan_waiter* next = nullptr;
+};
+
+// An intrusive FIFO of chan_waiters. Not thread-safe: the channel's lock guards it.
+class waiter_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push(chan_waiter* n) noexcept;
+  void remove(chan_waiter* n) noexcept;
+  // Pops waiters until one whose waiter this call claims (for its index); drops the stale ones
+  // (already claimed by another select case, a timeout or a cancellation).
+  chan_waiter* pop_claimed() noexcept;
+
+ private:
+  chan_waiter* head_ = nullptr;
+  chan_waiter* tail_ = nullptr;
+};
+
+enum class chan_result { ok, closed, would_block, timed_out, cancelled };
+
+class chan_core {
+ public:
+  chan_core(std::size_t capacity, const elem_ops& ops);
+  ~chan_core();
+  chan_core(const chan_core&) = delete;
+  chan_core& operator=(const chan_core&) = delete;
+
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: every handle's last use happens-before the delete.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Sends *value (moved from only on ok). Blocks within `limit` unless non_blocking, in which
+  // case a full channel gives would_block.
+  chan_result send(void* value, const wait_limit& limit, bool non_blocking);
+  // Receives into the raw storage `out` (constructed only on ok).
+  chan_result recv(void* out, const wait_limit& limit, bool non_blocking);
+  // Throws closed_channel_error if already closed.
+  void close();
+
+  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // ---- for select (src/select.cpp), under lock_ ----
+  spinlock lock_;
+  // A send or receive that can complete now, completed; false if it would block.
+  bool try_send_locked(void* value, bool& closed) noexcept;
+  bool try_recv_locked(void* out, bool& ok) noexcept;
+  bool closed_locked() const noexcept { return closed_; }
+  waiter_queue sendq_;  // GUARDED_BY(lock_)
+  waiter_queue recvq_;  // GUARDED_BY(lock_)
+
+ private:
+  void* slot_at(std::size_t i) const noexcept { return buffer_ + ((head_ + i) % capacity_) * ops_.size; }
+  // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
+  void take_front(void* out) noexcept;
+
+  const elem_ops& ops_;
+  const std::size_t capacity_;
+  std::byte* buffer_ = nullptr;
+  std::size_t head_ = 0;                // GUARDED_BY(lock_)
+  std::atomic<std::size_t> count_{0};   // written under lock_; read lock-free by size()
+  bool closed_ = false;                 // GUARDED_BY(lock_)
+  std::atomic<std::size_t> refs_{1};
+};
+
+}  // namespace goro::detail

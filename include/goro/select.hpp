@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::select: Go's select statement over any number of channel cases, fair among ready cases,
+// parking (never polling) when none is ready. The protocol is in docs/select.md.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+#include "goro/chan.hpp"
+
+namespace goro {
+namespace detail {
+
+enum class select_kind : unsigned char { recv, send, stop, none };
+
+// One case as the compiled select sees it.
+struct select_op {
+  chan_core* ch = nullptr;  // null: a nil channel (or a non-channel case), never ready
+  void* slot = nullptr;     // send: the value to move from; recv: storage to construct into
+  select_kind kind = select_kind::none;
+  bool ok = false;          // recv outcome of the chosen case: true = value, false = closed
+};
+
+// Performs one of the ready cases, chosen uniformly at random, and returns its index. If none
+// is ready: returns -1 when non_blocking; else parks until one completes, or until `stop`
+// (the case of kind stop, if any) is requested. Throws closed_channel_error if the case it
+// performs is a send on a closed channel.
+int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop);
+
+struct no_handler {};
+
+template <class T, class F>
+struct recv_case {
+  const chan<T>* ch;
+  F handler;
+  recv_slot<T> slot{};
+};
+
+template <class T, class F>
+struct send_case {
+  const chan<T>* ch;
+  T value;
+  F handler;
+};
+
+template <class F>
+struct stop_case {
+  std::stop_token token;
+  F handler;
+};
+
+template <class F>
+struct default_case {
+  F handler;
+};
+
+template <class C>
+inline constexpr bool is_default_case = false;
+template <class F>
+inline constexpr bool is_default_case<default_case<F>> = true;
+template <class C>
+inline constexpr bool is_stop_case = false;
+template <class F>
+inline constexpr bool is_stop_case<stop_case<F>> = true;
+
+template <class F, class... Args>
+void call_handler(F& f, Args&&... args) {
+  if constexpr (std::is_same_v<F, no_handler>) {
+  } else if constexpr (std::is_invocable_v<F&, Args...>) {
+    std::invoke(f, std::forward<Args>(args)...);
+  } else {
+    std::invoke(f);
+  }
+}
+
+template <class T, class F>
+void describe(recv_case<T, F>& c, select_op& op) {
+  op = {core_of(*c.ch), c.slot.storage(), select_kind::recv};
+}
+template <class T, class F>
+void describe(send_case<T, F>& c, select_op& op) {
+  op = {core_of(*c.ch), &c.value, select_kind::send};
+}
+template <class F>
+void describe(stop_case<F>& c, select_op& op) {
+  op = {nullptr, nullptr, select_kind::stop};
+  (void)c;
+}
+template <class F>
+void describe(default_case<F>&, select_op& op) {
+  op = {};
+}
+
+template <class T, class F>
+void complete(recv_case<T, F>& c, const select_op& op) {
+  call_handler(c.handler, op.ok ? c.slot.take() : std::optional<T>());
+}
+template <class T, class F>
+void complete(send_case<T, F>& c, const select_op&) {
+  call_handler(c.handler);
+}
+template <class F>
+void complete(stop_case<F>& c, const select_op&) {
+  call_handler(c.handler);
+}
+template <class F>
+void complete(default_case<F>& c, const select_op&) {
+  call_handler(c.handler);
+}
+
+template <class... Cases, std::size_t... I>
+void complete_nth(std::size_t k, const select_op* ops, std::index_sequence<I...>,
+                  Cases&... cases) {
+  ((k == I ? (complete(cases, ops[I]), true) : false) || ...);
+}
+
+template <class... Cases>
+constexpr std::size_t default_index() {
+  constexpr bool flags[] = {is_default_case<std::remove_cvref_t<Cases>>..., false};
+  for (std::size_t i = 0; i < sizeof...(Cases); ++i) {
+    if (flags[i]) return i;
+  }
+  return sizeof...(Cases);
+}
+
+// The type-erased case behind select_case.
+struct erased_case {
+  virtual ~erased_case() = default;
+  virtual void describe(select_op& op) = 0;
+  virtual void complete(const select_op& op) = 0;
+};
+
+template <class Case>
+struct erased_case_of final : erased_case {
+  template <class C>
+  explicit erased_case_of(C&& c, std::optional<std::decay_t<decltype(*c.ch)>> owned)
+      : handle(std::move(owned)), the_case(std::forward<C>(c)) {
+    the_case.ch = &*handle;
+  }
+  void describe(select_op& op) override { detail::describe(the_case, op); }
+  void complete(const select_op& op) override { detail::complete(the_case, op); }
+  std::optional<std::decay_t<decltype(*std::declval<Case>().ch)>> handle;
+  Case the_case;
+};
+
+}  // namespace detail
+
+// A case that receives from ch. The handler, if any, gets the std::optional<T> a recv()
+// would return (std::nullopt: closed), or no argument if it takes none.
+template <class T>
+detail::recv_case<T, detail::no_handler> on_recv(const chan<T>& ch) {
+  return {&ch, {}};
+}
+template <class T, class F>
+detail::recv_case<T, std::decay_t<F>> on_recv(const chan<T>& ch, F&& handler) {
+  return {&ch, std::forward<F>(handler)};
+}
+
+// A case that sends value on ch. The value is moved into the channel only if this case is
+// chosen. A send case on a closed channel makes select throw closed_channel_error.
+template <class T, class U>
+detail::send_case<T, detail::no_handler> on_send(const chan<T>& ch, U&& value) {
+  return {&ch, T(std::forward<U>(value)), {}};
+}
+template <class T, class U, class F>
+detail::send_case<T, std::decay_t<F>> on_send(const chan<T>& ch, U&& value, F&& handler) {
+  return {&ch, T(std::forward<U>(value)), std::forward<F>(handler)};
+}
+
+// A case that is ready once stop is requested on token: Go's `case <-ctx.Done():`.
+template <class F = detail::no_handler>
+detail::stop_case<std::decay_t<F>> on_stop(std::stop_token token, F&& handler = {}) {
+  return {std::move(token), std::forward<F>(handler)};
+}
+
+// The default case: with it, select never blocks.
+template <class F = detail::no_handler>
+detail::default_case<std::decay_t<F>> otherwise(F&& handler = {}) {
+  return {std::forward<F>(handler)};
+}
+
+// Blocks until at least one case can proceed, performs exactly one (chosen uniformly at random
+// among the ready ones), runs only its handler and returns its index in the argument list.
+// With otherwise(), never blocks. Cases on nil channels never fire; select() with no
+// channel-ready case and no otherwise() blocks forever, as Go's `select {}` does.
+//
+// Cases refer to their channels: build them in the call's arguments, as in the examples.
+// Throws closed_channel_error if the case performed is a send on a closed channel.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  constexpr std::size_t n = sizeof...(Cases);
+  constexpr std::size_t defaults = (std::size_t{detail::is_default_case<std::remove_cvref_t<Cases>>} + ... + 0);
+  constexpr std::size_t stops = (std::size_t{detail::is_stop_case<std::remove_cvref_t<Cases>>} + ... + 0);
+  static_assert(defaults <= 1, "goro::select: at most one otherwise() case");
+  static_assert(stops <= 1, "goro::select: at most one on_stop() case");
+  detail::select_op ops[n];
+  std::size_t i = 0;
+  (detail::describe(cases, ops[i++]), ...);
+  const std::stop_token* stop = nullptr;
+  if constexpr (stops == 1) {
+    (
+        [&](auto& c) {
+          if constexpr (detail::is_stop_case<std::remove_cvref_t<decltype(c)>>) stop = &c.token;
+        }(cases),
+        ...);
+  }
+  const int k = detail::select_ops(ops, n, defaults == 1, stop);
+  const std::size_t chosen =
+      k >= 0 ? static_cast<std::size_t>(k) : detail::default_index<Cases...>();
+  detail::complete_nth(chosen, ops, std::index_sequence_for<Cases...>{}, cases...);
+  return chosen;
+}
+
+// A case for the run-time form of select, for a number of cases known only at run time (Go's
+// reflect.Select). It keeps its own handle on the channel.
+class select_case {
+ public:
+  template <class T, class F>
+  select_case(detail::recv_case<T, F>&& c)  // NOLINT: implicit, for on_recv(...)
+      : impl_(std::make_unique<detail::erased_case_of<detail::recv_case<T, F>>>(std::move(c), *c.ch)) {}
+  template <class T, class F>
+  select_case(detail::send_case<T, F>&& c)  // NOLINT: implicit, for on_send(...)
+      : impl_(std::make_unique<detail::erased_case_of<detail::send_case<T, F>>>(std::move(c), *c.ch)) {}
+  template <class F>
+  select_case(detail::default_case<F>&& c)  // NOLINT: implicit, for otherwise(...)
+      : default_([h = std::move(c.handler)]() mutable { detail::call_handler(h); }) {}
+
+ private:
+  friend std::size_t select(std::span<select_case> cases);
+  std::unique_ptr<detail::erased_case> impl_;  // null for the default case
+  std::function<void()> default_;
+};
+
+// The run-time form: as the variadic select, over cases built with on_recv, on_send and
+// otherwise. Returns the index in `cases` of the case performed.
+std::size_t select(std::span<select_case> cases);
+
+}  // namespace goro

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+// chan_core: send, receive and close over a ring buffer and two waiter queues, all under the
+// channel's spinlock, with Go's semantics (runtime/chan.go is the model; this is our code).
+// The protocol and its invariants are in docs/channels.md.
+//
+// Invariants (under lock_):
+//   - recvq_ non-empty implies count_ == 0 (receivers wait only on an empty buffer);
+//   - sendq_ non-empty implies count_ == capacity_ (senders wait only on a full one);
+//   - closed_ implies both queues hold only stale waiters (claimed by someone else);
+//   - a chan_waiter is linked in at most one queue, and `queued` says whether it is.
+// A completer claims a waiter before touching its slot, then unlocks, then unparks it, so the
+// woken party sees the completed operation (claim and unpark are acq_rel).
+#include <cstring>
+
+#include "goro/chan.hpp"
+#include "goro/errors.hpp"
+
+namespace goro::detail {
+
+// ---- waiter_queue --------------------------------------------------------------------------
+
+void waiter_queue::push(chan_waiter* n) noexcept {
+  n->next = nullptr;
+  n->prev = tail_;
+  if (tail_ != nullptr) {
+    tail_->next = n;
+  } else {
+    head_ = n;
+  }
+  tail_ = n;
+  n->queued = true;
+}
+
+void waiter_queue::remove(chan_waiter* n) noexcept {
+  if (!n->queued) return;
+  if (n->prev != nullptr) {
+    n->prev->next = n->next;
+  } else {
+    head_ = n->next;
+  }
+  if (n->next != nullptr) {
+    n->next->prev = n->prev;
+  } else {
+    tail_ = n->prev;
+  }
+  n->prev = n->next = nullptr;
+  n->queued = false;
+}
+
+chan_waiter* waiter_queue::pop_claimed() noexcept {
+  while (chan_waiter* n = head_) {
+    remove(n);
+    if (n->w->claim(n->index)) return n;
+  }
+  return nullptr;
+}
+
+// ---- chan_core -----------------------------------------------------------------------------
+
+chan_core::chan_core(std::size_t capacity, const elem_ops& ops) : ops_(ops), capacity_(capacity) {
+  if (capacity_ > 0) {
+    buffer_ = static_cast<std::byte*>(
+        ::operator new(capacity_ * ops_.size, std::align_val_t(ops_.align)));
+  }
+}
+
+chan_core::~chan_core() {
+  const std::size_t n = count_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) ops_.destroy(slot_at(i));
+  if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
+}
+
+void chan_core::take_front(void* out) noexcept {
+  void* front = slot_at(0);
+  ops_.move_construct(out, front);
+  ops_.destroy(front);
+  head_ = (head_ + 1) % capacity_;
+}
+
+bool chan_core::try_send_locked(void* value, bool& closed) noexcept {
+  closed = closed_;
+  if (closed_) return false;
+  if (chan_waiter* r = recvq_.pop_claimed()) {
+    // A receiver is waiting, so the buffer is empty: hand the value straight over.
+    ops_.move_construct(r->slot, value);
+    r->ok = true;
+    r->w->unpark();  // only makes it runnable; safe under our lock
+    return true;
+  }
+  const std::size_t n = count_.load(std::memory_order_relaxed);
+  if (n < capacity_) {
+    ops_.move_construct(slot_at(n), value);
+    count_.store(n + 1, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool chan_core::try_recv_locked(void* out, bool& ok) noexcept {
+  if (chan_waiter* s = sendq_.pop_claimed()) {
+    if (capacity_ == 0) {
+      ops_.move_construct(out, s->slot);
+    } else {
+      // Full buffer: take the oldest item, and the sender's value takes the freed place at
+      // the back, keeping FIFO order.
+      take_front(out);
+      ops_.move_construct(slot_at(capacity_ - 1), s->slot);
+    }
+    s->ok = true;
+    s->w->unpark();
+    ok = true;
+    return true;
+  }
+  const std::size_t n = count_.load(std::memory_order_relaxed);
+  if (n > 0) {
+    take_front(out);
+    count_.store(n - 1, std::memory_order_relaxed);
+    ok = true;
+    return true;
+  }
+  if (closed_) {
+    ok = false;
+    return true;
+  }
+  return false;
+}
+
+chan_result chan_core::send(void* value, const wait_limit& limit, bool non_blocking) {
+  lock_.lock();
+  bool closed = false;
+  if (try_send_locked(value, closed)) {
+    lock_.unlock();
+    return chan_result::ok;
+  }
+  if (closed) {
+    lock_.unlock();
+    return chan_result::closed;
+  }
+  if (non_blocking) {
+    lock_.unlock();
+    return chan_result::would_block;
+  }
+  waiter w;
+  chan_waiter node;
+  node.w = &w;
+  node.slot = value;
+  sendq_.push(&node);
+  lock_.unlock();
+  park_limited(w, limit);
+  const int winner = w.winner();
+  if (winner >= 0) return node.ok ? chan_result::ok : chan_result::closed;
+  lock_.lock();
+  sendq_.remove(&node);
+  lock_.unlock();
+  return winner == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+}
+
+chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blocking) {
+  lock_.lock();
+  bool ok = false;
+  if (try_recv_locked(out, ok)) {
+    lock_.unlock();
+    return ok ? chan_result::ok : chan_result::closed;
+  }
+  if (non_blocking) {
+    lock_.unlock();
+    return chan_result::would_block;
+  }
+  waiter w;
+  chan_waiter node;
+  node.w = &w;
+  node.slot = out;
+  recvq_.push(&node);
+  lock_.unlock();
+  park_limited(w, limit);
+  const int winner = w.winner();
+  if (winner >= 0) return node.ok ? chan_result::ok : chan_result::closed;
+  lock_.lock();
+  recvq_.remove(&node);
+  lock_.unlock();
+  return winner == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+}
+
+void chan_core::close() {
+  chan_waiter* woken = nullptr;  // claimed waiters, linked through next
+  lock_.lock();
+  if (closed_) {
+    lock_.unlock();
+    throw closed_channel_error("goro::chan::close: close of closed channel");
+  }
+  closed_ = true;
+  for (waiter_queue* q : {&recvq_, &sendq_}) {
+    while (chan_waiter* n = q->pop_claimed()) {
+      n->ok = false;
+      n->next = woken;
+      woken = n;
+    }
+  }
+  lock_.unlock();
+  while (woken != nullptr) {
+    chan_waiter* next = woken->next;  // read first: the waiter may return at once
+    woken->w->unpark();
+    woken = next;
+  }
+}
+
+chan_result wait_on_nil(const wait_limit& limit, bool non_blocking) {
+  if (non_blocking) return chan_result::would_block;
+  waiter w;  // nobody can ever complete an operation on a nil channel
+  park_limited(w, limit);
+  return w.winner() == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+}
+
+}  // namespace goro::detail

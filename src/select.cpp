@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// select over type-erased cases, after Go's selectgo (runtime/select.go): a random poll order
+// for fairness, all channels locked in address order, a first pass that completes a ready
+// case, else one chan_waiter per case on every channel, sharing one waiter whose first claim
+// wins; after waking, the losing entries are unlinked from every queue before returning.
+// Protocol and proof sketch: docs/select.md.
+#include <algorithm>
+#include <vector>
+
+#include "goro/select.hpp"
+
+namespace goro::detail {
+namespace {
+
+// xorshift64*, per thread. Not inlined, so no caller keeps a thread-local address across a
+// fiber switch.
+__attribute__((noinline)) std::uint64_t next_random() noexcept {
+  thread_local std::uint64_t state =
+      0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state >> 12;
+  state ^= state << 25;
+  state ^= state >> 27;
+  return state * 0x2545F4914F6CDD1DULL;
+}
+
+// Scratch space for one select: on the stack for the usual handful of cases.
+template <class T, std::size_t Inline = 16>
+class scratch {
+ public:
+  explicit scratch(std::size_t n) {
+    if (n > Inline) {
+      heap_.resize(n);
+      data_ = heap_.data();
+    }
+  }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+
+ private:
+  T inline_[Inline]{};
+  std::vector<T> heap_;
+  T* data_ = inline_;
+};
+
+class channel_locks {
+ public:
+  channel_locks(select_op* ops, std::size_t n, scratch<std::uint32_t>& order) : ops_(ops) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ops[i].ch != nullptr) order[count_++] = static_cast<std::uint32_t>(i);
+    }
+    order_ = &order;
+    std::sort(&order[0], &order[0] + count_,
+              [ops](std::uint32_t a, std::uint32_t b) { return ops[a].ch < ops[b].ch; });
+  }
+  void lock() noexcept {
+    for (std::size_t i = 0; i < count_; ++i) {
+      chan_core* c = ops_[(*order_)[i]].ch;
+      if (i == 0 || c != ops_[(*order_)[i - 1]].ch) c->lock_.lock();
+    }
+  }
+  void unlock() noexcept {
+    for (std::size_t i = count_; i-- > 0;) {
+      chan_core* c = ops_[(*order_)[i]].ch;
+      if (i == 0 || c != ops_[(*order_)[i - 1]].ch) c->lock_.unlock();
+    }
+  }
+  std::size_t size() const noexcept { return count_; }
+  std::uint32_t operator[](std::size_t i) const noexcept { return (*order_)[i]; }
+
+ private:
+  select_op* ops_;
+  scratch<std::uint32_t>* order_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+[[noreturn]] void throw_send_on_closed() {
+  throw closed_channel_error("goro::select: send on closed channel");
+}
+
+waiter_queue& queue_for(const select_op& op) noexcept {
+  return op.kind == select_kind::send ? op.ch->sendq_ : op.ch->recvq_;
+}
+
+}  // namespace
+
+int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
+  // Poll order: a uniformly random permutation (inside-out Fisher-Yates).
+  scratch<std::uint32_t> poll(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t j = next_random() % (i + 1);
+    poll[i] = poll[j];
+    poll[j] = static_cast<std::uint32_t>(i);
+  }
+  scratch<std::uint32_t> lock_order(n);
+  channel_locks locks(ops, n, lock_order);
+  int stop_index = -1;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ops[i].kind == select_kind::stop) stop_index = static_cast<int>(i);
+  }
+
+  // Pass 1: a case that can complete now.
+  locks.lock();
+  for (std::size_t i = 0; i < n; ++i) {
+    select_op& op = ops[poll[i]];
+    if (op.kind == select_kind::stop) {
+      if (stop != nullptr && stop->stop_requested()) {
+        locks.unlock();
+        return static_cast<int>(poll[i]);
+      }
+      continue;
+    }
+    if (op.ch == nullptr) continue;
+    if (op.kind == select_kind::send) {
+      bool closed = false;
+      if (op.ch->try_send_locked(op.slot, closed)) {
+        locks.unlock();
+        return static_cast<int>(poll[i]);
+      }
+      if (closed) {
+        locks.unlock();
+        throw_send_on_closed();
+      }
+    } else if (op.ch->try_recv_locked(op.slot, op.ok)) {
+      locks.unlock();
+      return static_cast<int>(poll[i]);
+    }
+  }
+  if (non_blocking) {
+    locks.unlock();
+    return -1;
+  }
+
+  // Pass 2: wait on every channel at once.
+  waiter w;
+  scratch<chan_waiter> nodes(n);
+  for (std::size_t i = 0; i < locks.size(); ++i) {
+    const std::uint32_t k = locks[i];
+    chan_waiter& node = nodes[k];
+    node.w = &w;
+    node.slot = ops[k].slot;
+    node.index = static_cast<int>(k);
+    queue_for(ops[k]).push(&node);
+  }
+  locks.unlock();
+  wait_limit limit;
+  if (stop != nullptr) limit.stop = *stop;
+  park_limited(w, limit);
+
+  // Pass 3: unlink the losers.
+  const int winner = w.winner();
+  locks.lock();
+  for (std::size_t i = 0; i < locks.size(); ++i) {
+    const std::uint32_t k = locks[i];
+    if (static_cast<int>(k) != winner) queue_for(ops[k]).remove(&nodes[k]);
+  }
+  locks.unlock();
+  if (winner == claim_cancelled) return stop_index;
+  select_op& op = ops[winner];
+  if (op.kind == select_kind::send && !nodes[winner].ok) throw_send_on_closed();
+  op.ok = nodes[winner].ok;
+  return winner;
+}
+
+}  // namespace goro::detail
+
+namespace goro {
+
+std::size_t select(std::span<select_case> cases) {
+  const std::size_t n = cases.size();
+  std::vector<detail::select_op> ops(n);
+  std::size_t default_index = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cases[i].impl_ != nullptr) {
+      cases[i].impl_->describe(ops[i]);
+    } else if (default_index == n) {
+      default_index = i;
+    } else {
+      throw std::invalid_argument("goro::select: at most one otherwise() case");
+    }
+  }
+  const int k = detail::select_ops(ops.data(), n, default_index != n, nullptr);
+  if (k < 0) {
+    cases[default_index].default_();
+    return default_index;
+  }
+  cases[static_cast<std::size_t>(k)].impl_->complete(ops[static_cast<std::size_t>(k)]);
+  return static_cast<std::size_t>(k);
+}
+
+}  // namespace goro

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of goro::wait_group (goro/wait_group.hpp), Go's sync.WaitGroup: counting, misuse
+// (a counter below zero throws std::logic_error naming the operation and leaves the counter
+// as it was), waiters that are fibers and plain threads, reuse across rounds, the
+// happens-before edge from done() to the wait() it releases, and Go's TestWaitGroup and
+// TestWaitGroupRace written again as behaviour. Concurrency tests run once per worker count.
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "goro/goro.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using goro_test::scaled;
+
+void expect_negative_counter_error(const std::function<void()>& f) {
+  try {
+    f();
+    ADD_FAILURE() << "no std::logic_error";
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("wait_group::add"), std::string::npos) << what;
+    EXPECT_NE(what.find("negative"), std::string::npos) << what;
+  }
+}
+
+// ---- single-threaded semantics -----------------------------------------------------------
+
+TEST(WaitGroupTest, StartsAtZeroAndWaitReturnsAtOnce) {
+  goro::wait_group wg;
+  EXPECT_EQ(wg.count(), 0);
+  wg.wait();
+  wg.wait();
+  EXPECT_EQ(wg.count(), 0);
+}
+
+TEST(WaitGroupTest, AddAndDoneMoveTheCounter) {
+  goro::wait_group wg;
+  wg.add(3);
+  EXPECT_EQ(wg.count(), 3);
+  wg.done();
+  EXPECT_EQ(wg.count(), 2);
+  wg.add();
+  EXPECT_EQ(wg.count(), 3);
+  wg.add(-3);
+  EXPECT_EQ(wg.count(), 0);
+  wg.wait();
+  wg.add(0);
+  EXPECT_EQ(wg.count(), 0);
+}
+
+TEST(WaitGroupTest, CounterBelowZeroThrowsAndLeavesTheCounterAlone) {
+  goro::wait_group wg;
+  expect_negative_counter_error([&] { wg.done(); });
+  EXPECT_EQ(wg.count(), 0);
+  expect_negative_counter_error([&] { wg.add(-1); });
+  EXPECT_EQ(wg.count(), 0);
+  wg.add(2);
+  expect_negative_counter_error([&] { wg.add(-3); });
+  EXPECT_EQ(wg.count(), 2);
+  wg.done();
+  wg.done();
+  EXPECT_EQ(wg.count(), 0);
+  wg.wait();
+  expect_negative_counter_error([&] { wg.add(std::numeric_limits<std::int64_t>::min()); });
+  EXPECT_EQ(wg.count(), 0);
+}
+
+TEST(WaitGroupTest, CounterOutOfRangeThrowsRatherThanWrapping) {
+  // The counter is 32 bits wide (as Go's); an add() that cannot be represented must not
+  // silently wrap around.
+  goro::wait_group wg;
+  wg.add(std::numeric_limits<std::int32_t>::max());
+  EXPECT_THROW(wg.add(1), std::logic_error);
+  EXPECT_EQ(wg.count(), std::numeric_limits<std::int32_t>::max());
+  wg.add(-std::int64_t{std::numeric_limits<std::int32_t>::max()});
+  EXPECT_EQ(wg.count(), 0);
+  EXPECT_THROW(wg.add(std::int64_t{1} << 32), std::logic_error);
+  EXPECT_EQ(wg.count(), 0);
+  wg.wait();
+}
+
+TEST(WaitGroupTest, CounterBelowZeroThrowsInsideFibers) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  goro::wait_group wg;
+  goro::wait_group done;
+  done.add(1);
+  bool threw = false;
+  rt.go([&] {
+    try {
+      wg.done();
+    } catch (const std::logic_error&) {
+      threw = true;
+    }
+    done.done();
+  });
+  done.wait();
+  EXPECT_TRUE(threw);
+  EXPECT_EQ(wg.count(), 0);
+}
+
+// ---- concurrency, per worker count -------------------------------------------------------
+
+class WaitGroupWorkersTest : public goro_test::workers_test {};
+INSTANTIATE_TEST_SUITE_P(Workers, WaitGroupWorkersTest, goro_test::worker_counts(),
+                         goro_test::worker_count_name);
+
+TEST_P(WaitGroupWorkersTest, FiberWaitsAtZeroWithoutParking) {
+  goro::runtime rt{opts()};
+  goro::wait_group zero;
+  goro::wait_group wg;
+  wg.add(1);
+  rt.go([&] {
+    zero.wait();
+    wg.done();
+  });
+  wg.wait();
+}
+
+TEST_P(WaitGroupWorkersTest, ReleasesNoWaiterEarlyAndReusesAcrossRounds) {
+  // Go's TestWaitGroup: n fibers report in on wg1 and then wait on wg2; none may leave before
+  // the last wg2.done(). The same two groups serve a second round.
+  goro::runtime rt{opts()};
+  constexpr int n = 16;
+  goro::wait_group wg1;
+  goro::wait_group wg2;
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    std::atomic<int> exited{0};
+    goro::wait_group all_exited;
+    wg1.add(n);
+    wg2.add(n);
+    all_exited.add(n);
+    for (int i = 0; i < n; ++i) {
+      rt.go([&] {
+        wg1.done();
+        wg2.wait();
+        exited.fetch_add(1);
+        all_exited.done();
+      });
+    }
+    wg1.wait();
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(exited.load(), 0) << "wait_group released a waiter too soon";
+      wg2.done();
+    }
+    all_exited.wait();
+    EXPECT_EQ(exited.load(), n);
+    EXPECT_EQ(wg1.count(), 0);
+    EXPECT_EQ(wg2.count(), 0);
+  }
+}
+
+TEST_P(WaitGroupWorkersTest, AddAndDoneRaceWithWait) {
+  // Go's TestWaitGroupRace: two fibers per round, each counted just before it is spawned.
+  goro::runtime rt{opts()};
+  const int rounds = static_cast<int>(scaled(2000));
+  for (int round = 0; round < rounds; ++round) {
+    goro::wait_group wg;
+    std::atomic<int> n{0};
+    wg.add(1);
+    rt.go([&] {
+      n.fetch_add(1);
+      wg.done();
+    });
+    wg.add(1);
+    rt.go([&] {
+      n.fetch_add(1);
+      wg.done();
+    });
+    wg.wait();
+    ASSERT_EQ(n.load(), 2) << "round " << round;
+  }
+}
+
+TEST_P(WaitGroupWorkersTest, DoneHappensBeforeTheWaitItReleases) {
+  // Plain (non-atomic) writes before done() must be visible after wait(); ThreadSanitizer
+  // checks the edge, the values check the result.
+  goro::runtime rt{opts()};
+  const int n = static_cast<int>(scaled(10'000));
+  std::vector<int> slots(static_cast<std::size_t>(n), 0);
+  goro::wait_group wg;
+  wg.add(n);
+  for (int i = 0; i < n; ++i) {
+    rt.go([&, i] {
+      if (i % 2 == 0) goro::this_fiber::yield();
+      slots[static_cast<std::size_t>(i)] = i + 1;
+      wg.done();
+    });
+  }
+  wg.wait();
+  for (int i = 0; i < n; ++i) ASSERT_EQ(slots[static_cast<std::size_t>(i)], i + 1);
+}
+
+TEST_P(WaitGroupWorkersTest, ManyFiberAndThreadWaitersAllRelease) {
+  goro::runtime rt{opts()};
+  const int fiber_waiters = static_cast<int>(scaled(1000));
+  constexpr int thread_waiters = 4;
+  goro::wait_group gate;      // what everyone waits on
+  goro::wait_group arrived;   // every waiter is about to wait
+  goro::wait_group released;  // every waiter has returned from wait()
+  std::atomic<bool> opened{false};
+  std::atomic<int> early{0};
+  gate.add(1);
+  arrived.add(fiber_waiters + thread_waiters);
+  released.add(fiber_waiters + thread_waiters);
+  auto waiter = [&] {
+    arrived.done();
+    gate.wait();
+    if (!opened.load()) early.fetch_add(1);
+    released.done();
+  };
+  for (int i = 0; i < fiber_waiters; ++i) rt.go(waiter);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < thread_waiters; ++i) threads.emplace_back(waiter);
+  arrived.wait();
+  opened.store(true);
+  gate.done();
+  released.wait();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(early.load(), 0);
+  EXPECT_EQ(gate.count(), 0);
+}
+
+TEST_P(WaitGroupWorkersTest, FibersCountEachOtherInAndOut) {
+  // Fibers add to the group for children they spawn while the main thread already waits; the
+  // counter goes up and down many times before it reaches zero once.
+  goro::runtime rt{opts()};
+  const int parents = static_cast<int>(scaled(200));
+  constexpr int children = 20;
+  goro::wait_group wg;
+  std::atomic<int> ran{0};
+  wg.add(parents);
+  for (int p = 0; p < parents; ++p) {
+    rt.go([&] {
+      for (int c = 0; c < children; ++c) {
+        wg.add(1);
+        goro::go([&] {
+          if (c % 2 == 0) goro::this_fiber::yield();
+          ran.fetch_add(1);
+          wg.done();
+        });
+      }
+      ran.fetch_add(1);
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ran.load(), parents * (children + 1));
+  EXPECT_EQ(wg.count(), 0);
+}
+
+TEST_P(WaitGroupWorkersTest, ThreadsAndFibersSignalOneGroup) {
+  goro::runtime rt{opts()};
+  const int fibers = static_cast<int>(scaled(4000));
+  constexpr int threads = 4;
+  constexpr int per_thread = 250;
+  goro::wait_group wg;
+  wg.add(fibers + threads * per_thread);
+  for (int i = 0; i < fibers; ++i) rt.go([&] { wg.done(); });
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) wg.done();
+    });
+  }
+  wg.wait();
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(wg.count(), 0);
+}
+
+}  // namespace
