@@ -50,10 +50,14 @@ void waiter_queue::remove(chan_waiter* n) noexcept {
 chan_waiter* waiter_queue::pop_claimed() noexcept {
   while (chan_waiter* n = head_) {
     remove(n);
-    if (n->w->claim(n->index)) return n;
+    if (!n->needs_claim || n->w->claim(n->index)) return n;
   }
   return nullptr;
 }
+
+namespace {
+void unlock_spinlock(void* lock) noexcept { static_cast<spinlock*>(lock)->unlock(); }
+}  // namespace
 
 // ---- chan_core -----------------------------------------------------------------------------
 
@@ -144,7 +148,12 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
   chan_waiter node;
   node.w = &w;
   node.slot = value;
+  node.needs_claim = !limit.unlimited();
   sendq_.push(&node);
+  if (!node.needs_claim) {
+    w.park_gated(unlock_spinlock, &lock_);
+    return node.ok ? chan_result::ok : chan_result::closed;
+  }
   lock_.unlock();
   park_limited(w, limit);
   const int winner = w.winner();
@@ -170,7 +179,12 @@ chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blockin
   chan_waiter node;
   node.w = &w;
   node.slot = out;
+  node.needs_claim = !limit.unlimited();
   recvq_.push(&node);
+  if (!node.needs_claim) {
+    w.park_gated(unlock_spinlock, &lock_);
+    return node.ok ? chan_result::ok : chan_result::closed;
+  }
   lock_.unlock();
   park_limited(w, limit);
   const int winner = w.winner();

@@ -54,6 +54,16 @@ void waiter::park() noexcept {
   while (state_.load(std::memory_order_acquire) != notified) futex_wait(state_, running);
 }
 
+void waiter::park_gated(void (*unlock)(void*), void* arg) noexcept {
+  if (fiber_ != nullptr) {
+    gated_ = true;
+    scheduler::park_gated(*this, unlock, arg);
+    return;
+  }
+  unlock(arg);
+  park();
+}
+
 void waiter::unpark() noexcept {
   fiber* f = fiber_;  // read first: once notified, a thread's waiter may be gone
   if (f == nullptr) {
@@ -61,7 +71,10 @@ void waiter::unpark() noexcept {
     futex_wake(state_);  // harmless if the waiter has already returned
     return;
   }
-  if (state_.exchange(notified, std::memory_order_acq_rel) == parked) f->sched->ready(f);
+  // Gated: the fiber was saved before its lock, which we hold, was released.
+  if (gated_ || state_.exchange(notified, std::memory_order_acq_rel) == parked) {
+    f->sched->ready(f);
+  }
 }
 
 namespace {

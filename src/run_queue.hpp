@@ -37,7 +37,15 @@ class run_queue {
   std::uint32_t take_half(fiber** out) noexcept { return grab(out, false); }
 
   // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
-  fiber* set_next(fiber* f) noexcept { return next_.exchange(f, std::memory_order_acq_rel); }
+  fiber* set_next(fiber* f) noexcept {
+    // An empty slot cannot be raced: thieves only CAS a non-null value out. Release publishes
+    // *f to a thief that acquires the slot.
+    if (next_.load(std::memory_order_relaxed) == nullptr) {
+      next_.store(f, std::memory_order_release);
+      return nullptr;
+    }
+    return next_.exchange(f, std::memory_order_acq_rel);
+  }
 
   // Owner only: the next slot first, then the oldest queued fiber.
   fiber* pop() noexcept {

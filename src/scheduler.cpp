@@ -126,6 +126,20 @@ void worker::yield_current() noexcept {
   switch_context(self->ctx, next->ctx, requeue_yielded, self);
 }
 
+// Work-first spawning, as in Cilk-5 (Frigo, Leiserson, Randall, PLDI 1998): the new fiber runs
+// at once and its parent becomes the next fiber here, where an idle worker can steal it. A
+// spawning loop then reuses one warm stack instead of queueing a cold one per spawn, and a
+// spawn tree is walked depth-first, keeping few fibers alive.
+void worker::run_child_first(fiber* child) noexcept {
+  fiber* parent = current_;
+  current_ = child;
+  switch_context(parent->ctx, child->ctx, [](void* p) noexcept {
+    worker* w = worker::current();
+    w->make_next(static_cast<fiber*>(p));
+    if (w->sched_.workers_.size() > 1) w->sched_.wake_one();
+  }, parent);
+}
+
 void worker::exit_fiber() noexcept {
   fiber* self = current_;
   check_stack(*self);
@@ -313,6 +327,7 @@ void scheduler::ready(fiber* f) noexcept {
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
     w->make_next(f);
+    if (workers_.size() == 1) return;  // the only worker is us, and running
   } else {
     f->next = nullptr;
     global_push(f, f, 1);
@@ -403,6 +418,24 @@ void scheduler::park(waiter& w) noexcept {
   worker::current()->switch_away(finish_park, &w);
 }
 
+namespace {
+struct gated_unlock {
+  void (*unlock)(void*);
+  void* arg;
+};
+// Arrival hook of park_gated(): the fiber is saved; let completers in.
+void finish_gated_park(void* arg) noexcept {
+  const auto* g = static_cast<const gated_unlock*>(arg);
+  g->unlock(g->arg);
+}
+}  // namespace
+
+void scheduler::park_gated(waiter& w, void (*unlock)(void*), void* arg) noexcept {
+  (void)w;
+  gated_unlock g{unlock, arg};
+  worker::current()->switch_away(finish_gated_park, &g);
+}
+
 // Arrival hook of park(): the fiber is saved. If unpark() came first, it left the fiber to us
 // to requeue; otherwise, from the exchange on, the fiber is the waker's to make runnable.
 void scheduler::finish_park(void* waiter_arg) noexcept {
@@ -419,7 +452,14 @@ new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, vo
   return sched.create(size, align, run);
 }
 
-void fiber_start(fiber* f) noexcept { f->sched->ready(f); }
+void fiber_start(fiber* f) noexcept {
+  worker* w = worker::current();
+  if (w != nullptr && &w->sched() == f->sched && w->current_fiber() != nullptr) {
+    w->run_child_first(f);
+    return;
+  }
+  f->sched->ready(f);
+}
 
 void fiber_discard(fiber* f) noexcept { f->sched->discard(f); }
 

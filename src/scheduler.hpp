@@ -68,6 +68,8 @@ class scheduler {
 
   // Parks the calling fiber, which `w` is bound to, until w.unpark().
   static void park(waiter& w) noexcept;
+  // Parks the calling fiber; unlock(arg) runs once it is saved (see waiter::park_gated).
+  static void park_gated(waiter& w, void (*unlock)(void*), void* arg) noexcept;
 
   stack_pool& stacks() noexcept { return stacks_; }
   void fiber_finished() noexcept;
@@ -125,6 +127,10 @@ class worker {
 
   // This worker's stack cache if `s` is its scheduler, else null.
   stack_cache* stack_cache_for(scheduler& s) noexcept { return &s == &sched_ ? &stacks_ : nullptr; }
+
+  // Called on the running fiber: switches to the new fiber `child` at once; the caller runs
+  // next on this worker unless stolen first.
+  void run_child_first(fiber* child) noexcept;
 
   void make_next(fiber* f) noexcept;
   void push_back(fiber* f) noexcept;

@@ -140,10 +140,15 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     node.index = static_cast<int>(k);
     queue_for(ops[k]).push(&node);
   }
-  locks.unlock();
-  wait_limit limit;
-  if (stop != nullptr) limit.stop = *stop;
-  park_limited(w, limit);
+  if (stop == nullptr) {
+    // Only channel operations, under these locks, can complete us: park gated.
+    w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
+  } else {
+    locks.unlock();
+    wait_limit limit;
+    limit.stop = *stop;
+    park_limited(w, limit);
+  }
 
   // Pass 3: unlink the losers.
   const int winner = w.winner();

@@ -37,6 +37,9 @@ struct chan_waiter {
   void* slot = nullptr;
   int index = 0;        // the claim index: the select case, or 0
   bool ok = false;      // set by the completer: true = value moved, false = channel closed
+  // False when nothing else can complete the waiter (a plain blocking send or receive, with no
+  // deadline or stop token): the completer then skips the claim.
+  bool needs_claim = true;
   bool queued = false;  // GUARDED_BY(the channel's lock)
   chan_waiter* prev = nullptr;
   chan_waiter* next = nullptr;

@@ -42,6 +42,13 @@ class waiter {
   // Blocks the fiber (freeing its worker) or the thread until unpark().
   void park() noexcept;
 
+  // Gated parking, for a waiter only ever completed by a party holding some lock L, which
+  // the caller holds now: parks, and runs unlock(arg) to release L once the fiber is saved
+  // (on a thread, just before sleeping). Since no completer can reach the waiter before
+  // then, unpark() needs no handshake with the parking side. Use instead of park() when
+  // nothing else (no timer, no stop callback) can claim the waiter.
+  void park_gated(void (*unlock)(void*), void* arg) noexcept;
+
   // As park(); if `deadline` passes first and claim(timeout_index) succeeds, returns without
   // an unpark. If the claim fails, the winner owes an unpark, and this waits for it.
   void park_until(clock::time_point deadline, int timeout_index) noexcept;
@@ -55,6 +62,7 @@ class waiter {
   friend class scheduler;
   enum : std::uint32_t { running = 0, parked = 1, notified = 2 };
   fiber* fiber_;
+  bool gated_ = false;
   std::atomic<std::uint32_t> state_{running};
   std::atomic<int> winner_{unclaimed};
 };

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::shared_mutex: Go's sync.RWMutex spelled as std::shared_timed_mutex, so std::shared_lock,
+// std::unique_lock and std::lock_guard work with it; for fibers and threads alike. Contract and
+// design (who goes first when): docs/sync.md, "shared_mutex".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stop_token>
+
+#include "goro/detail/park.hpp"
+#include "goro/detail/spinlock.hpp"
+#include "goro/mutex.hpp"
+
+namespace goro {
+
+// A reader/writer lock: any number of readers (shared owners), or one writer (exclusive). Meets
+// the standard's SharedTimedMutex requirements. Not recursive.
+//
+// Fairness: once a writer waits, new readers queue behind it, so a stream of readers cannot
+// starve writers; when a writer unlocks, the readers that queued meanwhile all go before the
+// next writer, so a stream of writers cannot starve readers (Go's RWMutex policy).
+//
+// Memory ordering: unlock() happens-before every later lock() and lock_shared();
+// unlock_shared() happens-before every later lock().
+class shared_mutex {
+ public:
+  constexpr shared_mutex() noexcept = default;
+  shared_mutex(const shared_mutex&) = delete;
+  shared_mutex& operator=(const shared_mutex&) = delete;
+  // REQUIRES: unlocked, and no fiber or thread waiting for it.
+  ~shared_mutex() = default;
+
+  // ---- exclusive (writer) ----
+
+  // Blocks until the caller holds the mutex exclusively. Never throws.
+  void lock() {
+    if (!try_lock()) lock_slow({});
+  }
+  // As lock(), but gives up when `stop` is requested: true if the caller now holds it, false
+  // if not. A free mutex is taken even if stop was already requested.
+  bool lock(std::stop_token stop) { return try_lock() || lock_slow({.stop = std::move(stop)}); }
+  // Takes the mutex exclusively if that needs no wait.
+  bool try_lock() noexcept {
+    std::uint32_t expected = 0;
+    // Acquire pairs with the release of the last unlock or unlock_shared.
+    return state_.compare_exchange_strong(expected, writer, std::memory_order_acquire,
+                                          std::memory_order_relaxed);
+  }
+  // As lock(), giving up once `d` has passed.
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return try_lock() || lock_slow({.deadline = detail::deadline_after(d)});
+  }
+  // As lock(), giving up once `tp` has passed.
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp)});
+  }
+  // As try_lock_until, also giving up when `stop` is requested.
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop) {
+    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
+  }
+  // Releases exclusive ownership. Unlocking when no writer holds it is a fatal error:
+  // "goro::shared_mutex::unlock: unlock of unlocked shared_mutex", then abort.
+  void unlock() noexcept {
+    std::uint32_t expected = writer;
+    // Release pairs with the next owner's acquire. Fails if anyone waits.
+    if (state_.compare_exchange_strong(expected, 0, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
+      return;
+    }
+    unlock_slow();
+  }
+
+  // ---- shared (reader) ----
+
+  // Blocks until the caller holds the mutex shared. Never throws.
+  void lock_shared() {
+    if (!try_lock_shared()) lock_shared_slow({});
+  }
+  // As lock_shared(), but gives up when `stop` is requested: true if the caller now holds it
+  // shared, false if not.
+  bool lock_shared(std::stop_token stop) {
+    return try_lock_shared() || lock_shared_slow({.stop = std::move(stop)});
+  }
+  // Takes the mutex shared if that needs no wait: no writer holds it or waits for it.
+  bool try_lock_shared() noexcept {
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    while ((s & (writer | writers_waiting)) == 0) {
+      // Acquire pairs with the release of the last writer's unlock.
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // As lock_shared(), giving up once `d` has passed.
+  template <class Rep, class Period>
+  bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
+    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_after(d)});
+  }
+  // As lock_shared(), giving up once `tp` has passed.
+  template <class Clock, class Duration>
+  bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp) {
+    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_at(tp)});
+  }
+  // As try_lock_shared_until, also giving up when `stop` is requested.
+  template <class Clock, class Duration>
+  bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp,
+                             std::stop_token stop) {
+    return try_lock_shared() ||
+           lock_shared_slow({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
+  }
+  // Releases one shared ownership. With no reader holding it, a fatal error:
+  // "goro::shared_mutex::unlock_shared: unlock of unlocked shared_mutex", then abort.
+  void unlock_shared() noexcept {
+    // Release: the reader's critical section happens-before the writer that acquires next.
+    const std::uint32_t s = state_.fetch_sub(1, std::memory_order_release);
+    if ((s & readers) == 0 || (s & (readers | writers_waiting)) == (writers_waiting | 1)) {
+      unlock_shared_slow(s);
+    }
+  }
+
+ private:
+  // state_: the number of active readers in the low 29 bits, and three flags.
+  static constexpr std::uint32_t writer = 1u << 31;           // a writer holds it
+  static constexpr std::uint32_t writers_waiting = 1u << 30;  // the writer queue is non-empty
+  static constexpr std::uint32_t readers_waiting = 1u << 29;  // the reader queue is non-empty
+  static constexpr std::uint32_t readers = readers_waiting - 1;
+
+  bool lock_slow(const detail::wait_limit& limit);
+  bool lock_shared_slow(const detail::wait_limit& limit);
+  void unlock_slow() noexcept;
+  void unlock_shared_slow(std::uint32_t before) noexcept;
+  detail::sync_node* admit_readers_locked(std::uint32_t clear) noexcept;
+  detail::sync_node* grant_locked() noexcept;
+
+  std::atomic<std::uint32_t> state_{0};
+  detail::spinlock lock_;                     // guards both queues and the *_waiting flags
+  detail::sync_node* readers_head_ = nullptr;  // GUARDED_BY(lock_)
+  detail::sync_node* readers_tail_ = nullptr;  // GUARDED_BY(lock_)
+  detail::sync_node* writers_head_ = nullptr;  // GUARDED_BY(lock_)
+  detail::sync_node* writers_tail_ = nullptr;  // GUARDED_BY(lock_)
+};
+
+}  // namespace goro

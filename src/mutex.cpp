@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::mutex's slow paths: spinning, queueing, normal-mode wake-ups and starvation-mode
+// hand-off. The algorithm is Go's (sync/mutex.go: lockSlow, unlockSlow), with the runtime
+// semaphore replaced by a queue of parked waiters under a spinlock, and with deadlines and stop
+// requests added. docs/sync.md, "mutex", has the state diagram and the designs rejected.
+//
+// Invariants:
+//   - has_waiters is set exactly when the queue is non-empty, whenever lock_ is free; it changes
+//     only under lock_.
+//   - starving implies locked. A waiter sets starving only in a CAS that sees locked; it is
+//     cleared only by the owner (hand_off) or together with locked.
+//   - In starvation mode, locked stays set from the unlocking owner through the waiter it hands
+//     the mutex to: nobody else can take it in between, and only lock_ holders and the owner
+//     change state_.
+//   - woken is set by an unlock that is about to wake one waiter, and cleared by that waiter
+//     (when it takes the mutex, queues again or gives up), or by the unlock itself if it finds
+//     no waiter to wake. While it is set, no other unlock wakes anyone.
+//   - A queued waiter always has someone who will wake it: while it is queued, either the mutex
+//     is held (its owner's unlock sees has_waiters) or a woken waiter is on its way (it will take
+//     the mutex or queue again under locked).
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "goro/mutex.hpp"
+#include "scheduler.hpp"
+#include "sync_queue.hpp"
+
+namespace goro {
+
+namespace {
+
+// How long a waiter waits before the mutex goes into starvation mode (Go's
+// starvationThresholdNs).
+constexpr auto starvation_threshold = std::chrono::milliseconds(1);
+// Spinning, as Go's sync_runtime_canSpin: a few rounds of a few pause instructions.
+constexpr int spin_rounds = 4;
+constexpr int pauses_per_round = 30;
+
+}  // namespace
+
+bool mutex::lock(std::stop_token stop) {
+  std::uint32_t expected = 0;
+  // Acquire pairs with unlock's release.
+  if (state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+    return true;
+  }
+  return lock_slow({.stop = std::move(stop)});
+}
+
+// Spinning pays only if the holder runs in parallel with us: never on a runtime with one worker
+// (the holder is a fiber of this very worker), nor on a machine with one CPU.
+bool mutex::may_spin(int iteration) const noexcept {
+  if (iteration >= spin_rounds) return false;
+  if (detail::worker* w = detail::worker::current(); w != nullptr) {
+    return w->sched().worker_count() > 1;
+  }
+  static const bool multicore = std::thread::hardware_concurrency() > 1;
+  return multicore;
+}
+
+bool mutex::lock_slow(const detail::wait_limit& limit) {
+  bool awoke = false;          // we hold the woken bit's duty
+  int spins = 0;
+  detail::clock::time_point since{};  // when we first queued
+  for (;;) {
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    // Normal mode, held: spin a little; the holder may be about to unlock.
+    if ((s & (locked | starving)) == locked && may_spin(spins)) {
+      for (int i = 0; i < pauses_per_round; ++i) detail::cpu_relax();
+      ++spins;
+      continue;
+    }
+    if ((s & (locked | starving)) == 0) {
+      // Free, and not being handed to anyone: take it (a woken waiter also drops woken).
+      const std::uint32_t next = (s | locked) & ~(awoke ? woken : 0u);
+      // Acquire pairs with the release of the unlock that freed it.
+      if (state_.compare_exchange_weak(s, next, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+      continue;
+    }
+    // Held (or being handed off): we must wait, unless the limit says stop now.
+    if (detail::limit_reached(limit)) {
+      // Relaxed: clearing woken publishes nothing; s has locked set, so the owner's unlock will
+      // wake someone else.
+      if (awoke && !state_.compare_exchange_weak(s, s & ~woken, std::memory_order_relaxed)) {
+        continue;
+      }
+      return false;
+    }
+    if (since == detail::clock::time_point{}) since = detail::clock::now();
+    const bool starve = awoke && detail::clock::now() - since > starvation_threshold;
+
+    detail::sync_node node;
+    node.since = since;
+    bool queued = false;
+    {
+      std::lock_guard guard(lock_);
+      s = state_.load(std::memory_order_relaxed);
+      while ((s & (locked | starving)) != 0) {
+        std::uint32_t next = s | has_waiters;
+        if (awoke) next &= ~woken;
+        // Go: "Don't switch to starvation mode if the mutex is currently unlocked" (s has
+        // locked here). Relaxed: the queue is ordered by lock_; the bits publish nothing.
+        if (starve) next |= starving;
+        if (state_.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
+          detail::sync_queue q(head_, tail_);
+          // A waiter woken before goes back to the front, as in Go (queueLifo).
+          if (awoke) {
+            q.push_front(&node);
+          } else {
+            q.push_back(&node);
+          }
+          queued = true;
+          break;
+        }
+      }
+    }
+    if (!queued) continue;  // freed meanwhile: try again to take it
+    awoke = false;
+    spins = 0;
+
+    detail::park_limited(node.w, limit);
+    const int winner = node.w.winner();
+    if (winner == detail::granted) return true;  // handed to us; unpark ordered it
+    if (winner == detail::woken) {
+      awoke = true;
+      continue;
+    }
+    // Timed out or cancelled while queued: nobody claimed us, so nobody woke us for the mutex.
+    std::lock_guard guard(lock_);
+    detail::sync_queue q(head_, tail_);
+    q.remove(&node);
+    if (q.empty()) state_.fetch_and(~has_waiters, std::memory_order_relaxed);
+    return false;
+  }
+}
+
+void mutex::unlock_slow() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & locked) == 0) detail::sync_fatal("goro::mutex::unlock: unlock of unlocked mutex");
+    if ((s & starving) != 0) {
+      hand_off();
+      return;
+    }
+    // Release pairs with the acquire of whoever takes the mutex next.
+    if (state_.compare_exchange_weak(s, s & ~locked, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  s &= ~locked;
+  // Normal mode: wake one waiter to compete, unless there is none, or someone already holds the
+  // mutex (their unlock will wake), or a woken waiter is already on its way.
+  for (;;) {
+    if ((s & has_waiters) == 0 || (s & (locked | woken | starving)) != 0) return;
+    // Relaxed: woken publishes nothing; wake_one's lock_ orders the queue.
+    if (state_.compare_exchange_weak(s, s | woken, std::memory_order_relaxed)) {
+      wake_one();
+      return;
+    }
+  }
+}
+
+void mutex::wake_one() noexcept {
+  detail::sync_node* n = nullptr;
+  {
+    std::lock_guard guard(lock_);
+    detail::sync_queue q(head_, tail_);
+    n = q.pop_claimed(detail::woken);
+    std::uint32_t clear = 0;
+    if (q.empty()) clear |= has_waiters;
+    if (n == nullptr) clear |= woken;  // every waiter gave up: nobody carries woken
+    if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
+  }
+  if (n != nullptr) n->w.unpark();
+}
+
+// Starvation mode: the mutex goes straight to the first waiter; locked never drops, so nobody
+// can barge in. The waiter returns from lock() owning it (claim and unpark order our critical
+// section before its).
+void mutex::hand_off() noexcept {
+  detail::sync_node* n = nullptr;
+  {
+    std::lock_guard guard(lock_);
+    detail::sync_queue q(head_, tail_);
+    n = q.pop_claimed(detail::granted);
+    if (n != nullptr) {
+      // Go leaves starvation mode when the new owner is the last waiter, or did not itself
+      // wait past the threshold.
+      std::uint32_t clear = 0;
+      if (q.empty()) clear |= has_waiters | starving;
+      if (detail::clock::now() - n->since <= starvation_threshold) clear |= starving;
+      if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
+    } else {
+      // Every waiter gave up: leave starvation mode and unlock.
+      state_.fetch_and(~(has_waiters | starving | locked), std::memory_order_release);
+    }
+  }
+  if (n != nullptr) n->w.unpark();
+}
+
+}  // namespace goro

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// goro::once_flag's slow path: deciding who calls, parking the others, and passing the turn on
+// when a call throws. docs/sync.md, "once".
+//
+// Invariants (under lock_): the queue is non-empty only while state_ is running; exactly one
+// caller (the one whose begin() returned true, or the waiter abandon() granted) is making the
+// call while state_ is running; state_ never leaves done.
+#include <mutex>
+
+#include "goro/once.hpp"
+#include "sync_queue.hpp"
+
+namespace goro {
+
+bool once_flag::begin() noexcept {
+  detail::sync_node node;
+  {
+    std::lock_guard guard(lock_);
+    const std::uint32_t s = state_.load(std::memory_order_relaxed);
+    if (s == done) return false;  // lock_ orders finish()'s writes before us
+    if (s == idle) {
+      state_.store(running, std::memory_order_relaxed);
+      return true;
+    }
+    detail::sync_queue(head_, tail_).push_back(&node);
+  }
+  node.w.park();
+  // finish() claims us with `done`, abandon() with `granted` (our turn to call).
+  return node.w.winner() == detail::granted;
+}
+
+void once_flag::abandon() noexcept {
+  detail::sync_node* next = nullptr;
+  {
+    std::lock_guard guard(lock_);
+    next = detail::sync_queue(head_, tail_).pop_claimed(detail::granted);
+    if (next == nullptr) state_.store(idle, std::memory_order_relaxed);
+  }
+  if (next != nullptr) next->w.unpark();
+}
+
+void once_flag::finish() noexcept {
+  detail::sync_node* first = nullptr;
+  {
+    std::lock_guard guard(lock_);
+    // Release pairs with call_once's acquire load: the call happens-before every fast-path
+    // return. The waiters below are ordered by claim and unpark instead.
+    state_.store(done, std::memory_order_release);
+    detail::sync_queue q(head_, tail_);
+    detail::sync_node* last = nullptr;
+    while (detail::sync_node* n = q.pop_claimed(done)) {
+      n->next = nullptr;
+      if (last != nullptr) {
+        last->next = n;
+      } else {
+        first = n;
+      }
+      last = n;
+    }
+  }
+  detail::unpark_all(first);
+}
+
+}  // namespace goro
