@@ -17,44 +17,6 @@
 
 namespace goro::detail {
 
-// ---- waiter_queue --------------------------------------------------------------------------
-
-void waiter_queue::push(chan_waiter* n) noexcept {
-  n->next = nullptr;
-  n->prev = tail_;
-  if (tail_ != nullptr) {
-    tail_->next = n;
-  } else {
-    head_ = n;
-  }
-  tail_ = n;
-  n->queued = true;
-}
-
-void waiter_queue::remove(chan_waiter* n) noexcept {
-  if (!n->queued) return;
-  if (n->prev != nullptr) {
-    n->prev->next = n->next;
-  } else {
-    head_ = n->next;
-  }
-  if (n->next != nullptr) {
-    n->next->prev = n->prev;
-  } else {
-    tail_ = n->prev;
-  }
-  n->prev = n->next = nullptr;
-  n->queued = false;
-}
-
-chan_waiter* waiter_queue::pop_claimed() noexcept {
-  while (chan_waiter* n = head_) {
-    remove(n);
-    if (!n->needs_claim || n->w->claim(n->index)) return n;
-  }
-  return nullptr;
-}
-
 namespace {
 void unlock_spinlock(void* lock) noexcept { static_cast<spinlock*>(lock)->unlock(); }
 }  // namespace
@@ -129,7 +91,46 @@ bool chan_core::try_recv_locked(void* out, bool& ok) noexcept {
   return false;
 }
 
+chan_result chan_core::send(void* value) {
+  lock_.lock();
+  bool closed = false;
+  if (try_send_locked(value, closed)) {
+    lock_.unlock();
+    return chan_result::ok;
+  }
+  if (closed) {
+    lock_.unlock();
+    return chan_result::closed;
+  }
+  waiter w;
+  chan_waiter node;
+  node.w = &w;
+  node.slot = value;
+  node.needs_claim = false;
+  sendq_.push(&node);
+  w.park_gated(unlock_spinlock, &lock_);
+  return node.ok ? chan_result::ok : chan_result::closed;
+}
+
+chan_result chan_core::recv(void* out) {
+  lock_.lock();
+  bool ok = false;
+  if (try_recv_locked(out, ok)) {
+    lock_.unlock();
+    return ok ? chan_result::ok : chan_result::closed;
+  }
+  waiter w;
+  chan_waiter node;
+  node.w = &w;
+  node.slot = out;
+  node.needs_claim = false;
+  recvq_.push(&node);
+  w.park_gated(unlock_spinlock, &lock_);
+  return node.ok ? chan_result::ok : chan_result::closed;
+}
+
 chan_result chan_core::send(void* value, const wait_limit& limit, bool non_blocking) {
+  if (limit.unlimited() && !non_blocking) return send(value);
   lock_.lock();
   bool closed = false;
   if (try_send_locked(value, closed)) {
@@ -148,12 +149,7 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
   chan_waiter node;
   node.w = &w;
   node.slot = value;
-  node.needs_claim = !limit.unlimited();
   sendq_.push(&node);
-  if (!node.needs_claim) {
-    w.park_gated(unlock_spinlock, &lock_);
-    return node.ok ? chan_result::ok : chan_result::closed;
-  }
   lock_.unlock();
   park_limited(w, limit);
   const int winner = w.winner();
@@ -165,6 +161,7 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
 }
 
 chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blocking) {
+  if (limit.unlimited() && !non_blocking) return recv(out);
   lock_.lock();
   bool ok = false;
   if (try_recv_locked(out, ok)) {
@@ -179,12 +176,7 @@ chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blockin
   chan_waiter node;
   node.w = &w;
   node.slot = out;
-  node.needs_claim = !limit.unlimited();
   recvq_.push(&node);
-  if (!node.needs_claim) {
-    w.park_gated(unlock_spinlock, &lock_);
-    return node.ok ? chan_result::ok : chan_result::closed;
-  }
   lock_.unlock();
   park_limited(w, limit);
   const int winner = w.winner();

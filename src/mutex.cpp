@@ -96,34 +96,34 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
 
     detail::sync_node node;
     node.since = since;
+    lock_.lock();
+    s = state_.load(std::memory_order_relaxed);
     bool queued = false;
-    {
-      std::lock_guard guard(lock_);
-      s = state_.load(std::memory_order_relaxed);
-      while ((s & (locked | starving)) != 0) {
-        std::uint32_t next = s | has_waiters;
-        if (awoke) next &= ~woken;
-        // Go: "Don't switch to starvation mode if the mutex is currently unlocked" (s has
-        // locked here). Relaxed: the queue is ordered by lock_; the bits publish nothing.
-        if (starve) next |= starving;
-        if (state_.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
-          detail::sync_queue q(head_, tail_);
-          // A waiter woken before goes back to the front, as in Go (queueLifo).
-          if (awoke) {
-            q.push_front(&node);
-          } else {
-            q.push_back(&node);
-          }
-          queued = true;
-          break;
+    while ((s & (locked | starving)) != 0) {
+      std::uint32_t next = s | has_waiters;
+      if (awoke) next &= ~woken;
+      // Go: "Don't switch to starvation mode if the mutex is currently unlocked" (s has locked
+      // here). Relaxed: the queue is ordered by lock_; the bits publish nothing.
+      if (starve) next |= starving;
+      if (state_.compare_exchange_weak(s, next, std::memory_order_relaxed)) {
+        detail::sync_queue q(head_, tail_);
+        // A waiter woken before goes back to the front, as in Go (queueLifo).
+        if (awoke) {
+          q.push_front(&node);
+        } else {
+          q.push_back(&node);
         }
+        queued = true;
+        break;
       }
     }
-    if (!queued) continue;  // freed meanwhile: try again to take it
+    if (!queued) {
+      lock_.unlock();
+      continue;  // freed meanwhile: try again to take it
+    }
     awoke = false;
     spins = 0;
-
-    detail::park_limited(node.w, limit);
+    detail::park_queued(node, lock_, limit);
     const int winner = node.w.winner();
     if (winner == detail::granted) return true;  // handed to us; unpark ordered it
     if (winner == detail::woken) {

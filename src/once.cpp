@@ -13,18 +13,17 @@
 namespace goro {
 
 bool once_flag::begin() noexcept {
-  detail::sync_node node;
-  {
-    std::lock_guard guard(lock_);
-    const std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if (s == done) return false;  // lock_ orders finish()'s writes before us
-    if (s == idle) {
-      state_.store(running, std::memory_order_relaxed);
-      return true;
-    }
-    detail::sync_queue(head_, tail_).push_back(&node);
+  lock_.lock();
+  const std::uint32_t s = state_.load(std::memory_order_relaxed);
+  if (s != running) {
+    // done: lock_ orders finish()'s writes before us. idle: our turn.
+    if (s == idle) state_.store(running, std::memory_order_relaxed);
+    lock_.unlock();
+    return s == idle;
   }
-  node.w.park();
+  detail::sync_node node;
+  detail::sync_queue(head_, tail_).push_back(&node);
+  detail::park_queued(node, lock_, {});
   // finish() claims us with `done`, abandon() with `granted` (our turn to call).
   return node.w.winner() == detail::granted;
 }

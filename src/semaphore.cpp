@@ -26,26 +26,28 @@ semaphore_base::semaphore_base(std::ptrdiff_t desired, std::ptrdiff_t max) {
 }
 
 bool semaphore_base::acquire_slow(const wait_limit& limit) {
-  sync_node node;
-  {
-    std::lock_guard guard(lock_);
-    std::uint64_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (s >= one) {
-        // Acquire pairs with the release that added the permit.
-        if (state_.compare_exchange_weak(s, s - one, std::memory_order_acquire,
-                                         std::memory_order_relaxed)) {
-          return true;
-        }
-        continue;
+  lock_.lock();
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (s >= one) {
+      // Acquire pairs with the release that added the permit.
+      if (state_.compare_exchange_weak(s, s - one, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        lock_.unlock();
+        return true;
       }
-      if (limit_reached(limit)) return false;
-      // Relaxed: the flag publishes nothing; lock_ orders the queue.
-      if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_relaxed)) break;
+      continue;
     }
-    sync_queue(head_, tail_).push_back(&node);
+    if (limit_reached(limit)) {
+      lock_.unlock();
+      return false;
+    }
+    // Relaxed: the flag publishes nothing; lock_ orders the queue.
+    if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_relaxed)) break;
   }
-  park_limited(node.w, limit);
+  sync_node node;
+  sync_queue(head_, tail_).push_back(&node);
+  park_queued(node, lock_, limit);
   if (node.w.winner() == granted) return true;  // a release gave us its permit
   // Timed out or cancelled: no permit was given to us, so there is none to give back.
   std::lock_guard guard(lock_);

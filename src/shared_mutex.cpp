@@ -77,26 +77,28 @@ detail::sync_node* shared_mutex::grant_locked() noexcept {
 }
 
 bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
-  detail::sync_node node;
-  {
-    std::lock_guard guard(lock_);
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (s == 0) {
-        // Acquire pairs with the release of the last unlock or unlock_shared.
-        if (state_.compare_exchange_weak(s, writer, std::memory_order_acquire,
-                                         std::memory_order_relaxed)) {
-          return true;
-        }
-        continue;
+  lock_.lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (s == 0) {
+      // Acquire pairs with the release of the last unlock or unlock_shared.
+      if (state_.compare_exchange_weak(s, writer, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        lock_.unlock();
+        return true;
       }
-      if (detail::limit_reached(limit)) return false;
-      // Relaxed: the flag publishes nothing; lock_ orders the queue.
-      if (state_.compare_exchange_weak(s, s | writers_waiting, std::memory_order_relaxed)) break;
+      continue;
     }
-    detail::sync_queue(writers_head_, writers_tail_).push_back(&node);
+    if (detail::limit_reached(limit)) {
+      lock_.unlock();
+      return false;
+    }
+    // Relaxed: the flag publishes nothing; lock_ orders the queue.
+    if (state_.compare_exchange_weak(s, s | writers_waiting, std::memory_order_relaxed)) break;
   }
-  detail::park_limited(node.w, limit);
+  detail::sync_node node;
+  detail::sync_queue(writers_head_, writers_tail_).push_back(&node);
+  detail::park_queued(node, lock_, limit);
   if (node.w.winner() == detail::granted) return true;  // unpark ordered the grant
   // Timed out or cancelled. Leaving may let the readers queued behind us in.
   detail::sync_node* wake = nullptr;
@@ -112,26 +114,28 @@ bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
 }
 
 bool shared_mutex::lock_shared_slow(const detail::wait_limit& limit) {
-  detail::sync_node node;
-  {
-    std::lock_guard guard(lock_);
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-      if ((s & (writer | writers_waiting)) == 0) {
-        // Acquire pairs with the release of the last writer's unlock.
-        if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
-                                         std::memory_order_relaxed)) {
-          return true;
-        }
-        continue;
+  lock_.lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & (writer | writers_waiting)) == 0) {
+      // Acquire pairs with the release of the last writer's unlock.
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        lock_.unlock();
+        return true;
       }
-      if (detail::limit_reached(limit)) return false;
-      // Relaxed: the flag publishes nothing; lock_ orders the queue.
-      if (state_.compare_exchange_weak(s, s | readers_waiting, std::memory_order_relaxed)) break;
+      continue;
     }
-    detail::sync_queue(readers_head_, readers_tail_).push_back(&node);
+    if (detail::limit_reached(limit)) {
+      lock_.unlock();
+      return false;
+    }
+    // Relaxed: the flag publishes nothing; lock_ orders the queue.
+    if (state_.compare_exchange_weak(s, s | readers_waiting, std::memory_order_relaxed)) break;
   }
-  detail::park_limited(node.w, limit);
+  detail::sync_node node;
+  detail::sync_queue(readers_head_, readers_tail_).push_back(&node);
+  detail::park_queued(node, lock_, limit);
   if (node.w.winner() == detail::granted) return true;
   // Timed out or cancelled. A queued reader blocks nobody, so leaving grants nothing.
   std::lock_guard guard(lock_);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "goro/detail/park.hpp"
+#include "goro/detail/spinlock.hpp"
 
 namespace goro::detail {
 
@@ -100,6 +101,20 @@ inline void unpark_all(sync_node* list) noexcept {
     list->w.unpark();
     list = next;
   }
+}
+
+// Parks a node the caller has just queued under `lock` (held): releases the lock and waits
+// until a waker claims and unparks the node, or until the limit claims it (then the caller
+// must unlink the node). Without a limit nothing but a waker, which must hold `lock` to reach
+// the node, can claim it, so the fiber parks gated: the lock is released only once the fiber is
+// saved, and the unpark needs no handshake (waiter::park_gated).
+inline void park_queued(sync_node& node, spinlock& lock, const wait_limit& limit) noexcept {
+  if (limit.unlimited()) {
+    node.w.park_gated([](void* l) noexcept { static_cast<spinlock*>(l)->unlock(); }, &lock);
+    return;
+  }
+  lock.unlock();
+  park_limited(node.w, limit);
 }
 
 // True if a blocking call with this limit must give up rather than (re)queue now.

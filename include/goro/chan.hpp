@@ -120,22 +120,26 @@ class chan {
 
   // Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
   // channel is, or while blocked becomes, closed; v is then not delivered.
-  void send(T v) { check_send(send_impl(v, {}, false)); }
+  void send(T v) {
+    check_send(core_ != nullptr ? core_->send(&v) : detail::wait_on_nil({}, false));
+  }
 
   // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled.
   chan_status send(T v, std::stop_token stop) {
-    return check_send(send_impl(v, {.stop = std::move(stop)}, false));
+    return check_send(send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
   }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
   std::optional<T> recv() {
     detail::recv_slot<T> slot;
-    if (recv_impl(slot, {}, false) == detail::chan_result::ok) return slot.take();
+    const detail::chan_result r =
+        core_ != nullptr ? core_->recv(slot.storage()) : detail::wait_on_nil({}, false);
+    if (r == detail::chan_result::ok) return slot.take();
     return std::nullopt;
   }
 
   // As recv, but gives up when `stop` is requested (status ok, closed or cancelled).
-  recv_result<T> recv(std::stop_token stop) { return recv_with({.stop = std::move(stop)}, false); }
+  recv_result<T> recv(std::stop_token stop) { return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false); }
 
   // Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
   // The value is moved from only on ok.
@@ -151,7 +155,7 @@ class chan {
   // As send, but gives up at the deadline: ok or timeout; throws closed_channel_error as send.
   // The value is moved from only on ok.
   chan_status send_until(T&& v, std::chrono::steady_clock::time_point deadline) {
-    return check_send(send_impl(v, {.deadline = deadline}, false));
+    return check_send(send_impl(v, detail::wait_limit{deadline, std::stop_token{}}, false));
   }
   template <class Rep, class Period>
   chan_status send_for(T&& v, std::chrono::duration<Rep, Period> timeout) {
@@ -170,7 +174,7 @@ class chan {
 
   // As recv, but gives up at the deadline: ok, closed or timeout.
   recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) {
-    return recv_with({.deadline = deadline}, false);
+    return recv_with(detail::wait_limit{deadline, std::stop_token{}}, false);
   }
   template <class Rep, class Period>
   recv_result<T> recv_for(std::chrono::duration<Rep, Period> timeout) {

@@ -53,14 +53,14 @@ class condition_variable {
   template <class Clock, class Duration>
   std::cv_status wait_until(std::unique_lock<mutex>& lock,
                             const std::chrono::time_point<Clock, Duration>& tp) {
-    return wait_core(lock, {.deadline = detail::deadline_at(tp)}) ? std::cv_status::no_timeout
+    return wait_core(lock, {.deadline = detail::deadline_at(tp), .stop = {}}) ? std::cv_status::no_timeout
                                                                  : std::cv_status::timeout;
   }
   // As wait(lock), giving up once `d` has passed.
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lock,
                           const std::chrono::duration<Rep, Period>& d) {
-    return wait_core(lock, {.deadline = detail::deadline_after(d)}) ? std::cv_status::no_timeout
+    return wait_core(lock, {.deadline = detail::deadline_after(d), .stop = {}}) ? std::cv_status::no_timeout
                                                                     : std::cv_status::timeout;
   }
 
@@ -68,13 +68,13 @@ class condition_variable {
   template <class Clock, class Duration, class Predicate>
   bool wait_until(std::unique_lock<mutex>& lock,
                   const std::chrono::time_point<Clock, Duration>& tp, Predicate pred) {
-    return wait_limited(lock, {.deadline = detail::deadline_at(tp)}, std::move(pred));
+    return wait_limited(lock, {.deadline = detail::deadline_at(tp), .stop = {}}, std::move(pred));
   }
   // Waits until pred() is true or `d` has passed; returns pred() as last evaluated.
   template <class Rep, class Period, class Predicate>
   bool wait_for(std::unique_lock<mutex>& lock, const std::chrono::duration<Rep, Period>& d,
                 Predicate pred) {
-    return wait_limited(lock, {.deadline = detail::deadline_after(d)}, std::move(pred));
+    return wait_limited(lock, {.deadline = detail::deadline_after(d), .stop = {}}, std::move(pred));
   }
 
   // Waits until pred() is true or `stop` is requested; returns pred() as last evaluated, so

@@ -102,13 +102,13 @@ class mutex {
   // As lock(), giving up once `d` has passed; true if the caller now holds the mutex.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock() || lock_slow({.deadline = detail::deadline_after(d)});
+    return try_lock() || lock_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
 
   // As lock(), giving up once `tp` has passed; true if the caller now holds the mutex.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp)});
+    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
 
   // As try_lock_until, also giving up when `stop` is requested.

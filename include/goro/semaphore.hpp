@@ -107,12 +107,12 @@ class counting_semaphore {
   // As acquire(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
-    return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_after(d)});
+    return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_after(d), .stop = {}});
   }
   // As acquire(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_at(tp)});
+    return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_at(tp), .stop = {}});
   }
   // As try_acquire_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>

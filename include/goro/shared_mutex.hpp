@@ -51,12 +51,12 @@ class shared_mutex {
   // As lock(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock() || lock_slow({.deadline = detail::deadline_after(d)});
+    return try_lock() || lock_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
   // As lock(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp)});
+    return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
   // As try_lock_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
@@ -101,12 +101,12 @@ class shared_mutex {
   // As lock_shared(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_after(d)});
+    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
   // As lock_shared(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp) {
-    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_at(tp)});
+    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
   // As try_lock_shared_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>

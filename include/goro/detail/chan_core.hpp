@@ -49,11 +49,45 @@ struct chan_waiter {
 class waiter_queue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
-  void push(chan_waiter* n) noexcept;
-  void remove(chan_waiter* n) noexcept;
+
+  void push(chan_waiter* n) noexcept {
+    n->next = nullptr;
+    n->prev = tail_;
+    if (tail_ != nullptr) {
+      tail_->next = n;
+    } else {
+      head_ = n;
+    }
+    tail_ = n;
+    n->queued = true;
+  }
+
+  // Unlinks n if it is queued here.
+  void remove(chan_waiter* n) noexcept {
+    if (!n->queued) return;
+    if (n->prev != nullptr) {
+      n->prev->next = n->next;
+    } else {
+      head_ = n->next;
+    }
+    if (n->next != nullptr) {
+      n->next->prev = n->prev;
+    } else {
+      tail_ = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->queued = false;
+  }
+
   // Pops waiters until one whose waiter this call claims (for its index); drops the stale ones
   // (already claimed by another select case, a timeout or a cancellation).
-  chan_waiter* pop_claimed() noexcept;
+  chan_waiter* pop_claimed() noexcept {
+    while (chan_waiter* n = head_) {
+      remove(n);
+      if (!n->needs_claim || n->w->claim(n->index)) return n;
+    }
+    return nullptr;
+  }
 
  private:
   chan_waiter* head_ = nullptr;
@@ -75,10 +109,13 @@ class chan_core {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  // Sends *value (moved from only on ok). Blocks within `limit` unless non_blocking, in which
-  // case a full channel gives would_block.
+  // Sends *value (moved from only on ok), blocking as long as it takes: ok or closed.
+  chan_result send(void* value);
+  // Receives into the raw storage `out` (constructed only on ok), blocking: ok or closed.
+  chan_result recv(void* out);
+  // As send and recv, but blocking only within `limit`, or not at all if non_blocking (a
+  // full or empty channel then gives would_block).
   chan_result send(void* value, const wait_limit& limit, bool non_blocking);
-  // Receives into the raw storage `out` (constructed only on ok).
   chan_result recv(void* out, const wait_limit& limit, bool non_blocking);
   // Throws closed_channel_error if already closed.
   void close();
