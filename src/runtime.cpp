@@ -110,6 +110,14 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
   w.park_until(deadline, 0);
 }
 
+bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) noexcept {
+  if (stop.stop_requested()) return false;
+  if (deadline <= std::chrono::steady_clock::now()) return true;
+  detail::waiter w;
+  detail::park_limited(w, detail::wait_limit{deadline, std::move(stop)});
+  return w.winner() == detail::claim_timed_out;
+}
+
 bool in_fiber() noexcept {
   detail::worker* w = detail::worker::current();
   return w != nullptr && w->current_fiber() != nullptr;

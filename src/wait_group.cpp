@@ -7,6 +7,7 @@
 #include "goro/wait_group.hpp"
 
 #include <mutex>
+#include <utility>
 #include <stdexcept>
 
 #include "goro/detail/park.hpp"
@@ -47,8 +48,7 @@ void wait_group::add(std::int64_t delta) {
   }
   while (list != nullptr) {
     detail::wait_node* next = list->next;  // read first: the waiter may return at once
-    list->w.claim(0);
-    list->w.unpark();
+    if (list->w.claim(0)) list->w.unpark();  // else its deadline or stop token won
     list = next;
   }
 }
@@ -67,6 +67,43 @@ void wait_group::wait() {
     waiters_ = &node;
   }
   node.w.park();
+}
+
+bool wait_group::wait(std::stop_token stop) {
+  return wait_limited(detail::clock::time_point::max(), std::move(stop));
+}
+
+bool wait_group::wait_until(std::chrono::steady_clock::time_point deadline) {
+  return wait_limited(deadline, {});
+}
+
+bool wait_group::wait_limited(std::chrono::steady_clock::time_point deadline,
+                              std::stop_token stop) {
+  if (counter_of(state_.load(std::memory_order_acquire)) == 0) return true;
+  detail::wait_node node;
+  {
+    std::lock_guard lock(lock_);
+    const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
+    if (counter_of(s) == 0) {
+      state_.fetch_sub(1, std::memory_order_acq_rel);
+      return true;
+    }
+    node.next = waiters_;
+    waiters_ = &node;
+  }
+  detail::park_limited(node.w, detail::wait_limit{deadline, std::move(stop)});
+  if (node.w.winner() == 0) return true;
+  // The deadline or stop token won: unregister, unless the releasing add() already took the
+  // whole list (and our count) away.
+  std::lock_guard lock(lock_);
+  for (detail::wait_node** p = &waiters_; *p != nullptr; p = &(*p)->next) {
+    if (*p == &node) {
+      *p = node.next;
+      state_.fetch_sub(1, std::memory_order_acq_rel);
+      break;
+    }
+  }
+  return false;
 }
 
 std::int64_t wait_group::count() const noexcept {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <stop_token>
 
 namespace goro::this_fiber {
 
@@ -26,6 +27,18 @@ void sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
 template <class Clock, class Duration>
 void sleep_until(std::chrono::time_point<Clock, Duration> deadline) noexcept {
   sleep_for(deadline - Clock::now());
+}
+
+// As sleep_until, but wakes early when `stop` is requested: true if the deadline was
+// reached, false if cancelled.
+bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) noexcept;
+
+template <class Rep, class Period>
+bool sleep_for(std::chrono::duration<Rep, Period> d, std::stop_token stop) noexcept {
+  if (d <= d.zero()) return !stop.stop_requested();
+  return sleep_until(std::chrono::steady_clock::now() +
+                         std::chrono::ceil<std::chrono::steady_clock::duration>(d),
+                     std::move(stop));
 }
 
 // True when called on a fiber.

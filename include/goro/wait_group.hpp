@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <stop_token>
 
 #include "goro/detail/spinlock.hpp"
 
@@ -30,11 +32,23 @@ class wait_group {
   void done() { add(-1); }
   // Blocks the fiber, or the thread, until the counter is zero.
   void wait();
+  // As wait(), but gives up when `stop` is requested: true if the counter reached zero, false
+  // if cancelled first.
+  bool wait(std::stop_token stop);
+  // As wait(), but gives up at the deadline: true if the counter reached zero.
+  bool wait_until(std::chrono::steady_clock::time_point deadline);
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(std::chrono::steady_clock::now() +
+                      std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+  }
 
   // The counter, for tests and diagnostics.
   std::int64_t count() const noexcept;
 
  private:
+  bool wait_limited(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
+
   // Counter in the high 32 bits, number of waiters in the low 32 (as Go's WaitGroup).
   std::atomic<std::uint64_t> state_{0};
   detail::spinlock lock_;
