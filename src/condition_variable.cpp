@@ -42,8 +42,7 @@ void condition_variable::notify_all() noexcept {
   detail::unpark_all(first);
 }
 
-bool condition_variable::wait_core(std::unique_lock<mutex>& lock,
-                                   const detail::wait_limit& limit) {
+bool condition_variable::wait_core(std::unique_lock<mutex>& lock, const detail::wait_limit& limit) {
   if (!lock.owns_lock()) {
     throw std::logic_error("goro::condition_variable::wait: lock not held");
   }

@@ -61,7 +61,7 @@ bool mutex::may_spin(int iteration) const noexcept {
 }
 
 bool mutex::lock_slow(const detail::wait_limit& limit) {
-  bool awoke = false;          // we hold the woken bit's duty
+  bool awoke = false;  // we hold the woken bit's duty
   int spins = 0;
   detail::clock::time_point since{};  // when we first queued
   for (;;) {

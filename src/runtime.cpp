@@ -86,7 +86,10 @@ namespace detail {
 scheduler& default_scheduler() {
   static scheduler* instance = [] {
     auto* s = new scheduler(resolve(options{}));
-    std::atexit([] { instance->stop(); });
+    std::atexit([] {
+      instance->stop();
+      instance->report_abandoned_stacks_as_roots();
+    });
     return s;
   }();
   return *instance;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "futex.hpp"
+#include "sanitizers.hpp"
 #include "stack_overflow.hpp"
 
 namespace goro::detail {
@@ -321,6 +322,23 @@ void scheduler::stop() noexcept {
     futex_wake(w->wake_word_);
   }
   for (auto& w : workers_) w->join();
+}
+
+void scheduler::report_abandoned_stacks_as_roots() {
+#ifdef GORO_ASAN
+  std::vector<const stack_cache*> caches;
+  for (const auto& w : workers_) caches.push_back(&w->stacks_);
+  stacks_.for_each_in_use(caches, [](const stack_region& stack) {
+    // The fiber record sits at the top of its stack (see create()); everything live on the
+    // stack lies between its saved stack pointer and the top.
+    const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
+    const std::uintptr_t record = (low + stack.size - sizeof(fiber)) & ~(alignof(fiber) - 1);
+    const auto* f = reinterpret_cast<const fiber*>(record);
+    const auto sp = reinterpret_cast<std::uintptr_t>(f->ctx.fctx);
+    if (sp < low || sp >= low + stack.size) return;
+    __lsan_register_root_region(reinterpret_cast<void*>(sp), low + stack.size - sp);
+  });
+#endif
 }
 
 void scheduler::ready(fiber* f) noexcept {

@@ -62,6 +62,9 @@ class scheduler {
   void wait_for_fibers() noexcept;
   // Stops the workers at their next scheduling point, abandoning fibers still parked.
   void stop() noexcept;
+  // After stop(): tells LeakSanitizer (in ASan builds) that the abandoned fibers' stacks are
+  // live, so what only they point to is not reported as leaked.
+  void report_abandoned_stacks_as_roots();
 
   void add_timer(timer_entry& e);
   bool remove_timer(timer_entry& e) noexcept { return timers_.remove(e); }

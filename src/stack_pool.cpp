@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
+#include <unordered_set>
 #include <new>
 
 #include "sanitizers.hpp"
@@ -42,12 +44,7 @@ stack_pool::stack_pool(std::size_t stack_size)
     : stack_size_((stack_size + page_size() - 1) / page_size() * page_size()) {}
 
 stack_pool::~stack_pool() {
-  for (const slab& s : slabs_) {
-#ifdef GORO_ASAN
-    __lsan_unregister_root_region(s.base, s.length);
-#endif
-    munmap(s.base, s.length);
-  }
+  for (const slab& s : slabs_) munmap(s.base, s.length);
   guarded_stacks.fetch_sub(guarded_, std::memory_order_relaxed);
 }
 
@@ -61,11 +58,6 @@ void stack_pool::map_slab(std::vector<stack_region>& into) {
   if (mem == MAP_FAILED) throw std::bad_alloc();
   auto* base = static_cast<std::byte*>(mem);
   slabs_.push_back({base, length});
-#ifdef GORO_ASAN
-  // Fibers parked forever when the default runtime is abandoned at exit still hold pointers
-  // to heap objects on their stacks; LeakSanitizer must see those stacks as roots.
-  __lsan_register_root_region(base, length);
-#endif
   const bool guard =
       guarded_stacks.fetch_add(stacks_per_slab, std::memory_order_relaxed) + stacks_per_slab <=
       budget;
@@ -78,6 +70,23 @@ void stack_pool::map_slab(std::vector<stack_region>& into) {
     std::byte* guard_page = base + i * stride;
     const bool guarded = guard && mprotect(guard_page, page, PROT_NONE) == 0;
     into.push_back({guard_page + page, stack_size_, guarded});
+  }
+}
+
+void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
+                                 const std::function<void(const stack_region&)>& visit) {
+  std::lock_guard lock(mu_);
+  std::unordered_set<const std::byte*> idle;
+  for (const stack_region& s : free_) idle.insert(s.low);
+  for (const stack_cache* c : caches) {
+    for (const stack_region& s : c->stacks) idle.insert(s.low);
+  }
+  const std::size_t stride = stack_size_ + page_size();
+  for (const slab& s : slabs_) {
+    for (std::size_t i = 0; i < s.length / stride; ++i) {
+      std::byte* low = s.base + i * stride + page_size();
+      if (idle.count(low) == 0) visit({low, stack_size_, false});
+    }
   }
 }
 

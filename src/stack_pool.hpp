@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -46,6 +47,11 @@ class stack_pool {
   void release(stack_cache* cache, stack_region stack) noexcept;
 
   static std::size_t page_size() noexcept;
+
+  // Calls visit(stack) for every stack neither in the free list nor in one of `caches`: the
+  // stacks of fibers not yet finished. REQUIRES: no fiber is running.
+  void for_each_in_use(const std::vector<const stack_cache*>& caches,
+                       const std::function<void(const stack_region&)>& visit);
 
  private:
   void map_slab(std::vector<stack_region>& into);  // REQUIRES: mu_ held.

@@ -24,8 +24,8 @@ struct sync_node {
   waiter w;
   sync_node* prev = nullptr;
   sync_node* next = nullptr;
-  bool queued = false;         // GUARDED_BY(the primitive's lock)
-  clock::time_point since{};   // mutex: when this lock() call first queued
+  bool queued = false;        // GUARDED_BY(the primitive's lock)
+  clock::time_point since{};  // mutex: when this lock() call first queued
 };
 
 // A view over a primitive's head and tail pointers (which the public header holds as plain

@@ -177,12 +177,12 @@ inline std::int64_t resident_bytes() {
 }
 
 // Prints the result line and returns the process exit status: 0 when the self-check passed,
-// 1 when it failed. The number of decimals follows the unit: ms and ns get one, Mitems/s two,
-// bytes none.
+// 1 when it failed. The number of decimals follows the unit: ms and ns get one, M/s (millions of
+// items per second) two, bytes none.
 inline int report(const char* name, unsigned procs, std::int64_t n, double value,
                   std::string_view unit, bool ok) {
     int decimals = 1;
-    if (unit == "Mitems/s") {
+    if (unit == "M/s") {
         decimals = 2;
     } else if (unit == "bytes") {
         decimals = 0;

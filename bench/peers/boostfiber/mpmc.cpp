@@ -59,6 +59,6 @@ int main(int argc, char** argv) {
     for (std::int64_t sum : sums) {
         total += sum;
     }
-    return peer::report("mpmc", procs, n, peer::million_per_second(elapsed, n), "Mitems/s",
+    return peer::report("mpmc", procs, n, peer::million_per_second(elapsed, n), "M/s",
                         total == n * (n - 1) / 2);
 }

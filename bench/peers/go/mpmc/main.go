@@ -56,5 +56,5 @@ func main() {
 		total += s
 	}
 	want := int64(n) * int64(n-1) / 2
-	workload.Report("mpmc", procs, n, workload.MillionPerSecond(elapsed, n), "Mitems/s", total == want)
+	workload.Report("mpmc", procs, n, workload.MillionPerSecond(elapsed, n), "M/s", total == want)
 }

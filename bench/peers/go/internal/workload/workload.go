@@ -67,11 +67,12 @@ func MillionPerSecond(d time.Duration, count int) float64 {
 }
 
 // Report prints the result line and exits with status 1 when the workload's self-check failed.
-// The number of decimals follows the unit: ms and ns get one, Mitems/s two, bytes none.
+// The number of decimals follows the unit: ms and ns get one, M/s (millions of items per
+// second) two, bytes none.
 func Report(name string, procs, n int, value float64, unit string, ok bool) {
 	decimals := 1
 	switch unit {
-	case "Mitems/s":
+	case "M/s":
 		decimals = 2
 	case "bytes":
 		decimals = 0
