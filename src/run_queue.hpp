@@ -36,6 +36,10 @@ class run_queue {
   // Owner only: takes the oldest half of a full ring (for the global queue) into `out`.
   std::uint32_t take_half(fiber** out) noexcept { return grab(out, false); }
 
+  bool ring_empty() const noexcept {
+    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
+  }
+
   // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
   fiber* set_next(fiber* f) noexcept {
     // An empty slot cannot be raced: thieves only CAS a non-null value out. Release publishes
@@ -71,8 +75,14 @@ class run_queue {
   }
 
   // Any thread: takes about half of the queued fibers into `out` (capacity/2 slots).
-  // With `take_next`, an empty ring yields the next slot instead.
-  std::uint32_t steal(fiber** out, bool take_next) noexcept { return grab(out, take_next); }
+  std::uint32_t steal(fiber** out) noexcept { return grab(out, false); }
+
+  // Any thread: the fiber in the next slot, if any, without taking it.
+  fiber* peek_next() const noexcept { return next_.load(std::memory_order_acquire); }
+  // Any thread: takes the next slot's fiber if it is still `f`.
+  bool take_next_if(fiber* f) noexcept {
+    return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+  }
 
   bool empty() const noexcept {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire) &&

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "futex.hpp"
+#include "goro/detail/spinlock.hpp"
 #include "sanitizers.hpp"
 #include "stack_overflow.hpp"
 
@@ -25,6 +26,8 @@ constexpr std::size_t min_usable_stack = 8 * 1024;
 // oldest local fiber before its next slot, and checks timers (Go uses 61 too).
 constexpr std::uint32_t fairness_period = 61;
 constexpr int steal_rounds = 4;
+// How long a spinning worker keeps looking before it sleeps.
+constexpr auto idle_spin = std::chrono::microseconds(50);
 
 [[noreturn]] void fiber_main(void* arg) noexcept {
   auto* f = static_cast<fiber*>(arg);
@@ -177,7 +180,7 @@ fiber* worker::pick_local() noexcept {
   return sched_.global_take(*this, run_queue::capacity / 2);
 }
 
-fiber* worker::steal_work(bool take_next) noexcept {
+fiber* worker::steal_work() noexcept {
   const std::size_t n = sched_.workers_.size();
   rng_ ^= rng_ << 13;
   rng_ ^= rng_ >> 7;
@@ -187,12 +190,43 @@ fiber* worker::steal_work(bool take_next) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     worker& victim = *sched_.workers_[(start + i) % n];
     if (&victim == this) continue;
-    const std::uint32_t k = victim.runq_.steal(loot, take_next);
+    const std::uint32_t k = victim.runq_.steal(loot);
     if (k == 0) continue;
     for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
     return loot[0];
   }
   return nullptr;
+}
+
+// A fiber that sits in another worker's next slot is normally about to run there (a hand-off
+// in progress), so stealing it would split a producer/consumer pair across cores. Take it only
+// if it is still there after a short wait: its worker is then busy with something long. (Go
+// waits 3 us the same way in runqgrab.)
+fiber* worker::steal_stuck_next() noexcept {
+  for (const auto& victim : sched_.workers_) {
+    if (victim.get() == this || !victim->runq_.ring_empty()) continue;
+    fiber* f = victim->runq_.peek_next();
+    if (f == nullptr) continue;
+    const clock::time_point until = clock::now() + std::chrono::microseconds(3);
+    while (clock::now() < until) cpu_relax();
+    if (victim->runq_.take_next_if(f)) return f;
+  }
+  return nullptr;
+}
+
+// Spinning a little longer before sleeping keeps spinning_ non-zero through the short gaps of
+// a hand-off chain, so wakers skip the futex system call (Go's spinning Ms do the same in
+// findrunnable). Returns as soon as some queue has work.
+void worker::spin_for_work() noexcept {
+  const clock::time_point until = clock::now() + idle_spin;
+  while (clock::now() < until && !sched_.stopping_.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+    if (sched_.global_size_.load(std::memory_order_relaxed) != 0) return;
+    for (const auto& w : sched_.workers_) {
+      if (!w->runq_.ring_empty()) return;
+    }
+    if (sched_.timers_.due(clock::now())) return;
+  }
 }
 
 void worker::stop_spinning() noexcept {
@@ -216,8 +250,14 @@ fiber* worker::find_runnable() noexcept {
           sched_.spinning_.fetch_add(1, std::memory_order_seq_cst);
         }
       }
-      for (int round = 0; spinning_ && f == nullptr && round < steal_rounds; ++round) {
-        f = steal_work(round == steal_rounds - 1);
+      if (spinning_) {
+        for (int round = 0; f == nullptr && round < steal_rounds; ++round) f = steal_work();
+        if (f == nullptr) {
+          spin_for_work();
+          f = pick_local();
+          if (f == nullptr) f = steal_work();
+          if (f == nullptr) f = steal_stuck_next();
+        }
       }
     }
     if (f != nullptr) {

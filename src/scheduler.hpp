@@ -144,7 +144,9 @@ class worker {
   void main() noexcept;
   fiber* pick_local() noexcept;
   fiber* find_runnable() noexcept;
-  fiber* steal_work(bool take_next) noexcept;
+  fiber* steal_work() noexcept;
+  fiber* steal_stuck_next() noexcept;
+  void spin_for_work() noexcept;
   void park_thread() noexcept;
   void stop_spinning() noexcept;
   void poll_timers() noexcept;
