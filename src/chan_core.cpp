@@ -9,7 +9,8 @@
 //   - closed_ implies both queues hold only stale waiters (claimed by someone else);
 //   - a chan_waiter is linked in at most one queue, and `queued` says whether it is.
 // A completer claims a waiter before touching its slot, then unlocks, then unparks it, so the
-// woken party sees the completed operation (claim and unpark are acq_rel).
+// woken party sees the completed operation (claim and unpark are acq_rel). Nothing touches the
+// channel after the unpark: the woken party may drop the last handle at once.
 #include <cstring>
 
 #include "goro/chan.hpp"
@@ -43,14 +44,14 @@ void chan_core::take_front(void* out) noexcept {
   head_ = (head_ + 1) % capacity_;
 }
 
-bool chan_core::try_send_locked(void* value, bool& closed) noexcept {
+bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexcept {
   closed = closed_;
   if (closed_) return false;
   if (chan_waiter* r = recvq_.pop_claimed()) {
     // A receiver is waiting, so the buffer is empty: hand the value straight over.
     ops_.move_construct(r->slot, value);
     r->ok = true;
-    r->w->unpark();  // only makes it runnable; safe under our lock
+    wake = r->w;
     return true;
   }
   const std::size_t n = count_.load(std::memory_order_relaxed);
@@ -62,7 +63,7 @@ bool chan_core::try_send_locked(void* value, bool& closed) noexcept {
   return false;
 }
 
-bool chan_core::try_recv_locked(void* out, bool& ok) noexcept {
+bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
       ops_.move_construct(out, s->slot);
@@ -73,7 +74,7 @@ bool chan_core::try_recv_locked(void* out, bool& ok) noexcept {
       ops_.move_construct(slot_at(capacity_ - 1), s->slot);
     }
     s->ok = true;
-    s->w->unpark();
+    wake = s->w;
     ok = true;
     return true;
   }
@@ -94,8 +95,10 @@ bool chan_core::try_recv_locked(void* out, bool& ok) noexcept {
 chan_result chan_core::send(void* value) {
   lock_.lock();
   bool closed = false;
-  if (try_send_locked(value, closed)) {
+  waiter* wake = nullptr;
+  if (try_send_locked(value, closed, wake)) {
     lock_.unlock();
+    if (wake != nullptr) wake->unpark();
     return chan_result::ok;
   }
   if (closed) {
@@ -115,8 +118,10 @@ chan_result chan_core::send(void* value) {
 chan_result chan_core::recv(void* out) {
   lock_.lock();
   bool ok = false;
-  if (try_recv_locked(out, ok)) {
+  waiter* wake = nullptr;
+  if (try_recv_locked(out, ok, wake)) {
     lock_.unlock();
+    if (wake != nullptr) wake->unpark();
     return ok ? chan_result::ok : chan_result::closed;
   }
   waiter w;
@@ -133,8 +138,10 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
   if (limit.unlimited() && !non_blocking) return send(value);
   lock_.lock();
   bool closed = false;
-  if (try_send_locked(value, closed)) {
+  waiter* wake = nullptr;
+  if (try_send_locked(value, closed, wake)) {
     lock_.unlock();
+    if (wake != nullptr) wake->unpark();
     return chan_result::ok;
   }
   if (closed) {
@@ -164,8 +171,10 @@ chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blockin
   if (limit.unlimited() && !non_blocking) return recv(out);
   lock_.lock();
   bool ok = false;
-  if (try_recv_locked(out, ok)) {
+  waiter* wake = nullptr;
+  if (try_recv_locked(out, ok, wake)) {
     lock_.unlock();
+    if (wake != nullptr) wake->unpark();
     return ok ? chan_result::ok : chan_result::closed;
   }
   if (non_blocking) {

@@ -111,17 +111,23 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     if (op.ch == nullptr) continue;
     if (op.kind == select_kind::send) {
       bool closed = false;
-      if (op.ch->try_send_locked(op.slot, closed)) {
+      waiter* wake = nullptr;
+      if (op.ch->try_send_locked(op.slot, closed, wake)) {
         locks.unlock();
+        if (wake != nullptr) wake->unpark();
         return static_cast<int>(poll[i]);
       }
       if (closed) {
         locks.unlock();
         throw_send_on_closed();
       }
-    } else if (op.ch->try_recv_locked(op.slot, op.ok)) {
-      locks.unlock();
-      return static_cast<int>(poll[i]);
+    } else {
+      waiter* wake = nullptr;
+      if (op.ch->try_recv_locked(op.slot, op.ok, wake)) {
+        locks.unlock();
+        if (wake != nullptr) wake->unpark();
+        return static_cast<int>(poll[i]);
+      }
     }
   }
   if (non_blocking) {

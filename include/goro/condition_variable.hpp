@@ -53,21 +53,23 @@ class condition_variable {
   template <class Clock, class Duration>
   std::cv_status wait_until(std::unique_lock<mutex>& lock,
                             const std::chrono::time_point<Clock, Duration>& tp) {
-    return wait_core(lock, {.deadline = detail::deadline_at(tp), .stop = {}}) ? std::cv_status::no_timeout
-                                                                 : std::cv_status::timeout;
+    return wait_core(lock, {.deadline = detail::deadline_at(tp), .stop = {}})
+               ? std::cv_status::no_timeout
+               : std::cv_status::timeout;
   }
   // As wait(lock), giving up once `d` has passed.
   template <class Rep, class Period>
   std::cv_status wait_for(std::unique_lock<mutex>& lock,
                           const std::chrono::duration<Rep, Period>& d) {
-    return wait_core(lock, {.deadline = detail::deadline_after(d), .stop = {}}) ? std::cv_status::no_timeout
-                                                                    : std::cv_status::timeout;
+    return wait_core(lock, {.deadline = detail::deadline_after(d), .stop = {}})
+               ? std::cv_status::no_timeout
+               : std::cv_status::timeout;
   }
 
   // Waits until pred() is true or `tp` has passed; returns pred() as last evaluated.
   template <class Clock, class Duration, class Predicate>
-  bool wait_until(std::unique_lock<mutex>& lock,
-                  const std::chrono::time_point<Clock, Duration>& tp, Predicate pred) {
+  bool wait_until(std::unique_lock<mutex>& lock, const std::chrono::time_point<Clock, Duration>& tp,
+                  Predicate pred) {
     return wait_limited(lock, {.deadline = detail::deadline_at(tp), .stop = {}}, std::move(pred));
   }
   // Waits until pred() is true or `d` has passed; returns pred() as last evaluated.
@@ -85,9 +87,8 @@ class condition_variable {
   }
   // As wait(lock, stop, pred), also giving up once `tp` has passed.
   template <class Clock, class Duration, class Predicate>
-  bool wait_until(std::unique_lock<mutex>& lock,
-                  const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop,
-                  Predicate pred) {
+  bool wait_until(std::unique_lock<mutex>& lock, const std::chrono::time_point<Clock, Duration>& tp,
+                  std::stop_token stop, Predicate pred) {
     return wait_limited(lock, {.deadline = detail::deadline_at(tp), .stop = std::move(stop)},
                         std::move(pred));
   }
@@ -113,9 +114,9 @@ class condition_variable {
     return true;
   }
 
-  detail::spinlock lock_;               // guards the queue
-  detail::sync_node* head_ = nullptr;   // GUARDED_BY(lock_)
-  detail::sync_node* tail_ = nullptr;   // GUARDED_BY(lock_)
+  detail::spinlock lock_;              // guards the queue
+  detail::sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
+  detail::sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
 };
 
 }  // namespace goro

@@ -145,9 +145,9 @@ class mutex {
   bool may_spin(int iteration) const noexcept;
 
   std::atomic<std::uint32_t> state_{0};
-  detail::spinlock lock_;                  // guards the queue and has_waiters
-  detail::sync_node* head_ = nullptr;      // GUARDED_BY(lock_)
-  detail::sync_node* tail_ = nullptr;      // GUARDED_BY(lock_)
+  detail::spinlock lock_;              // guards the queue and has_waiters
+  detail::sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
+  detail::sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
 };
 
 }  // namespace goro

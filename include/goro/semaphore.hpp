@@ -64,9 +64,9 @@ class semaphore_base {
   void release_slow(std::ptrdiff_t update, std::ptrdiff_t max);
 
   std::atomic<std::uint64_t> state_;
-  spinlock lock_;                 // guards the queue and has_waiters
-  sync_node* head_ = nullptr;     // GUARDED_BY(lock_)
-  sync_node* tail_ = nullptr;     // GUARDED_BY(lock_)
+  spinlock lock_;              // guards the queue and has_waiters
+  sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
+  sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
 };
 
 }  // namespace detail
@@ -107,7 +107,8 @@ class counting_semaphore {
   // As acquire(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
-    return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_after(d), .stop = {}});
+    return base_.try_acquire() ||
+           base_.acquire({.deadline = detail::deadline_after(d), .stop = {}});
   }
   // As acquire(), giving up once `tp` has passed.
   template <class Clock, class Duration>
@@ -116,8 +117,7 @@ class counting_semaphore {
   }
   // As try_acquire_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
-  bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp,
-                         std::stop_token stop) {
+  bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop) {
     return base_.try_acquire() ||
            base_.acquire({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
   }

@@ -101,7 +101,8 @@ class shared_mutex {
   // As lock_shared(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
-    return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_after(d), .stop = {}});
+    return try_lock_shared() ||
+           lock_shared_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
   // As lock_shared(), giving up once `tp` has passed.
   template <class Clock, class Duration>
@@ -140,7 +141,7 @@ class shared_mutex {
   detail::sync_node* grant_locked() noexcept;
 
   std::atomic<std::uint32_t> state_{0};
-  detail::spinlock lock_;                     // guards both queues and the *_waiting flags
+  detail::spinlock lock_;                      // guards both queues and the *_waiting flags
   detail::sync_node* readers_head_ = nullptr;  // GUARDED_BY(lock_)
   detail::sync_node* readers_tail_ = nullptr;  // GUARDED_BY(lock_)
   detail::sync_node* writers_head_ = nullptr;  // GUARDED_BY(lock_)

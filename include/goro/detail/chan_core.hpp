@@ -125,9 +125,12 @@ class chan_core {
 
   // ---- for select (src/select.cpp), under lock_ ----
   spinlock lock_;
-  // A send or receive that can complete now, completed; false if it would block.
-  bool try_send_locked(void* value, bool& closed) noexcept;
-  bool try_recv_locked(void* out, bool& ok) noexcept;
+  // A send or receive that can complete now, completed; false if it would block. If it
+  // completed a blocked party's operation, `wake` is that party's waiter, which the caller
+  // must unpark *after* unlocking: once woken, the party may drop the last handle and free the
+  // channel, lock included.
+  bool try_send_locked(void* value, bool& closed, waiter*& wake) noexcept;
+  bool try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept;
   bool closed_locked() const noexcept { return closed_; }
   waiter_queue sendq_;  // GUARDED_BY(lock_)
   waiter_queue recvq_;  // GUARDED_BY(lock_)
