@@ -43,13 +43,27 @@ class scratch {
 
 class channel_locks {
  public:
-  channel_locks(select_op* ops, std::size_t n, scratch<std::uint32_t>& order) : ops_(ops) {
+  // Cases taken in poll order and stably sorted by channel, so cases on one channel are queued
+  // in random order too (a receiver then picks among duplicate send cases fairly).
+  channel_locks(select_op* ops, std::size_t n, scratch<std::uint32_t>& poll,
+                scratch<std::uint32_t>& order)
+      : ops_(ops) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (ops[i].ch != nullptr) order[count_++] = static_cast<std::uint32_t>(i);
+      if (ops[poll[i]].ch != nullptr) order[count_++] = poll[i];
     }
     order_ = &order;
-    std::sort(&order[0], &order[0] + count_,
-              [ops](std::uint32_t a, std::uint32_t b) { return ops[a].ch < ops[b].ch; });
+    const auto by_channel = [ops](std::uint32_t a, std::uint32_t b) { return ops[a].ch < ops[b].ch; };
+    if (count_ <= 16) {
+      // Insertion sort: stable and allocation-free for the usual handful of cases.
+      for (std::size_t i = 1; i < count_; ++i) {
+        const std::uint32_t k = order[i];
+        std::size_t j = i;
+        for (; j > 0 && by_channel(k, order[j - 1]); --j) order[j] = order[j - 1];
+        order[j] = k;
+      }
+    } else {
+      std::stable_sort(&order[0], &order[0] + count_, by_channel);
+    }
   }
   void lock() noexcept {
     for (std::size_t i = 0; i < count_; ++i) {
@@ -91,7 +105,7 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     poll[j] = static_cast<std::uint32_t>(i);
   }
   scratch<std::uint32_t> lock_order(n);
-  channel_locks locks(ops, n, lock_order);
+  channel_locks locks(ops, n, poll, lock_order);
   int stop_index = -1;
   for (std::size_t i = 0; i < n; ++i) {
     if (ops[i].kind == select_kind::stop) stop_index = static_cast<int>(i);
