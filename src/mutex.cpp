@@ -65,6 +65,7 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
   int spins = 0;
   detail::clock::time_point since{};  // when we first queued
   for (;;) {
+    // Relaxed loads of state_ here and below are guesses that a CAS then checks.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     // Normal mode, held: spin a little; the holder may be about to unlock.
     if ((s & (locked | starving)) == locked && may_spin(spins)) {
@@ -130,7 +131,8 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
       awoke = true;
       continue;
     }
-    // Timed out or cancelled while queued: nobody claimed us, so nobody woke us for the mutex.
+    // Timed out or cancelled while queued: nobody claimed us, so nobody woke us for the mutex,
+    // and nobody owes us anything. Relaxed: the flag publishes nothing; lock_ orders the queue.
     std::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     q.remove(&node);
@@ -175,6 +177,7 @@ void mutex::wake_one() noexcept {
     std::uint32_t clear = 0;
     if (q.empty()) clear |= has_waiters;
     if (n == nullptr) clear |= woken;  // every waiter gave up: nobody carries woken
+    // Relaxed: the bits publish nothing; the woken waiter is ordered by claim and unpark.
     if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
   }
   if (n != nullptr) n->w.unpark();
@@ -195,9 +198,11 @@ void mutex::hand_off() noexcept {
       std::uint32_t clear = 0;
       if (q.empty()) clear |= has_waiters | starving;
       if (detail::clock::now() - n->since <= starvation_threshold) clear |= starving;
+      // Relaxed: our critical section reaches the new owner through claim and unpark.
       if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
     } else {
-      // Every waiter gave up: leave starvation mode and unlock.
+      // Every waiter gave up: leave starvation mode and unlock. Release pairs with the acquire
+      // of whoever takes the mutex next.
       state_.fetch_and(~(has_waiters | starving | locked), std::memory_order_release);
     }
   }

@@ -5,6 +5,10 @@
 // Invariants (under lock_): the queue is non-empty only while state_ is running; exactly one
 // caller (the one whose begin() returned true, or the waiter abandon() granted) is making the
 // call while state_ is running; state_ never leaves done.
+//
+// Memory ordering: state_ is written only under lock_, which orders every write and read made
+// under it, so those are relaxed. The one lock-free reader, call_once's fast path, acts only on
+// `done`, which finish() stores with release.
 #include <mutex>
 
 #include "goro/once.hpp"

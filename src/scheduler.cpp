@@ -362,9 +362,12 @@ void scheduler::fiber_finished() noexcept {
 void scheduler::wait_for_fibers() noexcept {
   for (;;) {
     const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
-    if (live_fibers_.load(std::memory_order_acquire) == 0) return;
+    if (live_fibers_.load(std::memory_order_acquire) == 0) break;
     futex_wait(done_epoch_, epoch);
   }
+  // A thread that made the last fiber runnable may still be inside ready(); it is a few
+  // instructions from done.
+  while (external_wakers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void scheduler::stop() noexcept {
@@ -396,12 +399,16 @@ void scheduler::ready(fiber* f) noexcept {
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
     w->make_next(f);
-    if (workers_.size() == 1) return;  // the only worker is us, and running
-  } else {
-    f->next = nullptr;
-    global_push(f, f, 1);
+    if (workers_.size() > 1) wake_one();  // with one worker, it is us, and running
+    return;
   }
+  // From outside this runtime: f may run, finish and let ~runtime proceed before this call
+  // returns, so wait_for_fibers() also waits for external_wakers_ to drain.
+  external_wakers_.fetch_add(1, std::memory_order_acq_rel);
+  f->next = nullptr;
+  global_push(f, f, 1);
   wake_one();
+  external_wakers_.fetch_sub(1, std::memory_order_release);
 }
 
 void scheduler::global_push(fiber* first, fiber* last, std::size_t n) noexcept {

@@ -102,6 +102,7 @@ class scheduler {
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> live_fibers_{0};
+  std::atomic<int> external_wakers_{0};  // ready() calls from outside the runtime in progress
   std::atomic<std::uint32_t> done_epoch_{0};
 
   timer_heap timers_;

@@ -9,6 +9,10 @@
 //     once the queue is empty (clearing has_waiters in the same step). So the lock-free
 //     try_acquire never takes a permit ahead of a waiter.
 //   - The count never exceeds the maximum: release checks before it adds.
+//
+// Memory ordering: has_waiters changes are relaxed (the flag publishes nothing; lock_ orders the
+// queue). Permits pass through state_ (release on adding, acquire on taking) or, to a parked
+// waiter, through claim and unpark.
 #include <mutex>
 #include <stdexcept>
 
@@ -22,6 +26,7 @@ semaphore_base::semaphore_base(std::ptrdiff_t desired, std::ptrdiff_t max) {
     throw std::invalid_argument(
         "goro::counting_semaphore: initial count must be between 0 and max()");
   }
+  // Relaxed: the semaphore is not shared yet; whatever shares it publishes it.
   state_.store(static_cast<std::uint64_t>(desired) * one, std::memory_order_relaxed);
 }
 

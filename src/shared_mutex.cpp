@@ -14,6 +14,11 @@
 //     last unlock_shared (it sees writers_waiting), unlock(), or a leaving writer (grant_locked).
 //   - The reader count cannot overflow into the flags: 2^29 readers would need 2^29 fibers or
 //     threads, far beyond memory.
+//
+// Memory ordering: changes of the *_waiting flags alone are relaxed (they publish nothing, and
+// lock_ orders the queues). Ownership passes either through state_ (acquire on taking, release
+// on giving up, acq_rel where a granter takes it over for a waiter) or, to a parked waiter,
+// through claim and unpark.
 #include <mutex>
 
 #include "goro/shared_mutex.hpp"

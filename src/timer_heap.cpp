@@ -26,7 +26,9 @@ bool timer_heap::remove(timer_entry& e) noexcept {
   for (;;) {
     {
       std::lock_guard lock(mu_);
-      const std::uint8_t state = e.state.load(std::memory_order_relaxed);
+      // Acquire: reading idle set by fire_due's release CAS (outside mu_) must order fire()'s
+      // effects before our caller frees the entry.
+      const std::uint8_t state = e.state.load(std::memory_order_acquire);
       if (state == timer_entry::pending) {
         erase_at(e.heap_index);
         e.state.store(timer_entry::idle, std::memory_order_relaxed);

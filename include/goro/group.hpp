@@ -161,6 +161,8 @@ class group {
   std::optional<std::stop_callback<stop_forwarder>> parent_stop_;  // after stop_: dies first
   detail::spinlock error_lock_;
   std::exception_ptr error_;  // GUARDED_BY(error_lock_) until wg_.wait() returns
+  // Set once wait() has returned. Release/acquire: whoever sees it set (a later go(), the
+  // destructor) also sees everything wait() saw.
   std::atomic<bool> waited_{false};
 };
 

@@ -89,6 +89,8 @@ class mutex {
   // Takes the mutex if that needs no wait; false otherwise. Does not take it from a waiter the
   // mutex is being handed to (starvation mode), like Go's TryLock.
   bool try_lock() noexcept {
+    // Relaxed load: only a first guess, which the CAS checks. Acquire pairs with unlock's
+    // release.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     while ((s & (locked | starving)) == 0) {
       if (state_.compare_exchange_weak(s, s | locked, std::memory_order_acquire,
@@ -121,7 +123,10 @@ class mutex {
   // is a fatal error: it prints "goro::mutex::unlock: unlock of unlocked mutex" and aborts
   // (as Go's "fatal error: sync: unlock of unlocked mutex"; unlock() is noexcept, as std's).
   void unlock() noexcept {
-    // Release pairs with the next owner's acquire. Fails if anything but `locked` is set.
+    // Proof that nobody is left waiting: the CAS succeeds only on exactly `locked`, so no
+    // waiter is queued, none is awake and no hand-off is due. A locker queues only after a CAS
+    // that sets has_waiters while it sees `locked`; so either it sees our 0 and takes the mutex,
+    // or our CAS fails and unlock_slow wakes it. Release pairs with the next owner's acquire.
     std::uint32_t expected = locked;
     if (state_.compare_exchange_strong(expected, 0, std::memory_order_release,
                                        std::memory_order_relaxed)) {

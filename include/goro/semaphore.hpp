@@ -27,7 +27,9 @@ class semaphore_base {
   semaphore_base(const semaphore_base&) = delete;
   semaphore_base& operator=(const semaphore_base&) = delete;
 
+  // Takes a permit if one is free now.
   bool try_acquire() noexcept {
+    // Relaxed load: a first guess, which the CAS checks.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     // A permit is only ever free when nobody waits (see src/semaphore.cpp), so taking one here
     // never overtakes a waiter.
@@ -40,9 +42,14 @@ class semaphore_base {
     }
     return false;
   }
+  // Takes a permit, waiting within `limit`; false if the limit ended the wait first.
   bool acquire(const wait_limit& limit) { return try_acquire() || acquire_slow(limit); }
 
+  // Adds `update` permits, handing them to waiters first. Throws as counting_semaphore::release.
   void release(std::ptrdiff_t update, std::ptrdiff_t max) {
+    // Lock-free only while nobody waits: an acquirer queues only in a CAS that sets has_waiters
+    // while it sees no permit, so either it sees our permits or our CAS fails and the slow path
+    // hands them to it. Relaxed load: a first guess, which the CAS checks.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     while (update > 0 && (s & has_waiters) == 0 &&
            update <= max - static_cast<std::ptrdiff_t>(s >> 1)) {

@@ -88,6 +88,7 @@ class shared_mutex {
   }
   // Takes the mutex shared if that needs no wait: no writer holds it or waits for it.
   bool try_lock_shared() noexcept {
+    // Relaxed load: a first guess, which the CAS checks.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     while ((s & (writer | writers_waiting)) == 0) {
       // Acquire pairs with the release of the last writer's unlock.
@@ -120,6 +121,9 @@ class shared_mutex {
   // "goro::shared_mutex::unlock_shared: unlock of unlocked shared_mutex", then abort.
   void unlock_shared() noexcept {
     // Release: the reader's critical section happens-before the writer that acquires next.
+    // Proof that no writer is stranded: a writer queues only in a CAS that sets writers_waiting
+    // while it sees readers; so the last reader's decrement either comes first (the writer's
+    // CAS then sees 0 readers and takes the mutex) or sees writers_waiting and grants.
     const std::uint32_t s = state_.fetch_sub(1, std::memory_order_release);
     if ((s & readers) == 0 || (s & (readers | writers_waiting)) == (writers_waiting | 1)) {
       unlock_shared_slow(s);
