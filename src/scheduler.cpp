@@ -137,9 +137,9 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
 void worker::yield_current() noexcept {
   fiber* self = current_;
   fiber* next = pick_local();
-  if (next == nullptr) return;  // nothing else to run here: keep going
+  if (next == nullptr && !sched_.stopping_.load(std::memory_order_relaxed)) return;  // keep going
   current_ = next;
-  switch_context(self->ctx, next->ctx, requeue_yielded, self);
+  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
 }
 
 // Work-first spawning, as in Cilk-5 (Frigo, Leiserson, Randall, PLDI 1998): the new fiber runs
@@ -171,6 +171,9 @@ void worker::poll_timers() noexcept {
 }
 
 fiber* worker::pick_local() noexcept {
+  // Stopping: hand control back to the worker loop at every scheduling point, so fibers that
+  // yield or hand off to each other forever cannot keep the worker from exiting.
+  if (sched_.stopping_.load(std::memory_order_relaxed)) return nullptr;
   if (++tick_ % fairness_period == 0) {
     poll_timers();
     if (fiber* f = sched_.global_take(*this, 1)) return f;
