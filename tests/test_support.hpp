@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,17 @@ inline std::size_t scaled(std::size_t n) {
   return v < 1.0 ? 1 : static_cast<std::size_t>(v);
 }
 
+// At most n fibers alive at once, or fewer where the build cannot hold n: ThreadSanitizer
+// gives every fiber a slot in its thread table, which holds 8128 entries (GCC 12's libtsan;
+// past it the process dies with "Thread limit exceeded").
+inline std::size_t live_fiber_cap(std::size_t n) {
+#ifdef GORO_TEST_TSAN
+  return std::min<std::size_t>(n, 6000);
+#else
+  return n;
+#endif
+}
+
 // ---- worker-count fixture ----------------------------------------------------------------
 
 // Base for concurrency tests run once per worker count. Instantiate each suite with
@@ -109,6 +121,14 @@ inline auto worker_counts() {
 inline std::string worker_count_name(const ::testing::TestParamInfo<std::size_t>& info) {
   return "workers_" + std::to_string(info.param);
 }
+
+// ---- threads -----------------------------------------------------------------------------
+
+// The calling OS thread's id. Use this, not std::this_thread::get_id(), in a fiber that may
+// switch between two reads: pthread_self() is declared __attribute__((const)), so an
+// optimising compiler may reuse one call's result across a fiber switch, and with it a thread
+// the fiber has since left. A system call cannot be merged so.
+inline long current_thread() noexcept { return ::syscall(SYS_gettid); }
 
 // ---- environment -------------------------------------------------------------------------
 

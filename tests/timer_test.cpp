@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of goro's timers (goro/timer.hpp), after Go's time/sleep_test.go and tick_test.go
+// written again as behaviour: after(d) delivers exactly once, no sooner than d; timer::stop()
+// before expiry returns true and nothing is ever delivered, after expiry returns false with the
+// value in c(); timer::reset() reports whether the timer was active and delivers again after
+// the new duration; a ticker ticks repeatedly, stop() halts it, reset() changes its period;
+// timers in selects; and timers that still fire on one worker busy with ping-pong or yield
+// loops (no starvation). A few checks must show that nothing arrives: they wait past the
+// deadline in question, and say so. Concurrency tests run once per worker count (1, 2, 4, 8).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "goro/goro.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using goro::chan;
+using goro::chan_status;
+using goro::time_channel;
+
+// Runs body(i) for i in [0, n) on n fibers of rt and waits until every one has returned.
+template <class F>
+void run_fibers(goro::runtime& rt, std::size_t n, F body) {
+  goro::wait_group wg;
+  wg.add(static_cast<std::int64_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    rt.go([&wg, &body, i] {
+      body(i);
+      wg.done();
+    });
+  }
+  wg.wait();
+}
+
+// A handle on a timer's or ticker's channel: c() gives a const reference, and receiving needs
+// a non-const chan.
+template <class Timer>
+time_channel chan_of(const Timer& t) {
+  return t.c();
+}
+
+// Waits until a timer's value is in its channel, without taking it: a bounded poll of the
+// channel's own size, for the checks that need a timer fired but its value left unread.
+void wait_until_buffered(const time_channel& c) {
+  while (c.size() == 0) goro::this_fiber::sleep_for(1ms);
+}
+
+// Calls attempt(d) for d = 1, 2, 4, ... 64 ms until it returns an empty string; fails with the
+// last message otherwise. Go's timing tests retry with growing durations in the same way, so a
+// loaded machine does not make them flaky.
+template <class F>
+void retry_with_growing_duration(F attempt) {
+  std::string why;
+  for (auto d = 1ms; d <= 64ms; d *= 2) {
+    why = attempt(std::chrono::duration_cast<clock_type::duration>(d));
+    if (why.empty()) return;
+  }
+  ADD_FAILURE() << why;
+}
+
+// ---- after() and timer, from a plain thread (the default runtime's timers) ---------------
+
+TEST(TimerTest, AfterDeliversOnceNoSoonerThanItsDuration) {
+  const auto start = clock_type::now();
+  time_channel c = goro::after(20ms);
+  EXPECT_EQ(c.capacity(), 1u);
+  const auto v = c.recv();
+  const auto elapsed = clock_type::now() - start;
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(elapsed, 20ms);
+  EXPECT_GE(*v - start, 20ms);
+  EXPECT_LE(*v, clock_type::now());
+  // Waits well past a second delivery's chance to prove there is none.
+  EXPECT_EQ(c.recv_for(30ms).status, chan_status::timeout);
+}
+
+TEST(TimerTest, AfterWithZeroOrNegativeDurationFiresAtOnce) {
+  EXPECT_TRUE(goro::after(0ms).recv().has_value());
+  EXPECT_TRUE(goro::after(-5ms).recv().has_value());
+  EXPECT_TRUE(goro::after(std::chrono::microseconds(1)).recv().has_value());
+}
+
+// Go's TestAfterQueuing: timers fire in deadline order whatever order they were started in.
+TEST(TimerTest, AfterFiresInDeadlineOrder) {
+  goro::runtime rt{goro::options{.workers = 2}};
+  retry_with_growing_duration([&rt](clock_type::duration unit) -> std::string {
+    const int slots[] = {5, 3, 6, 6, 6, 1, 1, 2, 7, 9, 4, 8, 0};
+    const auto delta = unit * 20;
+    chan<int> result(std::size(slots));
+    const auto start = clock_type::now();
+    for (int slot : slots) {
+      rt.go([slot, result, delta]() mutable {
+        (void)goro::after(delta * slot).recv();
+        result.send(slot);
+      });
+    }
+    std::vector<int> order;
+    std::string why;
+    for (std::size_t i = 0; i < std::size(slots); ++i) {
+      const int slot = *result.recv();
+      order.push_back(slot);
+      if (clock_type::now() - start < delta * slot) why = "a timer fired early";
+    }
+    if (!std::is_sorted(order.begin(), order.end())) why = "timers fired out of order";
+    return why;
+  });
+}
+
+TEST(TimerTest, StopBeforeExpiryReturnsTrueAndNothingIsDelivered) {
+  goro::timer t(200ms);
+  EXPECT_EQ(t.c().capacity(), 1u);
+  EXPECT_TRUE(t.stop());
+  EXPECT_FALSE(t.stop());  // already stopped
+  // Waits past the original deadline to prove nothing is delivered.
+  EXPECT_EQ(chan_of(t).recv_for(250ms).status, chan_status::timeout);
+}
+
+TEST(TimerTest, StopAfterTheTimerFiredReturnsFalse) {
+  goro::timer t(1ms);
+  EXPECT_TRUE(chan_of(t).recv().has_value());
+  EXPECT_FALSE(t.stop());
+  EXPECT_EQ(chan_of(t).try_recv().status, chan_status::empty);
+}
+
+TEST(TimerTest, StopAfterFiringLeavesTheValueInTheChannel) {
+  const auto start = clock_type::now();
+  goro::timer t(2ms);
+  wait_until_buffered(t.c());
+  EXPECT_FALSE(t.stop());
+  const auto r = chan_of(t).try_recv();
+  ASSERT_EQ(r.status, chan_status::ok);
+  EXPECT_GE(*r.value - start, 2ms);
+}
+
+TEST(TimerTest, ResetOfAnActiveTimerReturnsTrueAndMovesItsDeadline) {
+  goro::timer t(1h);
+  auto start = clock_type::now();
+  EXPECT_TRUE(t.reset(20ms));
+  auto v = chan_of(t).recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(*v - start, 20ms);
+
+  // Later: a timer reset further out does not fire at its old deadline.
+  retry_with_growing_duration([](clock_type::duration d) -> std::string {
+    goro::timer late(10 * d);
+    const auto reset_at = clock_type::now();
+    if (!late.reset(40 * d)) return "resetting an unfired timer returned false";
+    // Waits past the old deadline to prove it was dropped.
+    if (chan_of(late).recv_for(20 * d).status != chan_status::timeout) return "fired early";
+    const auto fired = chan_of(late).recv();
+    if (!fired || *fired - reset_at < 40 * d) return "fired before the new deadline";
+    return "";
+  });
+}
+
+TEST(TimerTest, ResetOfAFiredOrStoppedTimerReturnsFalseAndDeliversAgain) {
+  goro::timer t(1ms);
+  ASSERT_TRUE(chan_of(t).recv().has_value());
+  auto start = clock_type::now();
+  EXPECT_FALSE(t.reset(10ms));
+  auto v = chan_of(t).recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(*v - start, 10ms);
+
+  EXPECT_FALSE(t.reset(1h));  // fired and drained: not active, but armed again
+  EXPECT_TRUE(t.stop());
+  start = clock_type::now();
+  EXPECT_FALSE(t.reset(5ms));
+  v = chan_of(t).recv();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_GE(*v - start, 5ms);
+  EXPECT_FALSE(t.stop());
+}
+
+// Go's TestReset: a timer reset before it fires does not fire at the old time, then fires.
+TEST(TimerTest, ResetBeforeExpiryIsNotEarlyAndStillFires) {
+  retry_with_growing_duration([](clock_type::duration d) -> std::string {
+    goro::timer t(2 * d);
+    std::this_thread::sleep_for(d);
+    if (!t.reset(3 * d)) return "resetting an unfired timer returned false";
+    std::this_thread::sleep_for(2 * d);
+    if (chan_of(t).try_recv()) return "the timer fired early";
+    std::this_thread::sleep_for(2 * d);
+    if (!chan_of(t).try_recv()) return "the reset timer did not fire";
+    if (t.reset(50ms)) return "resetting an expired timer returned true";
+    return "";
+  });
+}
+
+TEST(TimerTest, DestroyingATimerStopsIt) {
+  time_channel c{nullptr};
+  {
+    goro::timer t(100ms);
+    c = t.c();
+  }
+  // Waits past the deadline to prove the destroyed timer never fires.
+  EXPECT_EQ(c.recv_for(150ms).status, chan_status::timeout);
+}
+
+TEST(TimerTest, MovedTimersKeepTheirChannel) {
+  goro::timer a(5ms);
+  const time_channel ca = a.c();
+  goro::timer b(std::move(a));
+  EXPECT_EQ(b.c(), ca);
+  EXPECT_TRUE(chan_of(b).recv().has_value());
+
+  goro::timer x(100ms);
+  time_channel old = x.c();
+  x = goro::timer(5ms);  // stops the timer x held
+  EXPECT_FALSE(x.c() == old);
+  EXPECT_TRUE(chan_of(x).recv().has_value());
+  // Waits past the replaced timer's deadline to prove it was stopped.
+  EXPECT_EQ(old.recv_for(150ms).status, chan_status::timeout);
+}
+
+// A runtime destroyed while after() timers on it are still pending must free them: under
+// AddressSanitizer, LeakSanitizer reports them otherwise.
+TEST(TimerTest, PendingAfterTimersAreFreedWithTheirRuntime) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  run_fibers(rt, 1, [](std::size_t) {
+    time_channel c = goro::after(1h);
+    EXPECT_EQ(c.try_recv().status, chan_status::empty);
+  });
+}
+
+// ---- ticker ------------------------------------------------------------------------------
+
+TEST(TimerTest, TickerTicksRepeatedly) {
+  constexpr auto period = 5ms;
+  const auto start = clock_type::now();
+  goro::ticker tk(period);
+  EXPECT_EQ(tk.c().capacity(), 1u);
+  clock_type::time_point last = start;
+  for (int i = 1; i <= 5; ++i) {
+    const auto v = chan_of(tk).recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GT(*v, last);
+    EXPECT_GE(*v - start, i * period);  // the i-th tick received is at least the i-th tick
+    last = *v;
+  }
+  tk.stop();
+}
+
+TEST(TimerTest, TickerStopHaltsTicks) {
+  goro::ticker tk(2ms);
+  ASSERT_TRUE(chan_of(tk).recv().has_value());
+  ASSERT_TRUE(chan_of(tk).recv().has_value());
+  tk.stop();
+  (void)chan_of(tk).try_recv();  // a tick sent before stop() may be buffered
+  // Waits many periods to prove no tick comes after stop().
+  EXPECT_EQ(chan_of(tk).recv_for(30ms).status, chan_status::timeout);
+  tk.stop();  // stopping twice is harmless
+}
+
+TEST(TimerTest, TickerResetChangesThePeriod) {
+  goro::ticker slow(1h);
+  const auto start = clock_type::now();
+  slow.reset(5ms);
+  for (int i = 1; i <= 3; ++i) {
+    const auto v = chan_of(slow).recv();
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GE(*v - start, i * 5ms);
+  }
+
+  goro::ticker fast(2ms);
+  ASSERT_TRUE(chan_of(fast).recv().has_value());
+  fast.reset(1h);
+  (void)chan_of(fast).try_recv();  // a tick sent before reset() may be buffered
+  // Waits many old periods to prove the old period is gone.
+  EXPECT_EQ(chan_of(fast).recv_for(30ms).status, chan_status::timeout);
+}
+
+TEST(TimerTest, TickerRejectsNonPositivePeriods) {
+  EXPECT_THROW(goro::ticker(0ms), std::invalid_argument);
+  EXPECT_THROW(goro::ticker(-1ms), std::invalid_argument);
+  goro::ticker tk(5ms);
+  EXPECT_THROW(tk.reset(0ms), std::invalid_argument);
+  EXPECT_THROW(tk.reset(-3ms), std::invalid_argument);
+  EXPECT_TRUE(chan_of(tk).recv().has_value()) << "a rejected reset stopped the ticker";
+}
+
+// A slow receiver misses ticks rather than queueing them.
+TEST(TimerTest, TickerDropsTicksForASlowReceiver) {
+  goro::ticker tk(1ms);
+  std::this_thread::sleep_for(30ms);  // a receiver that falls behind by many periods
+  EXPECT_LE(tk.c().size(), 1u);
+  EXPECT_TRUE(chan_of(tk).recv().has_value());
+  EXPECT_LE(tk.c().size(), 1u);
+}
+
+// Go's TestTeardown: starting, reading and stopping tickers in a row does not deadlock.
+TEST(TimerTest, TickerTeardown) {
+  for (int i = 0; i < 3; ++i) {
+    goro::ticker tk(1ms);
+    (void)chan_of(tk).recv();
+    tk.stop();
+  }
+  for (int i = 0; i < 100; ++i) {
+    goro::ticker tk(1ms);  // destroyed at once, possibly while firing
+  }
+}
+
+// ---- timers in fibers, once per worker count ---------------------------------------------
+
+class TimerFiberTest : public goro_test::workers_test {};
+
+TEST_P(TimerFiberTest, AfterInManyFibers) {
+  goro::runtime rt{opts()};
+  std::atomic<int> early{0};
+  std::atomic<int> missing{0};
+  run_fibers(rt, 100, [&](std::size_t i) {
+    const auto d = std::chrono::milliseconds(1 + static_cast<int>(i % 20));
+    const auto start = clock_type::now();
+    const auto v = goro::after(d).recv();
+    if (!v) missing.fetch_add(1);
+    if (clock_type::now() - start < d || (v && *v - start < d)) early.fetch_add(1);
+  });
+  EXPECT_EQ(missing.load(), 0);
+  EXPECT_EQ(early.load(), 0);
+}
+
+TEST_P(TimerFiberTest, AfterAsASelectTimeout) {
+  goro::runtime rt{opts()};
+  std::atomic<int> wrong{0};
+  run_fibers(rt, 8, [&](std::size_t) {
+    chan<int> never;
+    const auto start = clock_type::now();
+    const std::size_t k = goro::select(goro::on_recv(never), goro::on_recv(goro::after(10ms)));
+    if (k != 1 || clock_type::now() - start < 10ms) wrong.fetch_add(1);
+    // A value that is ready wins over a timeout that is not due.
+    chan<int> ready(1);
+    ready.send(1);
+    if (goro::select(goro::on_recv(ready), goro::on_recv(goro::after(1h))) != 0) wrong.fetch_add(1);
+  });
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// Go's TestTimerStopStress: timers stopped before their deadline never fire.
+TEST_P(TimerFiberTest, StoppedTimersNeverFire) {
+  goro::runtime rt{opts()};
+  std::atomic<int> not_stopped{0};
+  std::atomic<int> fired{0};
+  std::vector<std::unique_ptr<goro::timer>> timers(100);  // alive until the check below
+  run_fibers(rt, timers.size(), [&](std::size_t i) {
+    timers[i] = std::make_unique<goro::timer>(300ms);
+    goro::this_fiber::sleep_for(std::chrono::milliseconds(static_cast<int>(i % 5)));
+    if (!timers[i]->stop()) not_stopped.fetch_add(1);
+    timers[i]->reset(300ms);
+    if (!timers[i]->stop()) not_stopped.fetch_add(1);
+  });
+  // Waits past every deadline to prove none of the stopped timers fires.
+  std::this_thread::sleep_for(350ms);
+  for (const auto& t : timers) {
+    if (chan_of(*t).try_recv()) fired.fetch_add(1);
+  }
+  EXPECT_EQ(not_stopped.load(), 0);
+  EXPECT_EQ(fired.load(), 0);
+}
+
+TEST_P(TimerFiberTest, StopAndResetInFibers) {
+  goro::runtime rt{opts()};
+  std::atomic<int> wrong{0};
+  auto check = [&wrong](bool ok) {
+    if (!ok) wrong.fetch_add(1);
+  };
+  run_fibers(rt, 16, [&](std::size_t) {
+    goro::timer t(1ms);
+    check(chan_of(t).recv().has_value());
+    check(!t.stop());
+    const auto start = clock_type::now();
+    check(!t.reset(5ms));
+    const auto v = chan_of(t).recv();
+    check(v.has_value() && *v - start >= 5ms);
+    goro::timer s(1h);
+    check(s.stop());
+    check(chan_of(s).try_recv().status == chan_status::empty);
+    goro::ticker tk(1ms);
+    for (int i = 0; i < 3; ++i) check(chan_of(tk).recv().has_value());
+    tk.stop();
+  });
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, TimerFiberTest, goro_test::worker_counts(),
+                         goro_test::worker_count_name);
+
+// ---- starvation: timers fire on a worker kept busy ---------------------------------------
+
+// How long a 10 ms timer may take on a worker kept busy before it counts as starved.
+constexpr auto starvation_limit = 500ms;
+
+// With one worker, two fibers ping-pong over unbuffered channels for as long as the test
+// lasts; a third fiber's 10 ms timer must still fire promptly.
+TEST(TimerStarvationTest, PingPongDoesNotStarveTimers) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  for (int variant = 0; variant < 2; ++variant) {
+    SCOPED_TRACE(variant == 0 ? "select on after()" : "timer");
+    std::atomic<bool> done{false};
+    chan<int> ping;
+    chan<int> pong;
+    goro::wait_group players;
+    players.add(2);
+    rt.go([ping, pong, &done, &players]() mutable {
+      for (int i = 0; !done.load(std::memory_order_relaxed); ++i) {
+        ping.send(i);
+        (void)pong.recv();
+      }
+      ping.close();
+      players.done();
+    });
+    rt.go([ping, pong, &players]() mutable {
+      while (auto v = ping.recv()) pong.send(*v);
+      players.done();
+    });
+    std::atomic<std::int64_t> waited_ms{-1};
+    run_fibers(rt, 1, [&](std::size_t) {
+      const auto start = clock_type::now();
+      if (variant == 0) {
+        goro::select(goro::on_recv(goro::after(10ms)));
+      } else {
+        goro::timer t(10ms);
+        (void)chan_of(t).recv();
+      }
+      waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start)
+                      .count();
+      done = true;
+    });
+    players.wait();
+    EXPECT_GE(waited_ms.load(), 10);
+    EXPECT_LT(waited_ms.load(), starvation_limit.count());
+  }
+}
+
+// The same with fibers that only yield, forever, until told to stop.
+TEST(TimerStarvationTest, YieldLoopsDoNotStarveTimers) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  std::atomic<bool> done{false};
+  goro::wait_group spinners;
+  spinners.add(2);
+  for (int i = 0; i < 2; ++i) {
+    rt.go([&done, &spinners] {
+      while (!done.load(std::memory_order_relaxed)) goro::this_fiber::yield();
+      spinners.done();
+    });
+  }
+  std::atomic<std::int64_t> waited_ms{-1};
+  run_fibers(rt, 1, [&](std::size_t) {
+    const auto start = clock_type::now();
+    goro::select(goro::on_recv(goro::after(10ms)));
+    goro::ticker tk(5ms);
+    (void)chan_of(tk).recv();
+    waited_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start).count();
+    done = true;
+  });
+  spinners.wait();
+  EXPECT_GE(waited_ms.load(), 15);
+  EXPECT_LT(waited_ms.load(), starvation_limit.count());
+}
+
+}  // namespace
