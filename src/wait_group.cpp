@@ -36,20 +36,31 @@ void wait_group::add(std::int64_t delta) {
     throw std::logic_error("goro::wait_group::add: negative wait_group counter");
   }
   if (counter > 0 || static_cast<std::uint32_t>(s) == 0) return;
-  // The counter reached zero with waiters registered: release them all.
-  detail::wait_node* list = nullptr;
+  // The counter reached zero with waiters registered: release them all. Claims are made under
+  // the lock: a waiter whose deadline or stop token won looks for its node under the lock
+  // before returning, so no node we touch here can have gone away. Claimed waiters stay parked
+  // until our unpark, after the lock is released.
+  detail::wait_node* claimed = nullptr;
   {
     std::lock_guard lock(lock_);
     const std::uint64_t now = state_.load(std::memory_order_acquire);
     if (counter_of(now) != 0) return;  // re-armed by a concurrent add(); its waiters wait on
-    list = waiters_;
+    detail::wait_node* list = waiters_;
     waiters_ = nullptr;
     state_.fetch_sub(static_cast<std::uint32_t>(now), std::memory_order_acq_rel);
+    while (list != nullptr) {
+      detail::wait_node* next = list->next;
+      if (list->w.claim(0)) {
+        list->next = claimed;
+        claimed = list;
+      }
+      list = next;
+    }
   }
-  while (list != nullptr) {
-    detail::wait_node* next = list->next;  // read first: the waiter may return at once
-    if (list->w.claim(0)) list->w.unpark();  // else its deadline or stop token won
-    list = next;
+  while (claimed != nullptr) {
+    detail::wait_node* next = claimed->next;  // read first: the waiter may return at once
+    claimed->w.unpark();
+    claimed = next;
   }
 }
 
