@@ -84,9 +84,10 @@ struct park_timer : timer_entry {
   int index;
 };
 
-void park_timer_fired(timer_entry& e) noexcept {
+bool park_timer_fired(timer_entry& e) noexcept {
   auto& t = static_cast<park_timer&>(e);
   if (t.w->claim(t.index)) t.w->unpark();
+  return false;
 }
 
 }  // namespace

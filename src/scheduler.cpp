@@ -322,6 +322,7 @@ scheduler::scheduler(const options& opts) : stacks_(opts.stack_size) {
 
 scheduler::~scheduler() {
   stop();
+  timers_.detach_all();
 }
 
 new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*)) {

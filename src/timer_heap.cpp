@@ -59,18 +59,38 @@ std::size_t timer_heap::fire_due(clock::time_point now) {
     publish_next();
   }
   for (timer_entry* e : due) {
-    if (e->frees_itself) {
-      e->fire(*e);  // nobody stops such an entry, and it is gone once fire() returns
-      continue;
+    const bool frees_itself = e->frees_itself;  // read first: fire() may delete e
+    const bool rearm = e->fire(*e);
+    if (frees_itself) continue;
+    if (rearm) {
+      // Queued again under the lock, so a remove() waiting out this fire finds it pending.
+      std::lock_guard lock(mu_);
+      e->heap_index = heap_.size();
+      heap_.push_back(e);
+      e->state.store(timer_entry::pending, std::memory_order_release);
+      sift_up(e->heap_index);
+      publish_next();
+    } else {
+      // Release: fire()'s effects happen-before remove() returning false.
+      e->state.store(timer_entry::idle, std::memory_order_release);
     }
-    e->fire(*e);
-    // Release: fire()'s effects happen-before remove() returning false. A ticker may have
-    // re-armed itself from fire(), so leave a pending state alone.
-    std::uint8_t expected = timer_entry::firing;
-    e->state.compare_exchange_strong(expected, timer_entry::idle, std::memory_order_release,
-                                     std::memory_order_relaxed);
   }
   return due.size();
+}
+
+void timer_heap::detach_all() noexcept {
+  std::lock_guard lock(mu_);
+  for (timer_entry* e : heap_) {
+    e->heap_index = timer_entry::not_queued;
+    if (e->frees_itself) {
+      e->discard(*e);
+      continue;
+    }
+    e->state.store(timer_entry::idle, std::memory_order_release);
+    e->sched = nullptr;
+  }
+  heap_.clear();
+  publish_next();
 }
 
 void timer_heap::publish_next() noexcept {

@@ -20,6 +20,9 @@ class timer_heap {
   bool push(timer_entry& e);
   // True if `e` was queued and is now removed; otherwise waits out a fire in progress.
   bool remove(timer_entry& e) noexcept;
+  // Empties the heap when its runtime goes away: self-owned entries are discarded, the others
+  // left idle and detached (a later timer_stop() returns false).
+  void detach_all() noexcept;
   // Fires every entry due at `now`; returns how many fired.
   std::size_t fire_due(clock::time_point now);
   // The earliest deadline, or clock::time_point::max() if none. Lock-free.

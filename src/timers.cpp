@@ -3,7 +3,7 @@
 // timer_start and timer_stop (goro/detail/timer_entry.hpp).
 //
 // A timer's entry is owned by its timer_state; fire() only does a non-blocking send (and, for
-// a ticker, re-arms the entry), so it never blocks a worker. stop() relies on timer_stop()
+// a ticker, asks the heap to queue the entry again), so it never blocks a worker. stop() relies on timer_stop()
 // waiting out a fire in progress: once it returns, fire() cannot touch the state again.
 #include <stdexcept>
 
@@ -24,22 +24,23 @@ bool timer_stop(timer_entry& entry) noexcept {
 struct timer_state : timer_entry {
   time_channel ch{1};
   clock::duration period{};  // zero for one-shot timers
-  scheduler& sched = current_or_default_scheduler();
+
+  timer_state() { sched = &current_or_default_scheduler(); }
 
   void start(clock::duration d) {
+    if (sched == nullptr) throw std::logic_error("goro::timer: reset after its runtime was destroyed");
     when = clock::now() + d;
-    timer_start(*this, sched);
+    timer_start(*this, *sched);
   }
 
-  static void on_fire(timer_entry& e) noexcept {
+  static bool on_fire(timer_entry& e) noexcept {
     auto& self = static_cast<timer_state&>(e);
     const clock::time_point now = clock::now();
     (void)self.ch.try_send(clock::time_point(now));
-    if (self.period > clock::duration::zero()) {
-      self.when += self.period;
-      if (self.when <= now) self.when = now + self.period;  // missed ticks are dropped
-      timer_start(self, self.sched);
-    }
+    if (self.period <= clock::duration::zero()) return false;
+    self.when += self.period;
+    if (self.when <= now) self.when = now + self.period;  // missed ticks are dropped
+    return true;
   }
 };
 
@@ -48,11 +49,13 @@ namespace {
 struct after_state : timer_entry {
   time_channel ch{1};
 
-  static void on_fire(timer_entry& e) noexcept {
+  static bool on_fire(timer_entry& e) noexcept {
     auto* self = static_cast<after_state*>(&e);
     (void)self->ch.try_send(clock::now());
     delete self;
+    return false;
   }
+  static void on_discard(timer_entry& e) noexcept { delete static_cast<after_state*>(&e); }
 };
 
 void require_positive(clock::duration period) {
@@ -73,6 +76,7 @@ time_channel after(clock::duration d) {
   time_channel ch = state->ch;
   state->fire = detail::after_state::on_fire;
   state->frees_itself = true;
+  state->discard = detail::after_state::on_discard;
   state->when = clock::now() + d;
   detail::timer_start(*state, detail::current_or_default_scheduler());
   return ch;

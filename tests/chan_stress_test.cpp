@@ -245,21 +245,24 @@ TEST_P(ChanStressTest, DaisyChain) {
   const int links = static_cast<int>(scaled(2000));
   const int tokens = 64;
   goro::runtime rt{opts()};
-  std::vector<chan<long long>> chain;
-  for (int i = 0; i <= links; ++i) chain.emplace_back(i % 2);
+  chan<long long> first;
+  chan<long long> in = first;
   for (int i = 0; i < links; ++i) {
-    rt.go([in = chain[static_cast<std::size_t>(i)], out = chain[static_cast<std::size_t>(i) + 1]]() mutable {
+    chan<long long> out(i % 2);
+    rt.go([in, out]() mutable {
       for (long long v : in) out.send(v + 1);
       out.close();
     });
+    in = out;
   }
-  std::thread feeder([first = chain.front()]() mutable {
+  chan<long long> last = in;
+  std::thread feeder([first]() mutable {
     for (int t = 0; t < tokens; ++t) first.send(t);
     first.close();
   });
   long long sum = 0;
   int count = 0;
-  for (long long v : chain.back()) {
+  for (long long v : last) {
     sum += v;
     ++count;
   }

@@ -90,6 +90,9 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 // T may be move-only and need not be default-constructible. Values are moved in and out; a
 // T whose move constructor throws during a hand-off terminates the program.
 //
+// Operations are const: they act on the shared channel, not on the handle (as a Go channel
+// value is used by copy).
+//
 // Memory ordering: a send happens-before the receive that takes its value completes, and a
 // close happens-before a receive that observes it (std::nullopt / chan_status::closed).
 template <class T>
@@ -120,17 +123,17 @@ class chan {
 
   // Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
   // channel is, or while blocked becomes, closed; v is then not delivered.
-  void send(T v) {
+  void send(T v) const {
     check_send(core_ != nullptr ? core_->send(&v) : detail::wait_on_nil({}, false));
   }
 
   // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled.
-  chan_status send(T v, std::stop_token stop) {
+  chan_status send(T v, std::stop_token stop) const {
     return check_send(send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
   }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
-  std::optional<T> recv() {
+  std::optional<T> recv() const {
     detail::recv_slot<T> slot;
     const detail::chan_result r =
         core_ != nullptr ? core_->recv(slot.storage()) : detail::wait_on_nil({}, false);
@@ -139,51 +142,51 @@ class chan {
   }
 
   // As recv, but gives up when `stop` is requested (status ok, closed or cancelled).
-  recv_result<T> recv(std::stop_token stop) { return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false); }
+  recv_result<T> recv(std::stop_token stop) const { return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false); }
 
   // Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
   // The value is moved from only on ok.
-  chan_status try_send(T&& v) { return detail::to_status(send_impl(v, {}, true), chan_status::full); }
-  chan_status try_send(const T& v) requires std::copy_constructible<T> {
+  chan_status try_send(T&& v) const { return detail::to_status(send_impl(v, {}, true), chan_status::full); }
+  chan_status try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return try_send(std::move(copy));
   }
 
   // Never blocks. ok (value engaged), empty or closed.
-  recv_result<T> try_recv() { return recv_with({}, true); }
+  recv_result<T> try_recv() const { return recv_with({}, true); }
 
   // As send, but gives up at the deadline: ok or timeout; throws closed_channel_error as send.
   // The value is moved from only on ok.
-  chan_status send_until(T&& v, std::chrono::steady_clock::time_point deadline) {
+  chan_status send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
     return check_send(send_impl(v, detail::wait_limit{deadline, std::stop_token{}}, false));
   }
   template <class Rep, class Period>
-  chan_status send_for(T&& v, std::chrono::duration<Rep, Period> timeout) {
+  chan_status send_for(T&& v, std::chrono::duration<Rep, Period> timeout) const {
     return send_until(std::move(v), deadline_after(timeout));
   }
-  chan_status send_until(const T& v, std::chrono::steady_clock::time_point deadline)
+  chan_status send_until(const T& v, std::chrono::steady_clock::time_point deadline) const
     requires std::copy_constructible<T> {
     T copy(v);
     return send_until(std::move(copy), deadline);
   }
   template <class Rep, class Period>
-  chan_status send_for(const T& v, std::chrono::duration<Rep, Period> timeout)
+  chan_status send_for(const T& v, std::chrono::duration<Rep, Period> timeout) const
     requires std::copy_constructible<T> {
     return send_until(v, deadline_after(timeout));
   }
 
   // As recv, but gives up at the deadline: ok, closed or timeout.
-  recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) {
+  recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
     return recv_with(detail::wait_limit{deadline, std::stop_token{}}, false);
   }
   template <class Rep, class Period>
-  recv_result<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
+  recv_result<T> recv_for(std::chrono::duration<Rep, Period> timeout) const {
     return recv_until(deadline_after(timeout));
   }
 
   // Closes the channel: blocked receivers get std::nullopt once the buffer is drained, blocked
   // senders throw. Throws closed_channel_error if already closed, or if nil.
-  void close() {
+  void close() const {
     if (core_ == nullptr) throw closed_channel_error("goro::chan::close: close of nil channel");
     core_->close();
   }
@@ -204,7 +207,7 @@ class chan {
     using value_type = T;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    explicit iterator(chan* ch) : ch_(ch), current_(ch->recv()) {}
+    explicit iterator(const chan* ch) : ch_(ch), current_(ch->recv()) {}
     T& operator*() noexcept { return *current_; }
     iterator& operator++() {
       current_ = ch_->recv();
@@ -216,11 +219,11 @@ class chan {
     }
 
    private:
-    chan* ch_ = nullptr;
+    const chan* ch_ = nullptr;
     std::optional<T> current_;
   };
-  iterator begin() { return iterator(this); }
-  std::default_sentinel_t end() noexcept { return {}; }
+  iterator begin() const { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
   friend detail::chan_core* detail::core_of<T>(const chan<T>&) noexcept;
@@ -240,16 +243,16 @@ class chan {
            std::chrono::ceil<std::chrono::steady_clock::duration>(d);
   }
 
-  detail::chan_result send_impl(T& v, const detail::wait_limit& limit, bool non_blocking) {
+  detail::chan_result send_impl(T& v, const detail::wait_limit& limit, bool non_blocking) const {
     if (core_ == nullptr) return detail::wait_on_nil(limit, non_blocking);
     return core_->send(&v, limit, non_blocking);
   }
   detail::chan_result recv_impl(detail::recv_slot<T>& slot, const detail::wait_limit& limit,
-                                bool non_blocking) {
+                                bool non_blocking) const {
     if (core_ == nullptr) return detail::wait_on_nil(limit, non_blocking);
     return core_->recv(slot.storage(), limit, non_blocking);
   }
-  recv_result<T> recv_with(const detail::wait_limit& limit, bool non_blocking) {
+  recv_result<T> recv_with(const detail::wait_limit& limit, bool non_blocking) const {
     detail::recv_slot<T> slot;
     const detail::chan_result r = recv_impl(slot, limit, non_blocking);
     if (r == detail::chan_result::ok) return {slot.take(), chan_status::ok};

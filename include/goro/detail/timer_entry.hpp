@@ -14,11 +14,14 @@ class scheduler;
 using clock = std::chrono::steady_clock;
 
 struct timer_entry {
-  // Runs on a worker, with no lock held, once `when` has passed. Must not block.
-  void (*fire)(timer_entry& self) noexcept = nullptr;
+  // Runs on a worker, with no lock held, once `when` has passed. Must not block. Returns true
+  // to be queued again at the `when` it has set (a ticker), false to go idle.
+  bool (*fire)(timer_entry& self) noexcept = nullptr;
   clock::time_point when{};
   // fire() deletes the entry: the heap must not touch it afterwards, and nobody may stop it.
+  // If the runtime goes away first, discard() deletes it without firing.
   bool frees_itself = false;
+  void (*discard)(timer_entry& self) noexcept = nullptr;
 
   // Owned by the heap.
   static constexpr std::size_t not_queued = static_cast<std::size_t>(-1);
@@ -33,7 +36,8 @@ void timer_start(timer_entry& entry, scheduler& sched);
 
 // Unqueues `entry`. True if it was pending and now will not fire. If it is firing right now,
 // waits until fire() has returned (removing it again if fire() re-armed it), so the caller may
-// then destroy it.
+// then destroy it. Entries left pending when their runtime is destroyed are detached: stopping
+// them afterwards returns false.
 bool timer_stop(timer_entry& entry) noexcept;
 
 }  // namespace goro::detail
