@@ -11,6 +11,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/wait_list.hpp"
 
 namespace goro::detail {
 
@@ -30,67 +31,20 @@ struct sync_node {
 
 // A view over a primitive's head and tail pointers (which the public header holds as plain
 // pointers, so that sync_node stays out of it). Not thread-safe: the primitive's lock guards it.
-class sync_queue {
+class sync_queue : public wait_list<sync_node> {
  public:
-  sync_queue(sync_node*& head, sync_node*& tail) noexcept : head_(head), tail_(tail) {}
-
-  bool empty() const noexcept { return head_ == nullptr; }
-
-  void push_back(sync_node* n) noexcept {
-    n->next = nullptr;
-    n->prev = tail_;
-    if (tail_ != nullptr) {
-      tail_->next = n;
-    } else {
-      head_ = n;
-    }
-    tail_ = n;
-    n->queued = true;
-  }
-
-  void push_front(sync_node* n) noexcept {
-    n->prev = nullptr;
-    n->next = head_;
-    if (head_ != nullptr) {
-      head_->prev = n;
-    } else {
-      tail_ = n;
-    }
-    head_ = n;
-    n->queued = true;
-  }
-
-  // Unlinks n if it is linked; a no-op if a waker already took it out.
-  void remove(sync_node* n) noexcept {
-    if (!n->queued) return;
-    if (n->prev != nullptr) {
-      n->prev->next = n->next;
-    } else {
-      head_ = n->next;
-    }
-    if (n->next != nullptr) {
-      n->next->prev = n->prev;
-    } else {
-      tail_ = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->queued = false;
-  }
+  using wait_list::wait_list;
 
   // Unlinks nodes from the front until one whose waiter this call claims with `index`, and
   // returns it (null if none is left). The stale ones dropped on the way were claimed by their
   // own deadline or stop request; their owners find them unlinked and return.
   sync_node* pop_claimed(int index) noexcept {
-    while (sync_node* n = head_) {
+    while (sync_node* n = front()) {
       remove(n);
       if (n->w.claim(index)) return n;
     }
     return nullptr;
   }
-
- private:
-  sync_node*& head_;
-  sync_node*& tail_;
 };
 
 // Unparks every node of a list linked through `next` (nodes already claimed and unlinked).

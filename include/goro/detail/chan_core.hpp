@@ -13,6 +13,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/wait_list.hpp"
 
 namespace goro::detail {
 
@@ -45,51 +46,27 @@ struct chan_waiter {
   chan_waiter* next = nullptr;
 };
 
-// An intrusive FIFO of chan_waiters. Not thread-safe: the channel's lock guards it.
+// The FIFO of a channel's blocked senders or receivers. Not thread-safe: the channel's lock
+// guards it.
 class waiter_queue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
-
-  void push(chan_waiter* n) noexcept {
-    n->next = nullptr;
-    n->prev = tail_;
-    if (tail_ != nullptr) {
-      tail_->next = n;
-    } else {
-      head_ = n;
-    }
-    tail_ = n;
-    n->queued = true;
-  }
-
+  void push(chan_waiter* n) noexcept { list().push_back(n); }
   // Unlinks n if it is queued here.
-  void remove(chan_waiter* n) noexcept {
-    if (!n->queued) return;
-    if (n->prev != nullptr) {
-      n->prev->next = n->next;
-    } else {
-      head_ = n->next;
-    }
-    if (n->next != nullptr) {
-      n->next->prev = n->prev;
-    } else {
-      tail_ = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->queued = false;
-  }
+  void remove(chan_waiter* n) noexcept { list().remove(n); }
 
   // Pops waiters until one whose waiter this call claims (for its index); drops the stale ones
   // (already claimed by another select case, a timeout or a cancellation).
   chan_waiter* pop_claimed() noexcept {
     while (chan_waiter* n = head_) {
-      remove(n);
+      list().remove(n);
       if (!n->needs_claim || n->w->claim(n->index)) return n;
     }
     return nullptr;
   }
 
  private:
+  wait_list<chan_waiter> list() noexcept { return {head_, tail_}; }
   chan_waiter* head_ = nullptr;
   chan_waiter* tail_ = nullptr;
 };
