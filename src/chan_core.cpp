@@ -92,50 +92,11 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
   return false;
 }
 
-chan_result chan_core::send(void* value) {
-  lock_.lock();
-  bool closed = false;
-  waiter* wake = nullptr;
-  if (try_send_locked(value, closed, wake)) {
-    lock_.unlock();
-    if (wake != nullptr) wake->unpark();
-    return chan_result::ok;
-  }
-  if (closed) {
-    lock_.unlock();
-    return chan_result::closed;
-  }
-  waiter w;
-  chan_waiter node;
-  node.w = &w;
-  node.slot = value;
-  node.needs_claim = false;
-  sendq_.push(&node);
-  w.park_gated(unlock_spinlock, &lock_);
-  return node.ok ? chan_result::ok : chan_result::closed;
-}
+chan_result chan_core::send(void* value) { return send(value, wait_limit{}, false); }
 
-chan_result chan_core::recv(void* out) {
-  lock_.lock();
-  bool ok = false;
-  waiter* wake = nullptr;
-  if (try_recv_locked(out, ok, wake)) {
-    lock_.unlock();
-    if (wake != nullptr) wake->unpark();
-    return ok ? chan_result::ok : chan_result::closed;
-  }
-  waiter w;
-  chan_waiter node;
-  node.w = &w;
-  node.slot = out;
-  node.needs_claim = false;
-  recvq_.push(&node);
-  w.park_gated(unlock_spinlock, &lock_);
-  return node.ok ? chan_result::ok : chan_result::closed;
-}
+chan_result chan_core::recv(void* out) { return recv(out, wait_limit{}, false); }
 
 chan_result chan_core::send(void* value, const wait_limit& limit, bool non_blocking) {
-  if (limit.unlimited() && !non_blocking) return send(value);
   lock_.lock();
   bool closed = false;
   waiter* wake = nullptr;
@@ -144,31 +105,14 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
     if (wake != nullptr) wake->unpark();
     return chan_result::ok;
   }
-  if (closed) {
+  if (closed || non_blocking) {
     lock_.unlock();
-    return chan_result::closed;
+    return closed ? chan_result::closed : chan_result::would_block;
   }
-  if (non_blocking) {
-    lock_.unlock();
-    return chan_result::would_block;
-  }
-  waiter w;
-  chan_waiter node;
-  node.w = &w;
-  node.slot = value;
-  sendq_.push(&node);
-  lock_.unlock();
-  park_limited(w, limit);
-  const int winner = w.winner();
-  if (winner >= 0) return node.ok ? chan_result::ok : chan_result::closed;
-  lock_.lock();
-  sendq_.remove(&node);
-  lock_.unlock();
-  return winner == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+  return wait_in(sendq_, value, limit);
 }
 
 chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blocking) {
-  if (limit.unlimited() && !non_blocking) return recv(out);
   lock_.lock();
   bool ok = false;
   waiter* wake = nullptr;
@@ -181,17 +125,27 @@ chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blockin
     lock_.unlock();
     return chan_result::would_block;
   }
+  return wait_in(recvq_, out, limit);
+}
+
+chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit& limit) {
   waiter w;
   chan_waiter node;
   node.w = &w;
-  node.slot = out;
-  recvq_.push(&node);
+  node.slot = slot;
+  node.needs_claim = !limit.unlimited();
+  queue.push(&node);
+  if (!node.needs_claim) {
+    // Only a completer holding lock_ can reach the node: park gated (waiter::park_gated).
+    w.park_gated(unlock_spinlock, &lock_);
+    return node.ok ? chan_result::ok : chan_result::closed;
+  }
   lock_.unlock();
   park_limited(w, limit);
   const int winner = w.winner();
   if (winner >= 0) return node.ok ? chan_result::ok : chan_result::closed;
   lock_.lock();
-  recvq_.remove(&node);
+  queue.remove(&node);
   lock_.unlock();
   return winner == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
 }

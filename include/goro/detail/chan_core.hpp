@@ -114,6 +114,9 @@ class chan_core {
 
  private:
   void* slot_at(std::size_t i) const noexcept { return buffer_ + ((head_ + i) % capacity_) * ops_.size; }
+  // Queues a blocked operation on `queue` and parks within `limit`. REQUIRES: lock_ held;
+  // returns with it released.
+  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit);
   // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
   void take_front(void* out) noexcept;
 
