@@ -6,6 +6,7 @@
 // length of waiters_ except while a wait() that found the counter at zero backs out.
 #include "goro/wait_group.hpp"
 
+#include <cstdint>
 #include <mutex>
 #include <utility>
 #include <stdexcept>
@@ -28,6 +29,11 @@ constexpr std::int32_t counter_of(std::uint64_t state) {
 }  // namespace
 
 void wait_group::add(std::int64_t delta) {
+  // The counter is 32 bits wide (Go's is too); a delta outside that range is misuse.
+  if (delta < -static_cast<std::int64_t>(INT32_MAX) || delta > INT32_MAX) {
+    throw std::logic_error(delta < 0 ? "goro::wait_group::add: negative wait_group counter"
+                                     : "goro::wait_group::add: wait_group counter overflow");
+  }
   const std::uint64_t d = static_cast<std::uint64_t>(delta) << 32;
   const std::uint64_t s = state_.fetch_add(d, std::memory_order_acq_rel) + d;
   const std::int64_t counter = counter_of(s);

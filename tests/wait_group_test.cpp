@@ -403,10 +403,6 @@ TEST_P(WaitGroupWorkersTest, ThreadsAndFibersSignalOneGroup) {
 }
 
 TEST_P(WaitGroupWorkersTest, DeadlinesRaceWithTheReleasingDone) {
-  GTEST_SKIP() << "blocked on: wait_group::add() walks the released waiter list after "
-                  "dropping lock_ (src/wait_group.cpp, the while loop after the lock block), "
-                  "but a waiter whose deadline wins returns at once and its stack is reused; "
-                  "add() then follows dangling wait_nodes (seen looping forever)";
   // Many fibers wait with a deadline that falls just when the group is released, and each
   // reuses its stack at once by spawning a fiber that scribbles over it. Every waiter must
   // return exactly once, either way, and done() must return.
