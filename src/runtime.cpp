@@ -24,15 +24,10 @@ std::size_t workers_from_environment() {
     return n == 0 ? 1 : n;
   }
   const std::string text(env);
-  std::size_t used = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || text.front() == '-' || text.front() == '+' || n == 0 ||
-      n > max_workers) {
+  const bool digits_only = !text.empty() && text.size() <= 4 &&
+                           text.find_first_not_of("0123456789") == std::string::npos;
+  const unsigned long n = digits_only ? std::stoul(text) : 0;
+  if (n == 0 || n > max_workers) {
     throw std::invalid_argument("goro::runtime: GORO_MAXPROCS=\"" + text +
                                 "\" is not a positive integer no larger than " +
                                 std::to_string(max_workers));

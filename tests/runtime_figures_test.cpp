@@ -115,6 +115,10 @@ TEST(RuntimeFiguresTest, YieldCost) {
 }
 
 TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
+#ifdef GORO_TEST_TSAN
+  GTEST_SKIP() << "ThreadSanitizer's shadow memory (about 870 KiB per fiber) is all this "
+                  "would measure, and creating fibers under it is too slow for the deadline";
+#endif
   // At 100,000 sleeping fibers (fewer under sanitizers, by the knob). They are spawned from a
   // fiber, which is quick (each child runs until it sleeps), and sleep until a deadline well
   // after they have all started, so all of them are asleep at once when VmRSS is read.
@@ -126,7 +130,7 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
   asleep.add(static_cast<std::int64_t>(n));
   finished.add(static_cast<std::int64_t>(n));
   const std::size_t before = goro_test::resident_bytes();
-  const auto wake_at = clock_type::now() + 3s;
+  const auto wake_at = clock_type::now() + (goro_test::sanitized ? 10s : 3s);
   rt.go([&] {
     for (std::size_t i = 0; i < n; ++i) {
       goro::go([&] {
@@ -147,9 +151,7 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
   RecordProperty("rss_bytes_per_sleeping_fiber", std::to_string(per_fiber));
   ASSERT_TRUE(all_asleep) << "spawning took longer than the sleep; the figure would be wrong";
   EXPECT_GT(per_fiber, 0.0);
-#ifndef GORO_TEST_TSAN  // ThreadSanitizer's per-fiber state and shadow memory count too
   EXPECT_LT(per_fiber, 16.0 * 1024);
-#endif
 }
 
 }  // namespace

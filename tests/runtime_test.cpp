@@ -898,12 +898,7 @@ TEST(RuntimeTest, UsesNoCpuWhileEveryFiberIsParked) {
               parked, sleepers, cpu_ms, wall_ms, percent);
   RecordProperty("idle_cpu_percent_of_one_core", std::to_string(percent));
   EXPECT_TRUE(before_wake) << "the sleepers woke inside the window; the machine is too slow";
-#ifdef GORO_TEST_TSAN
-  // ThreadSanitizer's own background thread wakes up periodically and is counted too.
-  EXPECT_LT(percent, 5.0);
-#else
   EXPECT_LT(percent, 1.0);
-#endif
 }
 
 // ---- fatal errors and process exit (subprocesses) ---------------------------------------
