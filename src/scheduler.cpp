@@ -137,6 +137,8 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
 void worker::yield_current() noexcept {
   fiber* self = current_;
   fiber* next = pick_local();
+  // Relaxed reads of stopping_ are hints: stop() also wakes every worker, and the worker loop
+  // re-reads it with acquire.
   if (next == nullptr && !sched_.stopping_.load(std::memory_order_relaxed)) return;  // keep going
   current_ = next;
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
@@ -224,6 +226,7 @@ void worker::spin_for_work() noexcept {
   const clock::time_point until = clock::now() + idle_spin;
   while (clock::now() < until && !sched_.stopping_.load(std::memory_order_relaxed)) {
     for (int i = 0; i < 32; ++i) cpu_relax();
+    // Relaxed: a hint to stop spinning; the caller then takes work under proper ordering.
     if (sched_.global_size_.load(std::memory_order_relaxed) != 0) return;
     for (const auto& w : sched_.workers_) {
       if (!w->runq_.ring_empty()) return;
@@ -245,7 +248,8 @@ fiber* worker::find_runnable() noexcept {
     fiber* f = pick_local();
     if (f == nullptr && sched_.workers_.size() > 1) {
       if (!spinning_) {
-        // At most half the busy workers spin at once (Go's findrunnable).
+        // At most half the busy workers spin at once (Go's findrunnable). A heuristic, so
+        // relaxed reads of the counts are enough.
         const int busy = static_cast<int>(sched_.workers_.size()) -
                          sched_.idle_.load(std::memory_order_relaxed);
         if (2 * sched_.spinning_.load(std::memory_order_relaxed) < busy) {
@@ -272,6 +276,7 @@ fiber* worker::find_runnable() noexcept {
 }
 
 void worker::park_thread() noexcept {
+  // Relaxed: published to wakers by the idle_mu_ release below, before anyone can wake us.
   wake_word_.store(0, std::memory_order_relaxed);
   {
     std::lock_guard lock(sched_.idle_mu_);
@@ -339,11 +344,13 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   }
   auto* f = ::new (reinterpret_cast<void*>(record)) fiber{};
   f->sched = this;
-  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
   f->stack = stack;
   f->run = run;
   f->task = reinterpret_cast<void*>(storage);
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
+  // Relaxed: this increment happens-before the fiber starts, hence before its acq_rel
+  // decrement, which is what wait_for_fibers() acquires.
   live_fibers_.fetch_add(1, std::memory_order_relaxed);
   return {f, f->task};
 }
@@ -440,7 +447,7 @@ void scheduler::global_push(fiber* first, fiber* last, std::size_t n) noexcept {
 fiber* scheduler::global_take(worker& w, std::size_t max) noexcept {
   if (global_size_.load(std::memory_order_acquire) == 0) return nullptr;
   std::lock_guard lock(global_mu_);
-  const std::size_t size = global_size_.load(std::memory_order_relaxed);
+  const std::size_t size = global_size_.load(std::memory_order_relaxed);  // under global_mu_
   if (size == 0) return nullptr;
   const std::size_t n = std::min({size, max, size / workers_.size() + 1});
   fiber* first = global_head_;
@@ -465,6 +472,7 @@ bool scheduler::any_work() const noexcept {
 
 void scheduler::wake_one() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);  // see worker::park_thread
+  // Relaxed loads after the seq_cst fence: the fence, not the loads, carries the Dekker order.
   if (idle_.load(std::memory_order_relaxed) == 0) return;
   if (spinning_.load(std::memory_order_relaxed) != 0) return;  // a spinner will find the work
   int expected = 0;
