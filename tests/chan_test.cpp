@@ -29,27 +29,12 @@
 
 namespace {
 
+using goro_test::run_fibers;
+using goro_test::blocked_for;
 using namespace std::chrono_literals;
 using goro::chan;
 using goro::chan_status;
 using goro_test::scaled;
-
-// How long a check that proves "this operation blocks" waits before concluding it does.
-constexpr auto blocked_for = 5ms;
-
-// Runs body(i) for i in [0, n) on n fibers of rt and waits until every one has returned.
-template <class F>
-void run_fibers(goro::runtime& rt, std::size_t n, F body) {
-  goro::wait_group wg;
-  wg.add(static_cast<std::int64_t>(n));
-  for (std::size_t i = 0; i < n; ++i) {
-    rt.go([&wg, &body, i] {
-      body(i);
-      wg.done();
-    });
-  }
-  wg.wait();
-}
 
 // Counts its live instances; not default-constructible, move-only.
 struct counted {

@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "goro/runtime.hpp"
+#include "goro/wait_group.hpp"
 
 extern char** environ;
 
@@ -326,6 +327,23 @@ inline std::chrono::nanoseconds process_cpu_time() {
 inline double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
+}
+
+// How long a check that proves "this operation blocks" waits before concluding it does.
+constexpr auto blocked_for = std::chrono::milliseconds(5);
+
+// Runs body(i) for i in [0, n) on n fibers of rt and waits until every one has returned.
+template <class F>
+void run_fibers(goro::runtime& rt, std::size_t n, F body) {
+  goro::wait_group wg;
+  wg.add(static_cast<std::int64_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    rt.go([&wg, &body, i] {
+      body(i);
+      wg.done();
+    });
+  }
+  wg.wait();
 }
 
 }  // namespace goro_test

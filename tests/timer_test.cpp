@@ -26,25 +26,12 @@
 
 namespace {
 
+using goro_test::run_fibers;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using goro::chan;
 using goro::chan_status;
 using goro::time_channel;
-
-// Runs body(i) for i in [0, n) on n fibers of rt and waits until every one has returned.
-template <class F>
-void run_fibers(goro::runtime& rt, std::size_t n, F body) {
-  goro::wait_group wg;
-  wg.add(static_cast<std::int64_t>(n));
-  for (std::size_t i = 0; i < n; ++i) {
-    rt.go([&wg, &body, i] {
-      body(i);
-      wg.done();
-    });
-  }
-  wg.wait();
-}
 
 // A handle on a timer's or ticker's channel: c() gives a const reference, and receiving needs
 // a non-const chan.
