@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "goro/detail/chan_core.hpp"
+#include "goro/detail/deadline.hpp"
 #include "goro/errors.hpp"
 
 namespace goro {
@@ -162,7 +163,7 @@ class chan {
   }
   template <class Rep, class Period>
   chan_status send_for(T&& v, std::chrono::duration<Rep, Period> timeout) const {
-    return send_until(std::move(v), deadline_after(timeout));
+    return send_until(std::move(v), detail::deadline_after(timeout));
   }
   chan_status send_until(const T& v, std::chrono::steady_clock::time_point deadline) const
     requires std::copy_constructible<T> {
@@ -172,7 +173,7 @@ class chan {
   template <class Rep, class Period>
   chan_status send_for(const T& v, std::chrono::duration<Rep, Period> timeout) const
     requires std::copy_constructible<T> {
-    return send_until(v, deadline_after(timeout));
+    return send_until(v, detail::deadline_after(timeout));
   }
 
   // As recv, but gives up at the deadline: ok, closed or timeout.
@@ -181,7 +182,7 @@ class chan {
   }
   template <class Rep, class Period>
   recv_result<T> recv_for(std::chrono::duration<Rep, Period> timeout) const {
-    return recv_until(deadline_after(timeout));
+    return recv_until(detail::deadline_after(timeout));
   }
 
   // Closes the channel: blocked receivers get std::nullopt once the buffer is drained, blocked
@@ -234,13 +235,6 @@ class chan {
       if (capacity < 0) throw std::invalid_argument("goro::chan: negative capacity");
     }
     return static_cast<std::size_t>(capacity);
-  }
-
-  template <class Rep, class Period>
-  static std::chrono::steady_clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) {
-    if (d <= d.zero()) return std::chrono::steady_clock::now();
-    return std::chrono::steady_clock::now() +
-           std::chrono::ceil<std::chrono::steady_clock::duration>(d);
   }
 
   detail::chan_result send_impl(T& v, const detail::wait_limit& limit, bool non_blocking) const {

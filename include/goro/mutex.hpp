@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // goro::mutex: Go's sync.Mutex (with its starvation mode) spelled as the standard library's
 // timed mutex, so std::lock_guard, std::unique_lock and std::scoped_lock work with it. A fiber
-// that blocks on it parks and frees its worker; a plain thread sleeps. Also the deadline
-// conversions the sync headers share. Contract and design: docs/sync.md, "mutex".
+// that blocks on it parks and frees its worker; a plain thread sleeps. Contract and design: docs/sync.md, "mutex".
 #pragma once
 
 #include <atomic>
@@ -11,45 +10,14 @@
 #include <stop_token>
 #include <type_traits>
 
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 
 namespace goro {
 
 namespace detail {
-
 struct sync_node;
-
-// The steady-clock deadline `d` from now: now() for d <= 0, time_point::max() for a duration
-// too long to represent (try_lock_for(hours::max()) waits forever).
-template <class Rep, class Period>
-clock::time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
-  const clock::time_point now = clock::now();
-  if (d <= d.zero()) return now;
-  using seconds_f = std::chrono::duration<double>;
-  if (std::chrono::duration_cast<seconds_f>(d) >=
-      std::chrono::duration_cast<seconds_f>(clock::time_point::max() - now)) {
-    return clock::time_point::max();
-  }
-  return now + std::chrono::ceil<clock::duration>(d);
-}
-
-// `tp` as a steady-clock deadline: exact for the steady clock, otherwise converted once
-// through the time left on Clock (as std::condition_variable does for other clocks).
-template <class Clock, class Duration>
-clock::time_point deadline_at(std::chrono::time_point<Clock, Duration> tp) noexcept {
-  if constexpr (std::is_same_v<Clock, clock>) {
-    using seconds_f = std::chrono::duration<double>;
-    if (std::chrono::duration_cast<seconds_f>(tp.time_since_epoch()) >=
-        std::chrono::duration_cast<seconds_f>(clock::time_point::max().time_since_epoch())) {
-      return clock::time_point::max();
-    }
-    return std::chrono::ceil<clock::duration>(tp);
-  } else {
-    return deadline_after(tp - Clock::now());
-  }
-}
-
 }  // namespace detail
 
 // A mutual-exclusion lock for fibers and threads alike (Go's sync.Mutex). Meets the standard's

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <stop_token>
 
+#include "goro/detail/deadline.hpp"
+
 namespace goro::this_fiber {
 
 // Lets other runnable fibers on this worker run first (Go's runtime.Gosched).
@@ -19,8 +21,7 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept;
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
   if (d <= d.zero()) return;
-  sleep_until(std::chrono::steady_clock::now() +
-              std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+  sleep_until(detail::deadline_after(d));
 }
 
 // Sleeps until `deadline` on any clock, by converting it to the steady clock once.
@@ -36,9 +37,7 @@ bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token
 template <class Rep, class Period>
 bool sleep_for(std::chrono::duration<Rep, Period> d, std::stop_token stop) noexcept {
   if (d <= d.zero()) return !stop.stop_requested();
-  return sleep_until(std::chrono::steady_clock::now() +
-                         std::chrono::ceil<std::chrono::steady_clock::duration>(d),
-                     std::move(stop));
+  return sleep_until(detail::deadline_after(d), std::move(stop));
 }
 
 // True when called on a fiber.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <stop_token>
 
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/spinlock.hpp"
 
 namespace goro {
@@ -39,8 +40,7 @@ class wait_group {
   bool wait_until(std::chrono::steady_clock::time_point deadline);
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(std::chrono::steady_clock::now() +
-                      std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+    return wait_until(detail::deadline_after(timeout));
   }
 
   // The counter, for tests and diagnostics.
