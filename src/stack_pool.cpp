@@ -31,6 +31,7 @@ std::size_t guarded_stack_budget() {
   return max_maps / 4;
 }
 
+// A budget, not a synchronisation point: relaxed operations are enough.
 std::atomic<std::size_t> guarded_stacks{0};
 
 }  // namespace

@@ -15,7 +15,7 @@ bool timer_heap::push(timer_entry& e) {
   std::lock_guard lock(mu_);
   e.heap_index = heap_.size();
   heap_.push_back(&e);
-  e.state.store(timer_entry::pending, std::memory_order_relaxed);
+  e.state.store(timer_entry::pending, std::memory_order_relaxed);  // under mu_, read under mu_
   sift_up(e.heap_index);
   const bool earliest = heap_.front() == &e;
   publish_next();
@@ -53,6 +53,8 @@ std::size_t timer_heap::fire_due(clock::time_point now) {
     while (!heap_.empty() && heap_.front()->when <= now) {
       timer_entry* e = heap_.front();
       erase_at(0);
+      // Relaxed under mu_: remove() reads it under mu_, and spins on it with acquire only to
+      // wait for the release store that follows fire().
       e->state.store(timer_entry::firing, std::memory_order_relaxed);
       due.push_back(e);
     }

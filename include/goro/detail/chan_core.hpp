@@ -80,6 +80,8 @@ class chan_core {
   chan_core(const chan_core&) = delete;
   chan_core& operator=(const chan_core&) = delete;
 
+  // Relaxed: a new handle is copied from a live one, so the count cannot reach zero meanwhile
+  // (the usual reference-count argument); release() orders the delete.
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     // acq_rel: every handle's last use happens-before the delete.
@@ -124,7 +126,9 @@ class chan_core {
   const std::size_t capacity_;
   std::byte* buffer_ = nullptr;
   std::size_t head_ = 0;                // GUARDED_BY(lock_)
-  std::atomic<std::size_t> count_{0};   // written under lock_; read lock-free by size()
+  // Written under lock_ (which orders it for every reader that locks, hence relaxed there);
+  // read lock-free only by size(), a snapshot like Go's len.
+  std::atomic<std::size_t> count_{0};
   bool closed_ = false;                 // GUARDED_BY(lock_)
   std::atomic<std::size_t> refs_{1};
 };
