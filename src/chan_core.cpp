@@ -20,6 +20,8 @@ namespace goro::detail {
 
 namespace {
 void unlock_spinlock(void* lock) noexcept { static_cast<spinlock*>(lock)->unlock(); }
+// Shared by every plain send and receive, so the hot path builds no stop_token.
+const wait_limit no_limit{};
 }  // namespace
 
 // ---- chan_core -----------------------------------------------------------------------------
@@ -38,10 +40,8 @@ chan_core::~chan_core() {
 }
 
 void chan_core::take_front(void* out) noexcept {
-  void* front = slot_at(0);
-  ops_.move_construct(out, front);
-  ops_.destroy(front);
-  head_ = (head_ + 1) % capacity_;
+  relocate(out, slot_at(0));
+  if (++head_ == capacity_) head_ = 0;
 }
 
 bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexcept {
@@ -49,14 +49,14 @@ bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexce
   if (closed_) return false;
   if (chan_waiter* r = recvq_.pop_claimed()) {
     // A receiver is waiting, so the buffer is empty: hand the value straight over.
-    ops_.move_construct(r->slot, value);
+    move_in(r->slot, value);
     r->ok = true;
     wake = r->w;
     return true;
   }
   const std::size_t n = count_.load(std::memory_order_relaxed);
   if (n < capacity_) {
-    ops_.move_construct(slot_at(n), value);
+    move_in(slot_at(n), value);
     count_.store(n + 1, std::memory_order_relaxed);
     return true;
   }
@@ -66,12 +66,12 @@ bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexce
 bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
-      ops_.move_construct(out, s->slot);
+      move_in(out, s->slot);
     } else {
       // Full buffer: take the oldest item, and the sender's value takes the freed place at
       // the back, keeping FIFO order.
       take_front(out);
-      ops_.move_construct(slot_at(capacity_ - 1), s->slot);
+      move_in(slot_at(capacity_ - 1), s->slot);
     }
     s->ok = true;
     wake = s->w;
@@ -92,9 +92,9 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
   return false;
 }
 
-chan_result chan_core::send(void* value) { return send(value, wait_limit{}, false); }
+chan_result chan_core::send(void* value) { return send(value, no_limit, false); }
 
-chan_result chan_core::recv(void* out) { return recv(out, wait_limit{}, false); }
+chan_result chan_core::recv(void* out) { return recv(out, no_limit, false); }
 
 chan_result chan_core::send(void* value, const wait_limit& limit, bool non_blocking) {
   lock_.lock();
