@@ -43,7 +43,17 @@ options resolve(const options& in) {
                                 std::to_string(max_workers) + ")");
   }
   if (out.workers == 0) out.workers = workers_from_environment();
-  if (out.stack_size == 0) {
+  if (out.compact_stacks) {
+    // The stack pool tells compact stacks by their size: below min_stack_size.
+    if (out.stack_size == 0) {
+      out.stack_size =
+          detail::sanitized ? 6 * default_compact_stack_size : default_compact_stack_size;
+    } else if (out.stack_size < min_compact_stack_size || out.stack_size >= min_stack_size) {
+      throw std::invalid_argument(
+          "goro::runtime: compact stack_size " + std::to_string(out.stack_size) + " is outside [" +
+          std::to_string(min_compact_stack_size) + ", " + std::to_string(min_stack_size) + ")");
+    }
+  } else if (out.stack_size == 0) {
     out.stack_size = detail::sanitized ? 4 * default_stack_size : default_stack_size;
   } else if (out.stack_size < min_stack_size) {
     throw std::invalid_argument("goro::runtime: stack_size " + std::to_string(out.stack_size) +

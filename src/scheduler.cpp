@@ -61,12 +61,15 @@ void release_finished(void* arg) noexcept {
 // Where a fiber's record goes on its stack: near the top, shifted down by a per-stack multiple
 // of the cache line (cache colouring, as in Bonwick's slab allocator). Without it every fiber's
 // record and hottest frames share one offset within a page, so thousands of parked fibers
-// compete for the same few cache sets.
+// compete for the same few cache sets. Compact stacks get no shift: up to 31 lines would be
+// most of a 2 KiB stack, and would make the room left depend on where the stack lies. They need
+// none either, as the pool lays them an odd number of cache lines apart, so their tops already
+// fall on every line offset within a page (stack_pool::compact_stack_granule).
 std::uintptr_t record_address(const stack_region& stack) noexcept {
   constexpr std::uintptr_t line = 64;
   constexpr std::uintptr_t colours = 32;
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
-  const std::uintptr_t colour = ((low / 4096) % colours) * line;
+  const std::uintptr_t colour = stack.compact ? 0 : ((low / 4096) % colours) * line;
   return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
 }
 
@@ -124,6 +127,9 @@ void worker::push_back(fiber* f) noexcept {
 void worker::check_stack(const fiber& f) const noexcept {
   const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
   if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id);
+  // A compact stack has no guard page; a fiber that ran below it has overwritten its canary,
+  // even if it has since returned. The stack below it may already be damaged.
+  if (f.stack.compact && !stack_canary_intact(f.stack.low)) report_stack_overflow(f.id);
 }
 
 void worker::switch_away(arrival_hook hook, void* arg) noexcept {
@@ -338,7 +344,9 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   const std::uintptr_t record = record_address(stack);
   const std::uintptr_t storage = (record - size) & ~(align - 1);
   const std::uintptr_t sp = storage & ~std::uintptr_t{15};
-  if (size > stack.size || storage < low || sp - low < min_usable_stack) {
+  // A compact stack is smaller than min_usable_stack; it keeps half of itself for frames.
+  const std::size_t min_usable = stack.compact ? stack.size / 2 : min_usable_stack;
+  if (size > stack.size || storage < low || sp - low < min_usable) {
     stacks_.release(cache, stack);
     throw std::invalid_argument("goro::go: the callable and its arguments do not fit the fiber stack");
   }

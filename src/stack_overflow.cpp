@@ -42,7 +42,10 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
     if (const fiber* f = w->current_fiber()) {
       const auto* addr = static_cast<const std::byte*>(info->si_addr);
       const std::size_t page = stack_pool::page_size();
-      if (f->stack.guarded && addr >= f->stack.low - page && addr < f->stack.low) {
+      // A guard page; or, below a compact stack, whatever faults within a page of it (the
+      // first compact stack of a slab has unmapped or protected memory below it).
+      if ((f->stack.guarded || f->stack.compact) && addr >= f->stack.low - page &&
+          addr < f->stack.low) {
         report_stack_overflow(f->id);
       }
     }

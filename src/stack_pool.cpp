@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Stack slabs and their recycling; the design and the guard-page budget are in
+// Stack slabs and their recycling; the design, the guard-page budget and compact stacks are in
 // docs/scheduler.md, "Stacks".
 #include "stack_pool.hpp"
 
@@ -9,15 +9,18 @@
 #include <atomic>
 #include <fstream>
 #include <functional>
-#include <unordered_set>
 #include <new>
+#include <unordered_set>
 
+#include "goro/runtime.hpp"
 #include "sanitizers.hpp"
 
 namespace goro::detail {
 namespace {
 
 constexpr std::size_t stacks_per_slab = 32;
+// Compact stacks are a few KiB, so a slab holds more of them: 128 at 2 KiB is 264 KiB.
+constexpr std::size_t compact_stacks_per_slab = 128;
 constexpr std::size_t cache_high_water = 128;  // a worker keeps at most this many
 constexpr std::size_t cache_batch = 32;        // moved to or from the free list at once
 
@@ -34,6 +37,10 @@ std::size_t guarded_stack_budget() {
 // A budget, not a synchronisation point: relaxed operations are enough.
 std::atomic<std::size_t> guarded_stacks{0};
 
+std::size_t round_up(std::size_t n, std::size_t multiple) noexcept {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
 }  // namespace
 
 std::size_t stack_pool::page_size() noexcept {
@@ -41,24 +48,43 @@ std::size_t stack_pool::page_size() noexcept {
   return size;
 }
 
+stack_pool::slab_layout stack_pool::layout_for(bool compact, std::size_t stack_size) noexcept {
+  if (compact) {
+    return {stack_size + stack_canary_bytes, stack_canary_bytes, compact_stacks_per_slab};
+  }
+  return {stack_size + page_size(), page_size(), stacks_per_slab};
+}
+
 stack_pool::stack_pool(std::size_t stack_size)
-    : stack_size_((stack_size + page_size() - 1) / page_size() * page_size()) {}
+    : compact_(stack_size < min_stack_size),
+      stack_size_(round_up(stack_size, compact_ ? compact_stack_granule : page_size())),
+      layout_(layout_for(compact_, stack_size_)) {}
 
 stack_pool::~stack_pool() {
   for (const slab& s : slabs_) munmap(s.base, s.length);
   guarded_stacks.fetch_sub(guarded_, std::memory_order_relaxed);
 }
 
+std::byte* stack_pool::stack_low(std::byte* slab_base, std::size_t i) const noexcept {
+  return slab_base + i * layout_.stride + layout_.below;
+}
+
 void stack_pool::map_slab(std::vector<stack_region>& into) {
-  static const std::size_t budget = guarded_stack_budget();
   const std::size_t page = page_size();
-  const std::size_t stride = stack_size_ + page;
-  const std::size_t length = stride * stacks_per_slab;
+  const std::size_t length = round_up(layout_.stride * layout_.per_slab, page);
   void* mem = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) throw std::bad_alloc();
   auto* base = static_cast<std::byte*>(mem);
   slabs_.push_back({base, length});
+  if (compact_) {
+    // Packed back to back, no guard pages: each stack's canary is the top of the one below.
+    for (std::size_t i = 0; i < layout_.per_slab; ++i) {
+      into.push_back({stack_low(base, i), stack_size_, false, true});
+    }
+    return;
+  }
+  static const std::size_t budget = guarded_stack_budget();
   const bool guard =
       guarded_stacks.fetch_add(stacks_per_slab, std::memory_order_relaxed) + stacks_per_slab <=
       budget;
@@ -67,10 +93,10 @@ void stack_pool::map_slab(std::vector<stack_region>& into) {
   } else {
     guarded_stacks.fetch_sub(stacks_per_slab, std::memory_order_relaxed);
   }
-  for (std::size_t i = 0; i < stacks_per_slab; ++i) {
-    std::byte* guard_page = base + i * stride;
-    const bool guarded = guard && mprotect(guard_page, page, PROT_NONE) == 0;
-    into.push_back({guard_page + page, stack_size_, guarded});
+  for (std::size_t i = 0; i < layout_.per_slab; ++i) {
+    std::byte* low = stack_low(base, i);
+    const bool guarded = guard && mprotect(low - page, page, PROT_NONE) == 0;
+    into.push_back({low, stack_size_, guarded});
   }
 }
 
@@ -82,11 +108,10 @@ void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
   for (const stack_cache* c : caches) {
     for (const stack_region& s : c->stacks) idle.insert(s.low);
   }
-  const std::size_t stride = stack_size_ + page_size();
   for (const slab& s : slabs_) {
-    for (std::size_t i = 0; i < s.length / stride; ++i) {
-      std::byte* low = s.base + i * stride + page_size();
-      if (idle.count(low) == 0) visit({low, stack_size_, false});
+    for (std::size_t i = 0; i < layout_.per_slab; ++i) {
+      std::byte* low = stack_low(s.base, i);
+      if (idle.count(low) == 0) visit({low, stack_size_, false, compact_});
     }
   }
 }
@@ -95,6 +120,7 @@ stack_region stack_pool::acquire(stack_cache* cache) {
   if (cache != nullptr && !cache->stacks.empty()) {
     stack_region s = cache->stacks.back();
     cache->stacks.pop_back();
+    if (s.compact) arm_stack_canary(s.low);
     return s;
   }
   std::lock_guard lock(mu_);
@@ -108,6 +134,9 @@ stack_region stack_pool::acquire(stack_cache* cache) {
   stack_region s = into.back();
   into.pop_back();
   for (const stack_region& extra : local) free_.push_back(extra);
+  // Armed here rather than when the slab is carved, so that a slab's pages are still committed
+  // only as its stacks come into use.
+  if (s.compact) arm_stack_canary(s.low);
   return s;
 }
 

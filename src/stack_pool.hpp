@@ -2,12 +2,14 @@
 // Fiber stacks: carved from large lazily-committed mappings (slabs), recycled through a per-worker
 // cache and a shared free list, so spawning a fiber never maps memory in steady state. The guard
 // page budget that reconciles overflow detection with a million live fibers is described in
-// docs/scheduler.md, "Stacks".
+// docs/scheduler.md, "Stacks"; compact stacks (smaller than a page, packed several to a page,
+// each above a canary line instead of a guard page) in its part "Compact stacks".
 //
 // Invariants:
 //   - A stack_region is owned by exactly one of: a running or parked fiber, one worker's
 //     stack_cache, or the pool's free list.
 //   - Slabs are unmapped only when the pool is destroyed, after every fiber has finished.
+//   - A compact stack's canary is armed every time acquire() hands the stack out.
 #pragma once
 
 #include <cstddef>
@@ -15,13 +17,18 @@
 #include <mutex>
 #include <vector>
 
+#include "stack_canary.hpp"
+
 namespace goro::detail {
 
-// A usable stack [low, low + size). If `guarded`, the page below `low` faults on access.
+// A usable stack [low, low + size). If `guarded`, the page below `low` faults on access. If
+// `compact`, the stack shares its pages with its neighbours and the stack_canary_bytes below
+// `low` hold a canary (stack_canary.hpp) instead of a guard page.
 struct stack_region {
   std::byte* low = nullptr;
   std::size_t size = 0;
   bool guarded = false;
+  bool compact = false;
 };
 
 // A worker's private stack cache: no locking.
@@ -31,13 +38,21 @@ struct stack_cache {
 
 class stack_pool {
  public:
-  // `stack_size` is rounded up to whole pages.
+  // `stack_size` is rounded up to whole pages. A size below goro::min_stack_size, which
+  // runtime options only let through with options::compact_stacks, makes compact stacks
+  // instead, rounded up to a multiple of compact_stack_granule.
   explicit stack_pool(std::size_t stack_size);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
 
+  // Compact stack sizes are multiples of this. Because it is a multiple of two cache lines
+  // and the canary is one, compact stacks lie an odd number of cache lines apart, so their
+  // tops (where the fiber records go) fall on every cache-line offset within a page.
+  static constexpr std::size_t compact_stack_granule = 256;
+
   std::size_t stack_size() const noexcept { return stack_size_; }
+  bool compact() const noexcept { return compact_; }
 
   // A stack for a new fiber; `cache` may be null (spawn from a plain thread).
   // Throws std::bad_alloc when the address space is exhausted.
@@ -55,13 +70,25 @@ class stack_pool {
 
  private:
   void map_slab(std::vector<stack_region>& into);  // REQUIRES: mu_ held.
+  std::byte* stack_low(std::byte* slab_base, std::size_t i) const noexcept;
 
   struct slab {
     std::byte* base;
     std::size_t length;
   };
 
+  // How a slab is cut: `per_slab` slots of `stride` bytes, each holding `below` bytes (a guard
+  // page, or a compact stack's canary) and then the stack.
+  struct slab_layout {
+    std::size_t stride;
+    std::size_t below;
+    std::size_t per_slab;
+  };
+  static slab_layout layout_for(bool compact, std::size_t stack_size) noexcept;
+
+  const bool compact_;
   const std::size_t stack_size_;
+  const slab_layout layout_;
   std::mutex mu_;
   std::vector<stack_region> free_;  // GUARDED_BY(mu_)
   std::vector<slab> slabs_;         // GUARDED_BY(mu_)
