@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // parked: n fibers all block receiving from one channel; once all are parked, the VmRSS growth
 // divided by n is the memory cost of a parked fiber. Then the channel is closed and all joined.
+// With GORO_COMPACT_STACKS=1 the fibers run on compact stacks and the report names the workload
+// parked-compact; run it with LD_BIND_NOW=1 too, as bench/compare does (lazy symbol binding does
+// not fit in a compact stack: docs/scheduler.md, "Compact stacks").
 #include <atomic>
 
 #include "workload.hpp"
 
 int main(int argc, char** argv) {
   const long n = workload::size_arg(argc, argv, 100'000);
-  goro::runtime rt(workload::runtime_options());
+  const goro::options opts = workload::runtime_options();
+  goro::runtime rt(opts);
   goro::chan<int> gate;
   goro::wait_group started, finished;
   std::atomic<long> woken{0};
@@ -29,5 +33,6 @@ int main(int argc, char** argv) {
   gate.close();
   finished.wait();
   const double per_fiber = static_cast<double>(after - before) / static_cast<double>(n);
-  return workload::report("parked", rt.workers(), n, per_fiber, "bytes", "%.0f", woken.load() == n);
+  return workload::report(opts.compact_stacks ? "parked-compact" : "parked", rt.workers(), n,
+                          per_fiber, "bytes", "%.0f", woken.load() == n);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // What every goro workload program shares (../../../shared/WORKLOADS.md): the size from argv,
-// the worker count from PROCS, a monotonic stopwatch, VmRSS, and the one-line report.
+// the worker count from PROCS, compact stacks if GORO_COMPACT_STACKS=1, a monotonic stopwatch,
+// VmRSS, and the one-line report.
 #pragma once
 
 #include <chrono>
@@ -22,7 +23,15 @@ inline std::size_t procs() {
   return p != nullptr ? static_cast<std::size_t>(std::atol(p)) : 0;  // 0: goro's default
 }
 
-inline goro::options runtime_options() { return goro::options{.workers = procs()}; }
+// GORO_COMPACT_STACKS=1 runs the workload on compact stacks (goro::options::compact_stacks).
+inline bool compact_stacks() {
+  const char* c = std::getenv("GORO_COMPACT_STACKS");
+  return c != nullptr && std::string(c) == "1";
+}
+
+inline goro::options runtime_options() {
+  return goro::options{.workers = procs(), .compact_stacks = compact_stacks()};
+}
 
 class stopwatch {
  public:
