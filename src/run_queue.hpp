@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// A worker's local run queue: a bounded ring that only its owner pushes to and that any worker
-// may take from, plus the `next` slot (Go's runnext). Modelled on Go's runqput/runqget/runqgrab
-// (runtime/proc.go); written for goro. See docs/scheduler.md, "Run queues".
-//
-// Invariants:
-//   - Only the owner writes tail_ and the slots in [tail_, head_ + capacity).
-//   - head_ only grows, by CAS; the slots in [head_, tail_) hold runnable fibers.
-//   - A fiber is in at most one run queue or slot at a time.
+// A worker's local run queue: the `next` slot (Go's runnext) and two rings that only their
+// owner pushes to and any worker may take from. `queued` holds fibers in arrival order (yields,
+// batches from the global queue or a victim); `displaced` holds the fibers pushed out of `next`
+// by a newer one, and its owner takes the newest first. The rings are modelled on Go's
+// runqput/runqget/runqgrab (runtime/proc.go), the owner's newest-first take on the Chase-Lev
+// deque (Chase and Lev, SPAA 2005; Le et al., PPoPP 2013); written for goro. See
+// docs/scheduler.md, "Run queues".
 #pragma once
 
 #include <array>
@@ -17,13 +16,19 @@ namespace goro::detail {
 
 struct fiber;
 
-class run_queue {
+// A bounded ring of fibers.
+//
+// Invariants:
+//   - Only the owner writes tail_ and the slots in [tail_, head_ + capacity).
+//   - head_ only grows, by CAS; the slots in [head_, tail_) hold runnable fibers.
+//   - tail_ < head_ only inside pop_newest, which restores tail_ == head_ before returning.
+class fiber_ring {
  public:
   static constexpr std::uint32_t capacity = 256;
 
-  // Owner only. False if the ring is full (the caller moves work to the global queue).
+  // Owner only. False if the ring is full.
   bool push(fiber* f) noexcept {
-    // Acquire pairs with the release CAS of pop/steal: they have read the slot we may reuse.
+    // Acquire pairs with the release CAS of pop/grab: they have read the slot we may reuse.
     const std::uint32_t h = head_.load(std::memory_order_acquire);
     const std::uint32_t t = tail_.load(std::memory_order_relaxed);  // only we write it
     if (t - h >= capacity) return false;
@@ -33,39 +38,17 @@ class run_queue {
     return true;
   }
 
-  // Owner only: takes the oldest half of a full ring (for the global queue) into `out`.
-  std::uint32_t take_half(fiber** out) noexcept { return grab(out, false); }
-
-  bool ring_empty() const noexcept {
-    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
-  }
-
-  // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
-  fiber* set_next(fiber* f) noexcept {
-    // An empty slot cannot be raced: thieves only CAS a non-null value out. Release publishes
-    // *f to a thief that acquires the slot.
-    if (next_.load(std::memory_order_relaxed) == nullptr) {
-      next_.store(f, std::memory_order_release);
-      return nullptr;
-    }
-    return next_.exchange(f, std::memory_order_acq_rel);
-  }
-
-  // Owner only: the next slot first, then the oldest queued fiber.
-  fiber* pop() noexcept {
-    if (next_.load(std::memory_order_relaxed) != nullptr) {
-      if (fiber* f = next_.exchange(nullptr, std::memory_order_acq_rel)) return f;
-    }
-    return pop_queued();
-  }
-
-  // Owner only: the oldest queued fiber, skipping the next slot (for fairness).
-  fiber* pop_queued() noexcept {
+  // Owner only: the oldest fiber.
+  fiber* pop_oldest() noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       const std::uint32_t t = tail_.load(std::memory_order_relaxed);
       if (h == t) return nullptr;
       fiber* f = slots_[h % capacity].load(std::memory_order_relaxed);
+      if (!shared_) {
+        head_.store(h + 1, std::memory_order_relaxed);
+        return f;
+      }
       // Release: our read of the slot happens-before the owner's reuse of it.
       if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release,
                                       std::memory_order_relaxed)) {
@@ -74,39 +57,44 @@ class run_queue {
     }
   }
 
-  // Any thread: takes about half of the queued fibers into `out` (capacity/2 slots).
-  std::uint32_t steal(fiber** out) noexcept { return grab(out, false); }
-
-  // Any thread: the fiber in the next slot, if any, without taking it.
-  fiber* peek_next() const noexcept { return next_.load(std::memory_order_acquire); }
-  // Any thread: takes the next slot's fiber if it is still `f`.
-  bool take_next_if(fiber* f) noexcept {
-    return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+  // Owner only: the newest fiber. We claim the last slot by lowering tail_, then read head_;
+  // the two seq_cst fences (here and in grab) order the claim against every thief's reads, so
+  // a thief can reach the last slot only if it saw it as the ring's only fiber, and then we
+  // race it for that fiber by CAS on head_ (Chase-Lev's take). Proof in docs/scheduler.md.
+  fiber* pop_newest() noexcept {
+    const std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (head_.load(std::memory_order_acquire) == t) return nullptr;
+    const std::uint32_t last = t - 1;
+    fiber* f = slots_[last % capacity].load(std::memory_order_relaxed);
+    if (!shared_) {
+      tail_.store(last, std::memory_order_relaxed);
+      return f;
+    }
+    tail_.store(last, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    const auto left = static_cast<std::int32_t>(last - h);  // fibers before `last`
+    if (left > 0) return f;
+    bool won = false;
+    if (left == 0) {
+      won = head_.compare_exchange_strong(h, h + 1, std::memory_order_seq_cst,
+                                          std::memory_order_relaxed);
+    }
+    tail_.store(t, std::memory_order_relaxed);  // == head_ now: the ring is empty either way
+    return won ? f : nullptr;
   }
 
-  bool empty() const noexcept {
-    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire) &&
-           next_.load(std::memory_order_acquire) == nullptr;
-  }
-
- private:
-  std::uint32_t grab(fiber** out, bool take_next) noexcept {
+  // Any thread: takes about half of the fibers, oldest first, into `out` (capacity / 2 slots).
+  std::uint32_t grab(fiber** out) noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
+      // Pairs with pop_newest's fence: see there.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
       // Acquire pairs with push's release: the slots below tail_ are written.
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
       std::uint32_t n = t - h;
       n -= n / 2;
-      if (n == 0) {
-        if (!take_next) return 0;
-        fiber* f = next_.load(std::memory_order_acquire);
-        if (f == nullptr) return 0;
-        if (next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel)) {
-          out[0] = f;
-          return 1;
-        }
-        continue;
-      }
+      if (n == 0) return 0;
       if (n > capacity / 2) continue;  // h and t read at different times; retry
       for (std::uint32_t i = 0; i < n; ++i) {
         out[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
@@ -118,10 +106,103 @@ class run_queue {
     }
   }
 
+  bool empty() const noexcept {
+    return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
+  }
+
+  // See run_queue::set_shared.
+  void set_shared(bool shared) noexcept { shared_ = shared; }
+
+ private:
   alignas(64) std::atomic<std::uint32_t> head_{0};
   alignas(64) std::atomic<std::uint32_t> tail_{0};
-  std::atomic<fiber*> next_{nullptr};
   std::array<std::atomic<fiber*>, capacity> slots_{};
+  bool shared_ = true;
+};
+
+// Invariant: a fiber is in at most one ring or slot, of one run queue, at a time.
+class run_queue {
+ public:
+  static constexpr std::uint32_t capacity = fiber_ring::capacity;
+
+  // Owner only. False if the ring is full (the caller moves work to the global queue).
+  bool push(fiber* f) noexcept { return queued_.push(f); }
+
+  // Owner only: for a fiber just pushed out of the next slot by a newer one. False if full.
+  bool push_displaced(fiber* f) noexcept { return displaced_.push(f); }
+
+  // Owner only: takes the oldest half of the full `queued` ring (for the global queue).
+  std::uint32_t take_half(fiber** out) noexcept { return queued_.grab(out); }
+
+  bool ring_empty() const noexcept { return queued_.empty() && displaced_.empty(); }
+
+  // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
+  fiber* set_next(fiber* f) noexcept {
+    // An empty slot cannot be raced: thieves only CAS a non-null value out. Release publishes
+    // *f to a thief that acquires the slot.
+    fiber* old = next_.load(std::memory_order_relaxed);
+    if (old == nullptr || !shared_) {
+      next_.store(f, std::memory_order_release);
+      return old;
+    }
+    return next_.exchange(f, std::memory_order_acq_rel);
+  }
+
+  // Owner only: the next slot; else the most recently displaced fiber, so that a spawn tree
+  // or a fan-in is finished depth first (the fibers it woke exit before older work starts
+  // new subtrees, keeping few stacks alive); else the oldest queued fiber.
+  fiber* pop() noexcept {
+    fiber* f = next_.load(std::memory_order_relaxed);
+    if (f != nullptr) {
+      if (!shared_) {
+        next_.store(nullptr, std::memory_order_relaxed);
+        return f;
+      }
+      if ((f = next_.exchange(nullptr, std::memory_order_acq_rel)) != nullptr) return f;
+    }
+    if ((f = displaced_.pop_newest()) != nullptr) return f;
+    return queued_.pop_oldest();
+  }
+
+  // Owner only: the oldest queued fiber, skipping the next slot (for fairness).
+  fiber* pop_queued() noexcept { return queued_.pop_oldest(); }
+  // Owner only: the oldest displaced fiber, skipping the newest-first order (for fairness).
+  fiber* pop_oldest_displaced() noexcept { return displaced_.pop_oldest(); }
+
+  // Any thread: takes about half of one ring's fibers, oldest first, into `out` (capacity/2
+  // slots). The oldest displaced fibers are the roots of a spawn tree: the biggest pieces.
+  std::uint32_t steal(fiber** out) noexcept {
+    if (std::uint32_t n = queued_.grab(out)) return n;
+    return displaced_.grab(out);
+  }
+
+  // Any thread: the fiber in the next slot, if any, without taking it.
+  fiber* peek_next() const noexcept { return next_.load(std::memory_order_acquire); }
+  // Any thread: takes the next slot's fiber if it is still `f`.
+  bool take_next_if(fiber* f) noexcept {
+    return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+  }
+
+  bool empty() const noexcept {
+    return ring_empty() && next_.load(std::memory_order_acquire) == nullptr;
+  }
+
+  // Called once, before the owner starts: false when no other worker exists to take from this
+  // queue, so the owner may update it without atomic read-modify-writes or fences (about
+  // 10 ns each, one per hand-off otherwise).
+  void set_shared(bool shared) noexcept {
+    shared_ = shared;
+    queued_.set_shared(shared);
+    displaced_.set_shared(shared);
+  }
+
+ private:
+  fiber_ring queued_;
+  fiber_ring displaced_;
+  // Its own line: the owner writes it on every hand-off, while idle workers poll the rings'
+  // head_ and tail_ (spin_for_work); sharing their line cost a cache miss per hand-off.
+  alignas(64) std::atomic<fiber*> next_{nullptr};
+  bool shared_ = true;
 };
 
 }  // namespace goro::detail
