@@ -39,11 +39,6 @@ chan_core::~chan_core() {
   if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
 }
 
-void chan_core::take_front(void* out) noexcept {
-  relocate(out, slot_at(0));
-  if (++head_ == capacity_) head_ = 0;
-}
-
 bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexcept {
   closed = closed_;
   if (closed_) return false;
@@ -92,12 +87,43 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
   return false;
 }
 
-chan_result chan_core::send(void* value) { return send(value, no_limit, false); }
+// Plain send and receive: the buffered case that neither wakes nor waits is tried inline
+// first (mpmc spends most of its time here), then the general path.
+chan_result chan_core::send(void* value) {
+  lock_.lock();
+  const std::size_t n = count_.load(std::memory_order_relaxed);
+  if (n < capacity_ && !closed_ && recvq_.empty()) {  // recvq_ is empty when n > 0 anyway
+    move_in(slot_at(n), value);
+    count_.store(n + 1, std::memory_order_relaxed);
+    lock_.unlock();
+    return chan_result::ok;
+  }
+  return send_locked(value, no_limit, false);
+}
 
-chan_result chan_core::recv(void* out) { return recv(out, no_limit, false); }
+chan_result chan_core::recv(void* out) {
+  lock_.lock();
+  const std::size_t n = count_.load(std::memory_order_relaxed);
+  if (n > 0 && sendq_.empty()) {
+    take_front(out);
+    count_.store(n - 1, std::memory_order_relaxed);
+    lock_.unlock();
+    return chan_result::ok;
+  }
+  return recv_locked(out, no_limit, false);
+}
 
 chan_result chan_core::send(void* value, const wait_limit& limit, bool non_blocking) {
   lock_.lock();
+  return send_locked(value, limit, non_blocking);
+}
+
+chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blocking) {
+  lock_.lock();
+  return recv_locked(out, limit, non_blocking);
+}
+
+chan_result chan_core::send_locked(void* value, const wait_limit& limit, bool non_blocking) {
   bool closed = false;
   waiter* wake = nullptr;
   if (try_send_locked(value, closed, wake)) {
@@ -112,8 +138,7 @@ chan_result chan_core::send(void* value, const wait_limit& limit, bool non_block
   return wait_in(sendq_, value, limit);
 }
 
-chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blocking) {
-  lock_.lock();
+chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_blocking) {
   bool ok = false;
   waiter* wake = nullptr;
   if (try_recv_locked(out, ok, wake)) {

@@ -85,9 +85,21 @@ class fiber_ring {
   }
 
   // Any thread: takes about half of the fibers, oldest first, into `out` (capacity / 2 slots).
-  std::uint32_t grab(fiber** out) noexcept {
+  std::uint32_t grab(fiber** out) noexcept { return grab_from(nullptr, out); }
+
+  // Any thread: the position of the oldest fiber, for grab_if_oldest.
+  std::uint32_t oldest() const noexcept { return head_.load(std::memory_order_acquire); }
+  // Any thread: as grab, but only if no fiber has been taken from the front since oldest()
+  // returned `h`.
+  std::uint32_t grab_if_oldest(std::uint32_t h, fiber** out) noexcept {
+    return grab_from(&h, out);
+  }
+
+ private:
+  std::uint32_t grab_from(const std::uint32_t* only_from, fiber** out) noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
+      if (only_from != nullptr && h != *only_from) return 0;
       // Pairs with pop_newest's fence: see there.
       std::atomic_thread_fence(std::memory_order_seq_cst);
       // Acquire pairs with push's release: the slots below tail_ are written.
@@ -106,6 +118,8 @@ class fiber_ring {
     }
   }
 
+
+ public:
   bool empty() const noexcept {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
   }
@@ -133,8 +147,6 @@ class run_queue {
 
   // Owner only: takes the oldest half of the full `queued` ring (for the global queue).
   std::uint32_t take_half(fiber** out) noexcept { return queued_.grab(out); }
-
-  bool ring_empty() const noexcept { return queued_.empty() && displaced_.empty(); }
 
   // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
   fiber* set_next(fiber* f) noexcept {
@@ -169,22 +181,37 @@ class run_queue {
   // Owner only: the oldest displaced fiber, skipping the newest-first order (for fairness).
   fiber* pop_oldest_displaced() noexcept { return displaced_.pop_oldest(); }
 
-  // Any thread: takes about half of one ring's fibers, oldest first, into `out` (capacity/2
-  // slots). The oldest displaced fibers are the roots of a spawn tree: the biggest pieces.
-  std::uint32_t steal(fiber** out) noexcept {
-    if (std::uint32_t n = queued_.grab(out)) return n;
-    return displaced_.grab(out);
-  }
+  // Any thread: takes about half of the queued fibers, oldest first, into `out` (capacity/2
+  // slots).
+  std::uint32_t steal(fiber** out) noexcept { return queued_.grab(out); }
 
-  // Any thread: the fiber in the next slot, if any, without taking it.
-  fiber* peek_next() const noexcept { return next_.load(std::memory_order_acquire); }
+  // Any thread. The next slot and the displaced ring hold fibers a hand-off has just made
+  // runnable here, normally about to run here; a thief takes them only once they have sat
+  // still for a while (worker::steal_stuck). A snapshot of them:
+  struct stuck_candidates {
+    fiber* next;
+    std::uint32_t displaced_oldest;
+    bool displaced;
+  };
+  stuck_candidates peek_stuck() const noexcept {
+    return {next_.load(std::memory_order_acquire), displaced_.oldest(), !displaced_.empty()};
+  }
   // Any thread: takes the next slot's fiber if it is still `f`.
   bool take_next_if(fiber* f) noexcept {
     return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
   }
+  // Any thread: takes about half of the displaced fibers, oldest first, if none has left the
+  // front of the ring since the snapshot. The oldest displaced fibers are the roots of a
+  // spawn tree: the biggest pieces of work to move.
+  std::uint32_t steal_displaced_if(const stuck_candidates& seen, fiber** out) noexcept {
+    return seen.displaced ? displaced_.grab_if_oldest(seen.displaced_oldest, out) : 0;
+  }
+
+  bool queued_empty() const noexcept { return queued_.empty(); }
 
   bool empty() const noexcept {
-    return ring_empty() && next_.load(std::memory_order_acquire) == nullptr;
+    return queued_.empty() && displaced_.empty() &&
+           next_.load(std::memory_order_acquire) == nullptr;
   }
 
   // Called once, before the owner starts: false when no other worker exists to take from this

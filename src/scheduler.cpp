@@ -219,18 +219,24 @@ fiber* worker::steal_work() noexcept {
   return nullptr;
 }
 
-// A fiber that sits in another worker's next slot is normally about to run there (a hand-off
-// in progress), so stealing it would split a producer/consumer pair across cores. Take it only
-// if it is still there after a short wait: its worker is then busy with something long. (Go
-// waits 3 us the same way in runqgrab.)
-fiber* worker::steal_stuck_next() noexcept {
+// A fiber in another worker's next slot or displaced ring was normally just made runnable by a
+// hand-off and is about to run there, so stealing it at once would split a producer/consumer
+// pair across cores (each hand-off then crosses cores, and both fight over the channel's
+// lock). Take such work only if it is still there after a short wait: its worker is then busy
+// with something long. (Go waits 3 us the same way in runqgrab, for runnext.)
+fiber* worker::steal_stuck() noexcept {
   for (const auto& victim : sched_.workers_) {
-    if (victim.get() == this || !victim->runq_.ring_empty()) continue;
-    fiber* f = victim->runq_.peek_next();
-    if (f == nullptr) continue;
+    if (victim.get() == this || !victim->runq_.queued_empty()) continue;
+    const run_queue::stuck_candidates seen = victim->runq_.peek_stuck();
+    if (seen.next == nullptr && !seen.displaced) continue;
     const clock::time_point until = clock::now() + std::chrono::microseconds(3);
     while (clock::now() < until) cpu_relax();
-    if (victim->runq_.take_next_if(f)) return f;
+    fiber* loot[run_queue::capacity / 2];
+    if (const std::uint32_t k = victim->runq_.steal_displaced_if(seen, loot)) {
+      for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
+      return loot[0];
+    }
+    if (victim->runq_.take_next_if(seen.next)) return seen.next;
   }
   return nullptr;
 }
@@ -245,7 +251,7 @@ void worker::spin_for_work() noexcept {
     // Relaxed: a hint to stop spinning; the caller then takes work under proper ordering.
     if (sched_.global_size_.load(std::memory_order_relaxed) != 0) return;
     for (const auto& w : sched_.workers_) {
-      if (!w->runq_.ring_empty()) return;
+      if (!w->runq_.queued_empty()) return;
     }
     if (sched_.timers_.due(clock::now())) return;
   }
@@ -279,7 +285,7 @@ fiber* worker::find_runnable() noexcept {
           spin_for_work();
           f = pick_local();
           if (f == nullptr) f = steal_work();
-          if (f == nullptr) f = steal_stuck_next();
+          if (f == nullptr) f = steal_stuck();
         }
       }
     }

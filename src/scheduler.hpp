@@ -148,7 +148,7 @@ class worker {
   fiber* pick_local() noexcept;
   fiber* find_runnable() noexcept;
   fiber* steal_work() noexcept;
-  fiber* steal_stuck_next() noexcept;
+  fiber* steal_stuck() noexcept;
   void spin_for_work() noexcept;
   void park_thread() noexcept;
   void stop_spinning() noexcept;

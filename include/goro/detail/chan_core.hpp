@@ -153,11 +153,17 @@ class chan_core {
       std::memcpy(dst, src, ops_.size);
     }
   }
+  // The rest of send and recv, entered with lock_ held; return with it released.
+  chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking);
+  chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking);
   // Queues a blocked operation on `queue` and parks within `limit`. REQUIRES: lock_ held;
   // returns with it released.
   chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit);
   // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
-  void take_front(void* out) noexcept;
+  void take_front(void* out) noexcept {
+    relocate(out, slot_at(0));
+    if (++head_ == capacity_) head_ = 0;
+  }
 
   const elem_ops& ops_;
   const std::size_t capacity_;
