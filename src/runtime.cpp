@@ -44,7 +44,6 @@ options resolve(const options& in) {
   }
   if (out.workers == 0) out.workers = workers_from_environment();
   if (out.compact_stacks) {
-    // The stack pool tells compact stacks by their size: below min_stack_size.
     if (out.stack_size == 0) {
       out.stack_size =
           detail::sanitized ? 6 * default_compact_stack_size : default_compact_stack_size;

@@ -340,7 +340,7 @@ void worker::park_thread() noexcept {
 
 // ---- scheduler ----------------------------------------------------------------------------
 
-scheduler::scheduler(const options& opts) : stacks_(opts.stack_size) {
+scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compact_stacks) {
   install_stack_overflow_handler();
   workers_.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));

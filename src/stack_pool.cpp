@@ -12,7 +12,6 @@
 #include <new>
 #include <unordered_set>
 
-#include "goro/runtime.hpp"
 #include "sanitizers.hpp"
 
 namespace goro::detail {
@@ -55,8 +54,8 @@ stack_pool::slab_layout stack_pool::layout_for(bool compact, std::size_t stack_s
   return {stack_size + page_size(), page_size(), stacks_per_slab};
 }
 
-stack_pool::stack_pool(std::size_t stack_size)
-    : compact_(stack_size < min_stack_size),
+stack_pool::stack_pool(std::size_t stack_size, bool compact)
+    : compact_(compact),
       stack_size_(round_up(stack_size, compact_ ? compact_stack_granule : page_size())),
       layout_(layout_for(compact_, stack_size_)) {}
 

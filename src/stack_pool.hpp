@@ -38,10 +38,10 @@ struct stack_cache {
 
 class stack_pool {
  public:
-  // `stack_size` is rounded up to whole pages. A size below goro::min_stack_size, which
-  // runtime options only let through with options::compact_stacks, makes compact stacks
-  // instead, rounded up to a multiple of compact_stack_granule.
-  explicit stack_pool(std::size_t stack_size);
+  // Stacks of `stack_size` bytes rounded up to whole pages, above guard pages while the budget
+  // lasts; or if `compact`, compact stacks of `stack_size` rounded up to a multiple of
+  // compact_stack_granule, above canaries. resolve() in src/runtime.cpp checks the sizes.
+  stack_pool(std::size_t stack_size, bool compact);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
