@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "eager_binding.hpp"
 #include "goro/this_fiber.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
@@ -51,6 +52,14 @@ options resolve(const options& in) {
       throw std::invalid_argument(
           "goro::runtime: compact stack_size " + std::to_string(out.stack_size) + " is outside [" +
           std::to_string(min_compact_stack_size) + ", " + std::to_string(min_stack_size) + ")");
+    }
+    // A fiber's first call through a lazily bound PLT slot would overrun its stack.
+    if (const auto lazy = detail::lazily_bound_object()) {
+      throw std::invalid_argument(
+          "goro::runtime: compact_stacks needs eager symbol binding (run with LD_BIND_NOW=1): " +
+          *lazy +
+          " is bound lazily, and a lazily bound call runs the dynamic linker on the fiber's "
+          "stack, which needs about 4 KiB");
     }
   } else if (out.stack_size == 0) {
     out.stack_size = detail::sanitized ? 4 * default_stack_size : default_stack_size;

@@ -34,7 +34,9 @@ struct options {
   // of a 4 KiB page. There are no guard pages: an overflow is detected (best effort) by a canary
   // below each stack at the fiber's next switch, when the stack below may already be damaged.
   // Deep recursion, large locals, exceptions, stdio and signal handlers not installed with
-  // SA_ONSTACK need more room than these stacks have. See docs/scheduler.md, "Compact stacks".
+  // SA_ONSTACK need more room than these stacks have, and so does the dynamic linker's lazy
+  // binding: the runtime refuses compact stacks unless binding is eager (LD_BIND_NOW=1, or
+  // every loaded object linked with -z now). See docs/scheduler.md, "Compact stacks".
   bool compact_stacks = false;
 };
 
@@ -45,8 +47,10 @@ struct options {
 class runtime {
  public:
   // Throws std::invalid_argument if workers > max_workers, if stack_size < min_stack_size (with
-  // compact_stacks: outside [min_compact_stack_size, min_stack_size)), or if GORO_MAXPROCS is
-  // consulted and is not a positive integer no larger than max_workers.
+  // compact_stacks: outside [min_compact_stack_size, min_stack_size)), if GORO_MAXPROCS is
+  // consulted and is not a positive integer no larger than max_workers, or with compact_stacks
+  // if symbol binding is lazy: LD_BIND_NOW is unset or empty and a loaded object with PLT
+  // relocations was not linked with -z now (the message names it).
   runtime();
   explicit runtime(const options& opts);
   ~runtime();
