@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of compact stacks (goro::options::compact_stacks, docs/scheduler.md "Compact stacks"):
-// the size rules (default, rounding, range errors, callables that do not fit), many fibers
-// parked on a channel and woken by close (per worker count), sleeping and handing values
-// through on compact stacks, the overflow report when a fiber runs through its canary, and the
-// memory per parked fiber in an optimised build.
+// the size rules (default, rounding, range errors, callables that do not fit), the refusal
+// without eager symbol binding, many fibers parked on a channel and woken by close (per worker
+// count), sleeping and handing values through on compact stacks, the overflow report when a
+// fiber runs through its canary, and the memory per parked fiber in an optimised build.
 //
 // Compact stacks are too small for the dynamic linker's lazy binding (a fiber's first call to
-// a not yet bound library function takes about 3.6 KiB of stack on AVX-512 machines), so this
-// binary, which is not linked with -z now, runs itself again with LD_BIND_NOW=1.
+// a not yet bound library function takes about 3.6 KiB of stack on AVX-512 machines), and a
+// runtime refuses them unless binding is eager, so this binary, which is not linked with
+// -z now, runs itself again with LD_BIND_NOW=1. The refusal is tested in a subprocess
+// (tests/programs/compact_without_bind_now.cpp) started without LD_BIND_NOW.
 #include <alloca.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -34,7 +36,7 @@ using namespace std::chrono_literals;
 using goro_test::scaled;
 
 __attribute__((constructor)) void bind_symbols_eagerly() {
-  if (std::getenv("LD_BIND_NOW") != nullptr) return;
+  if (const char* now = std::getenv("LD_BIND_NOW"); now != nullptr && *now != '\0') return;
   std::string cmdline;
   if (const int fd = ::open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC); fd >= 0) {
     char buf[4096];
@@ -116,6 +118,63 @@ TEST(CompactStackTest, ACallableTooLargeForTheStackThrows) {
   goro::chan<int> out(1);
   rt.go([small, out]() mutable { out.send(small[0]); });
   EXPECT_EQ(out.recv(), 7);
+}
+
+// ---- eager binding -----------------------------------------------------------------------
+
+// compact_without_bind_now's report (see its header) for `env`.
+goro_test::process_result run_without_bind_now(const std::vector<std::string>& env) {
+  return goro_test::run_program(goro_test::program_path("compact_without_bind_now"), {},
+                                std::chrono::seconds(60), env);
+}
+
+// The name after "lazy: " in the program's output, or "" if it found every object eager.
+std::string lazy_object_reported(const std::string& out) {
+  const std::string key = "lazy: ";
+  const std::size_t at = out.find(key);
+  if (at == std::string::npos) return "";
+  return out.substr(at + key.size(), out.find('\n', at) - at - key.size());
+}
+
+TEST(CompactStackTest, ThisProcessBindsEagerly) {
+  // The re-exec above worked, so the other tests here run with eager binding.
+  const char* now = std::getenv("LD_BIND_NOW");
+  ASSERT_NE(now, nullptr);
+  EXPECT_STRNE(now, "");
+}
+
+TEST(CompactStackTest, WithoutBindNowConstructionThrowsUnlessEveryObjectIsBindNow) {
+  // An empty LD_BIND_NOW counts as unset, as it does for glibc.
+  for (const std::string unset : {"LD_BIND_NOW", "LD_BIND_NOW="}) {
+    SCOPED_TRACE(unset);
+    const auto r = run_without_bind_now({unset});
+    ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+    EXPECT_NE(r.out.find("default runtime: ok"), std::string::npos) << r.describe();
+    const std::string lazy = lazy_object_reported(r.out);
+    if (lazy.empty()) {
+      // Every loaded object was linked with -z now: compact stacks are safe, and allowed.
+      EXPECT_NE(r.out.find("compact runtime: ok"), std::string::npos) << r.describe();
+      continue;
+    }
+    EXPECT_NE(r.out.find("threw: goro::runtime: compact_stacks needs eager symbol binding (run "
+                         "with LD_BIND_NOW=1): "),
+              std::string::npos)
+        << r.describe();
+    EXPECT_NE(r.out.find("about 4 KiB"), std::string::npos) << r.describe();
+    EXPECT_EQ(r.out.find("compact runtime: ok"), std::string::npos) << r.describe();
+    // The library and the program walk the same objects in the same order by the same rule.
+    EXPECT_NE(r.out.find("): " + lazy + " is bound lazily"), std::string::npos)
+        << "the program found " << lazy << " first\n"
+        << r.describe();
+  }
+}
+
+TEST(CompactStackTest, WithBindNowConstructionSucceedsInAFreshProcess) {
+  const auto r = run_without_bind_now({"LD_BIND_NOW=1"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(lazy_object_reported(r.out), "") << r.describe();
+  EXPECT_NE(r.out.find("compact runtime: ok"), std::string::npos) << r.describe();
+  EXPECT_EQ(r.out.find("threw:"), std::string::npos) << r.describe();
 }
 
 // ---- behaviour, per worker count ---------------------------------------------------------

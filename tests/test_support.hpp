@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -190,7 +191,7 @@ inline std::string program_path(const std::string& name) {
 }
 
 // Runs `path` with `args` (argv[1...]), the current environment plus `extra_env`
-// ("NAME=value" strings), and stdout and stderr captured. Kills it with SIGKILL once
+// ("NAME=value" strings; a bare "NAME" removes NAME), and stdout and stderr captured. Kills it with SIGKILL once
 // `timeout` has passed. No shell is involved.
 inline process_result run_program(const std::string& path, const std::vector<std::string>& args,
                                   std::chrono::milliseconds timeout,
@@ -221,7 +222,8 @@ inline process_result run_program(const std::string& path, const std::vector<std
     });
     if (!overridden) env_s.push_back(entry);
   }
-  env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+  std::copy_if(extra_env.begin(), extra_env.end(), std::back_inserter(env_s),
+               [](const std::string& x) { return x.find('=') != std::string::npos; });
   std::vector<char*> envp;
   for (std::string& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
