@@ -3,7 +3,8 @@
 // divided by n is the memory cost of a parked fiber. Then the channel is closed and all joined.
 // With GORO_COMPACT_STACKS=1 the fibers run on compact stacks and the report names the workload
 // parked-compact; run it with LD_BIND_NOW=1 too, as bench/compare does (lazy symbol binding does
-// not fit in a compact stack: docs/scheduler.md, "Compact stacks").
+// not fit in a compact stack, so without it the runtime refuses them: docs/scheduler.md,
+// "Compact stacks").
 #include <atomic>
 
 #include "workload.hpp"
