@@ -40,15 +40,17 @@ bool bind_now_in_environment() {
     environ_text.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
+  // The dynamic linker reads every entry; the last one decides.
   constexpr std::string_view name = "LD_BIND_NOW=";
+  bool bind_now = false;
   for (std::size_t begin = 0; begin < environ_text.size();) {
     std::size_t end = environ_text.find('\0', begin);
     if (end == std::string::npos) end = environ_text.size();
     const std::string_view entry(environ_text.data() + begin, end - begin);
-    if (entry.substr(0, name.size()) == name) return entry.size() > name.size();
+    if (entry.substr(0, name.size()) == name) bind_now = entry.size() > name.size();
     begin = end + 1;
   }
-  return false;
+  return bind_now;
 }
 
 // Whether the object's PLT calls are bound lazily.
