@@ -32,8 +32,10 @@ constexpr std::uint32_t fairness_period = 61;
 // every 3,904 (64 periods), under a thousand.
 constexpr std::uint32_t displaced_fairness_periods = 64;
 constexpr int steal_rounds = 4;
-// How long a spinning worker keeps looking before it sleeps.
+// How long a spinning worker keeps looking before it sleeps: idle_spin, doubled up to
+// max_idle_spin each time a sleep ends sooner than twice the current spin (see park_thread).
 constexpr auto idle_spin = std::chrono::microseconds(50);
+constexpr auto max_idle_spin = std::chrono::microseconds(1000);
 
 [[noreturn]] void fiber_main(void* arg) noexcept {
   auto* f = static_cast<fiber*>(arg);
@@ -88,7 +90,7 @@ std::uint64_t seed_for(unsigned index) {
 // ---- worker -------------------------------------------------------------------------------
 
 worker::worker(scheduler& sched, unsigned index)
-    : sched_(sched), index_(index), rng_(seed_for(index)) {}
+    : sched_(sched), index_(index), rng_(seed_for(index)), idle_spin_(idle_spin) {}
 
 // Never inlined: a fiber may resume on another thread, so callers must not keep a cached
 // thread-local address across a switch.
@@ -245,7 +247,7 @@ fiber* worker::steal_stuck() noexcept {
 // a hand-off chain, so wakers skip the futex system call (Go's spinning Ms do the same in
 // findrunnable). Returns as soon as some queue has work.
 void worker::spin_for_work() noexcept {
-  const clock::time_point until = clock::now() + idle_spin;
+  const clock::time_point until = clock::now() + idle_spin_;
   while (clock::now() < until && !sched_.stopping_.load(std::memory_order_relaxed)) {
     for (int i = 0; i < 32; ++i) cpu_relax();
     // Relaxed: a hint to stop spinning; the caller then takes work under proper ordering.
@@ -315,6 +317,12 @@ void worker::park_thread() noexcept {
   // of the two sides sees the other.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
+    // A sleep cut short means work arrives in a stream too fine for our spin to bridge: a
+    // spawning loop or a hand-off chain on another worker wakes us every few microseconds,
+    // and each wake-up is a futex system call on the waker's path (7,000 per million spawns
+    // at PROCS=2). Spin longer next time, up to max_idle_spin; a long sleep resets it, so a
+    // worker woken now and then by sporadic work spins only idle_spin after each.
+    const clock::time_point slept_from = clock::now();
     const clock::time_point deadline = sched_.timers_.next_deadline();
     worker* no_one = nullptr;
     const bool timer_duty = deadline != clock::time_point::max() &&
@@ -326,6 +334,9 @@ void worker::park_thread() noexcept {
     } else {
       futex_wait(wake_word_, 0);
     }
+    const clock::duration slept = clock::now() - slept_from;
+    idle_spin_ = slept < 2 * idle_spin_ ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
+                                        : clock::duration(idle_spin);
   }
   std::lock_guard lock(sched_.idle_mu_);
   if (in_idle_list_) {

@@ -162,6 +162,7 @@ class worker {
   fiber* current_ = nullptr;
   std::uint32_t tick_ = 0;
   std::uint64_t rng_;
+  clock::duration idle_spin_;  // how long spin_for_work looks; adapted by park_thread
   bool spinning_ = false;
   bool in_idle_list_ = false;  // GUARDED_BY(sched_.idle_mu_)
   std::atomic<std::uint32_t> wake_word_{0};
