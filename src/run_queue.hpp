@@ -58,9 +58,10 @@ class fiber_ring {
   }
 
   // Owner only: the newest fiber. We claim the last slot by lowering tail_, then read head_;
-  // the two seq_cst fences (here and in grab) order the claim against every thief's reads, so
-  // a thief can reach the last slot only if it saw it as the ring's only fiber, and then we
-  // race it for that fiber by CAS on head_ (Chase-Lev's take). Proof in docs/scheduler.md.
+  // the two seq_cst fences (here and in take_oldest_if) order the claim against every
+  // thief's reads, so a thief can reach the last slot only if it saw it as the ring's only
+  // fiber, and then we race it for that fiber by CAS on head_ (Chase-Lev's take). Thieves of
+  // such a ring must take one fiber at a time (see grab). Proof in docs/scheduler.md.
   fiber* pop_newest() noexcept {
     const std::uint32_t t = tail_.load(std::memory_order_relaxed);
     if (head_.load(std::memory_order_acquire) == t) return nullptr;
@@ -85,23 +86,13 @@ class fiber_ring {
   }
 
   // Any thread: takes about half of the fibers, oldest first, into `out` (capacity / 2 slots).
-  std::uint32_t grab(fiber** out) noexcept { return grab_from(nullptr, out); }
-
-  // Any thread: the position of the oldest fiber, for grab_if_oldest.
-  std::uint32_t oldest() const noexcept { return head_.load(std::memory_order_acquire); }
-  // Any thread: as grab, but only if no fiber has been taken from the front since oldest()
-  // returned `h`.
-  std::uint32_t grab_if_oldest(std::uint32_t h, fiber** out) noexcept {
-    return grab_from(&h, out);
-  }
-
- private:
-  std::uint32_t grab_from(const std::uint32_t* only_from, fiber** out) noexcept {
+  // Not on a ring whose owner takes the newest (pop_newest): between this thief's reads and
+  // its CAS, the owner could take several newest fibers without a CAS, down into the range
+  // the thief is about to take. Such a ring gives up its fibers one at a time
+  // (take_oldest_if).
+  std::uint32_t grab(fiber** out) noexcept {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
-      if (only_from != nullptr && h != *only_from) return 0;
-      // Pairs with pop_newest's fence: see there.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
       // Acquire pairs with push's release: the slots below tail_ are written.
       const std::uint32_t t = tail_.load(std::memory_order_acquire);
       std::uint32_t n = t - h;
@@ -118,8 +109,27 @@ class fiber_ring {
     }
   }
 
+  // Any thread: the position of the oldest fiber, for take_oldest_if.
+  std::uint32_t oldest() const noexcept { return head_.load(std::memory_order_acquire); }
 
- public:
+  // Any thread: takes the oldest fiber, if it is still the one at position `h` (no fiber has
+  // left the front since oldest() returned h). One fiber per CAS, so it may race pop_newest
+  // (Chase-Lev's steal; the proof is in docs/scheduler.md).
+  fiber* take_oldest_if(std::uint32_t h) noexcept {
+    if (head_.load(std::memory_order_acquire) != h) return nullptr;
+    // Pairs with pop_newest's fence: see there.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Acquire pairs with push's release: the slot below tail_ is written.
+    const std::uint32_t t = tail_.load(std::memory_order_acquire);
+    if (static_cast<std::int32_t>(t - h) <= 0) return nullptr;
+    fiber* f = slots_[h % capacity].load(std::memory_order_relaxed);
+    if (!head_.compare_exchange_strong(h, h + 1, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed)) {
+      return nullptr;
+    }
+    return f;
+  }
+
   bool empty() const noexcept {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
   }
@@ -200,11 +210,12 @@ class run_queue {
   bool take_next_if(fiber* f) noexcept {
     return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
   }
-  // Any thread: takes about half of the displaced fibers, oldest first, if none has left the
-  // front of the ring since the snapshot. The oldest displaced fibers are the roots of a
-  // spawn tree: the biggest pieces of work to move.
-  std::uint32_t steal_displaced_if(const stuck_candidates& seen, fiber** out) noexcept {
-    return seen.displaced ? displaced_.grab_if_oldest(seen.displaced_oldest, out) : 0;
+  // Any thread: takes the oldest displaced fiber if none has left the front of the ring since
+  // the snapshot. One at a time, as the owner takes from the other end without a CAS (see
+  // fiber_ring::grab). The oldest displaced fibers are the roots of a spawn tree: the biggest
+  // pieces of work to move.
+  fiber* steal_displaced_if(const stuck_candidates& seen) noexcept {
+    return seen.displaced ? displaced_.take_oldest_if(seen.displaced_oldest) : nullptr;
   }
 
   bool queued_empty() const noexcept { return queued_.empty(); }

@@ -233,11 +233,7 @@ fiber* worker::steal_stuck() noexcept {
     if (seen.next == nullptr && !seen.displaced) continue;
     const clock::time_point until = clock::now() + std::chrono::microseconds(3);
     while (clock::now() < until) cpu_relax();
-    fiber* loot[run_queue::capacity / 2];
-    if (const std::uint32_t k = victim->runq_.steal_displaced_if(seen, loot)) {
-      for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
-      return loot[0];
-    }
+    if (fiber* f = victim->runq_.steal_displaced_if(seen)) return f;
     if (victim->runq_.take_next_if(seen.next)) return seen.next;
   }
   return nullptr;
