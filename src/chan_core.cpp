@@ -49,10 +49,8 @@ bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexce
     wake = r->w;
     return true;
   }
-  const std::size_t n = count_.load(std::memory_order_relaxed);
-  if (n < capacity_) {
-    move_in(slot_at(n), value);
-    count_.store(n + 1, std::memory_order_relaxed);
+  if (count_.load(std::memory_order_relaxed) < capacity_) {
+    buffer_push(value);
     return true;
   }
   return false;
@@ -73,10 +71,8 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
     ok = true;
     return true;
   }
-  const std::size_t n = count_.load(std::memory_order_relaxed);
-  if (n > 0) {
-    take_front(out);
-    count_.store(n - 1, std::memory_order_relaxed);
+  if (count_.load(std::memory_order_relaxed) > 0) {
+    buffer_pop(out);
     ok = true;
     return true;
   }
@@ -91,10 +87,10 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
 // first (mpmc spends most of its time here), then the general path.
 chan_result chan_core::send(void* value) {
   lock_.lock();
+  // Relaxed: lock_ orders count_ for every party that takes it.
   const std::size_t n = count_.load(std::memory_order_relaxed);
   if (n < capacity_ && !closed_ && recvq_.empty()) {  // recvq_ is empty when n > 0 anyway
-    move_in(slot_at(n), value);
-    count_.store(n + 1, std::memory_order_relaxed);
+    buffer_push(value);
     lock_.unlock();
     return chan_result::ok;
   }
@@ -103,10 +99,8 @@ chan_result chan_core::send(void* value) {
 
 chan_result chan_core::recv(void* out) {
   lock_.lock();
-  const std::size_t n = count_.load(std::memory_order_relaxed);
-  if (n > 0 && sendq_.empty()) {
-    take_front(out);
-    count_.store(n - 1, std::memory_order_relaxed);
+  if (count_.load(std::memory_order_relaxed) > 0 && sendq_.empty()) {  // relaxed: as in send
+    buffer_pop(out);
     lock_.unlock();
     return chan_result::ok;
   }

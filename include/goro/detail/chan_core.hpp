@@ -164,6 +164,17 @@ class chan_core {
     relocate(out, slot_at(0));
     if (++head_ == capacity_) head_ = 0;
   }
+  // Appends *value to the buffer. REQUIRES: lock_ held, size() < capacity_.
+  void buffer_push(void* value) noexcept {
+    const std::size_t n = count_.load(std::memory_order_relaxed);  // lock_ orders it
+    move_in(slot_at(n), value);
+    count_.store(n + 1, std::memory_order_relaxed);
+  }
+  // Moves the oldest buffered item into `out`. REQUIRES: lock_ held, size() > 0.
+  void buffer_pop(void* out) noexcept {
+    take_front(out);
+    count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
 
   const elem_ops& ops_;
   const std::size_t capacity_;
