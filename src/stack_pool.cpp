@@ -77,7 +77,8 @@ void stack_pool::map_slab(std::vector<stack_region>& into) {
   auto* base = static_cast<std::byte*>(mem);
   slabs_.push_back({base, length});
   if (compact_) {
-    // Packed back to back, no guard pages: each stack's canary is the top of the one below.
+    // Packed back to back, no guard pages: each stack's canary lies between it and the top
+    // of the stack below.
     for (std::size_t i = 0; i < layout_.per_slab; ++i) {
       into.push_back({stack_low(base, i), stack_size_, false, true});
     }
@@ -116,10 +117,17 @@ void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
 }
 
 stack_region stack_pool::acquire(stack_cache* cache) {
+  stack_region s = take(cache);
+  // Armed here rather than when the slab is carved, so that a slab's pages are still committed
+  // only as its stacks come into use; and every time, as the last fiber may have overrun it.
+  if (s.compact) arm_stack_canary(s.low);
+  return s;
+}
+
+stack_region stack_pool::take(stack_cache* cache) {
   if (cache != nullptr && !cache->stacks.empty()) {
     stack_region s = cache->stacks.back();
     cache->stacks.pop_back();
-    if (s.compact) arm_stack_canary(s.low);
     return s;
   }
   std::lock_guard lock(mu_);
@@ -133,9 +141,6 @@ stack_region stack_pool::acquire(stack_cache* cache) {
   stack_region s = into.back();
   into.pop_back();
   for (const stack_region& extra : local) free_.push_back(extra);
-  // Armed here rather than when the slab is carved, so that a slab's pages are still committed
-  // only as its stacks come into use.
-  if (s.compact) arm_stack_canary(s.low);
   return s;
 }
 

@@ -52,7 +52,6 @@ class stack_pool {
   static constexpr std::size_t compact_stack_granule = 256;
 
   std::size_t stack_size() const noexcept { return stack_size_; }
-  bool compact() const noexcept { return compact_; }
 
   // A stack for a new fiber; `cache` may be null (spawn from a plain thread).
   // Throws std::bad_alloc when the address space is exhausted.
@@ -69,6 +68,8 @@ class stack_pool {
                        const std::function<void(const stack_region&)>& visit);
 
  private:
+  // acquire() without arming the canary: from the cache, else from the free list or a new slab.
+  stack_region take(stack_cache* cache);
   void map_slab(std::vector<stack_region>& into);  // REQUIRES: mu_ held.
   std::byte* stack_low(std::byte* slab_base, std::size_t i) const noexcept;
 
