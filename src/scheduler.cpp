@@ -318,21 +318,24 @@ void worker::park_thread() noexcept {
     // and each wake-up is a futex system call on the waker's path (7,000 per million spawns
     // at PROCS=2). Spin longer next time, up to max_idle_spin; a long sleep resets it, so a
     // worker woken now and then by sporadic work spins only idle_spin after each.
-    const clock::time_point slept_from = clock::now();
     const clock::time_point deadline = sched_.timers_.next_deadline();
     worker* no_one = nullptr;
     const bool timer_duty = deadline != clock::time_point::max() &&
                             sched_.timer_waiter_.compare_exchange_strong(no_one, this);
     if (timer_duty) {
+      // A timer's deadline, not a stream of work, ends this sleep: it leaves the spin alone,
+      // or a fast ticker would keep this worker spinning between its ticks.
       futex_wait_until(wake_word_, 0, deadline);
       worker* self = this;
       sched_.timer_waiter_.compare_exchange_strong(self, nullptr);
     } else {
+      const clock::time_point slept_from = clock::now();
       futex_wait(wake_word_, 0);
+      const clock::duration slept = clock::now() - slept_from;
+      idle_spin_ = slept < 2 * idle_spin_
+                       ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
+                       : clock::duration(idle_spin);
     }
-    const clock::duration slept = clock::now() - slept_from;
-    idle_spin_ = slept < 2 * idle_spin_ ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
-                                        : clock::duration(idle_spin);
   }
   std::lock_guard lock(sched_.idle_mu_);
   if (in_idle_list_) {
