@@ -26,6 +26,28 @@ __attribute__((noinline)) std::uint64_t next_random() noexcept {
   return state * 0x2545F4914F6CDD1DULL;
 }
 
+// Random 32-bit draws, two per call of next_random.
+class random_bits {
+ public:
+  // A draw in [0, bound), by Lemire's multiply-shift instead of a division ("Fast random
+  // integer generation in an interval", 2019; Go's cheaprandn does the same): the bias,
+  // below bound / 2^32, is far from measurable for a select's handful of cases.
+  std::uint32_t below(std::uint32_t bound) noexcept {
+    if (left_ == 0) {
+      bits_ = next_random();
+      left_ = 2;
+    }
+    const auto draw = static_cast<std::uint32_t>(bits_);
+    bits_ >>= 32;
+    --left_;
+    return static_cast<std::uint32_t>((std::uint64_t{draw} * bound) >> 32);
+  }
+
+ private:
+  std::uint64_t bits_ = 0;
+  int left_ = 0;
+};
+
 // Scratch space for one select: on the stack for the usual handful of cases. Only the n
 // elements used are constructed (value-initialized): a select blocks in a few hundred
 // instructions, and initializing all Inline elements cost a hundred more.
@@ -36,8 +58,8 @@ class scratch {
  public:
   explicit scratch(std::size_t n) {
     if (n > Inline) {
-      heap_.resize(n);
-      data_ = heap_.data();
+      heap_ = std::make_unique<T[]>(n);
+      data_ = heap_.get();
     } else {
       data_ = std::uninitialized_value_construct_n(reinterpret_cast<T*>(inline_), n) - n;
     }
@@ -48,52 +70,47 @@ class scratch {
 
  private:
   alignas(T) std::byte inline_[Inline * sizeof(T)];
-  std::vector<T> heap_;
+  std::unique_ptr<T[]> heap_;
   T* data_;
 };
 
+// The distinct channels of a select's cases, in address order: two selects that share
+// channels lock them in the same order, so they cannot deadlock.
 class channel_locks {
  public:
-  // Cases taken in poll order and stably sorted by channel, so cases on one channel are queued
-  // in random order too (a receiver then picks among duplicate send cases fairly).
-  channel_locks(select_op* ops, std::size_t n, scratch<std::uint32_t>& poll,
-                scratch<std::uint32_t>& order)
-      : ops_(ops) {
+  channel_locks(const select_op* ops, std::size_t n) : chans_(n) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (ops[poll[i]].ch != nullptr) order[count_++] = poll[i];
+      if (ops[i].ch != nullptr) chans_[count_++] = ops[i].ch;
     }
-    order_ = &order;
-    const auto by_channel = [ops](std::uint32_t a, std::uint32_t b) { return ops[a].ch < ops[b].ch; };
+    chan_core** const first = &chans_[0];
     if (count_ <= 16) {
-      // Insertion sort: stable and allocation-free for the usual handful of cases.
+      // Insertion sort: allocation-free for the usual handful of cases.
       for (std::size_t i = 1; i < count_; ++i) {
-        const std::uint32_t k = order[i];
+        chan_core* const c = first[i];
         std::size_t j = i;
-        for (; j > 0 && by_channel(k, order[j - 1]); --j) order[j] = order[j - 1];
-        order[j] = k;
+        for (; j > 0 && c < first[j - 1]; --j) first[j] = first[j - 1];
+        first[j] = c;
       }
     } else {
-      std::stable_sort(&order[0], &order[0] + count_, by_channel);
+      std::sort(first, first + count_);
     }
+    count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
   }
-  void lock() noexcept {
+  // Locks every channel but `skip` (null: every one), in address order; any subset of that
+  // order is as deadlock-free as the whole.
+  void lock(const chan_core* skip = nullptr) noexcept {
     for (std::size_t i = 0; i < count_; ++i) {
-      chan_core* c = ops_[(*order_)[i]].ch;
-      if (i == 0 || c != ops_[(*order_)[i - 1]].ch) c->lock_.lock();
+      if (chans_[i] != skip) chans_[i]->lock_.lock();
     }
   }
-  void unlock() noexcept {
+  void unlock(const chan_core* skip = nullptr) noexcept {
     for (std::size_t i = count_; i-- > 0;) {
-      chan_core* c = ops_[(*order_)[i]].ch;
-      if (i == 0 || c != ops_[(*order_)[i - 1]].ch) c->lock_.unlock();
+      if (chans_[i] != skip) chans_[i]->lock_.unlock();
     }
   }
-  std::size_t size() const noexcept { return count_; }
-  std::uint32_t operator[](std::size_t i) const noexcept { return (*order_)[i]; }
 
  private:
-  select_op* ops_;
-  scratch<std::uint32_t>* order_ = nullptr;
+  scratch<chan_core*> chans_;
   std::size_t count_ = 0;
 };
 
@@ -105,22 +122,36 @@ waiter_queue& queue_for(const select_op& op) noexcept {
   return op.kind == select_kind::send ? op.ch->sendq_ : op.ch->recvq_;
 }
 
+// The channel whose lock the unlinking after a wake-up can skip: the winner's, if no other
+// case uses it (the completer already took the winner's entry out of its queue). Else null.
+const chan_core* sole_channel_of(const select_op* ops, std::size_t n, int winner) noexcept {
+  if (winner < 0) return nullptr;
+  const chan_core* c = ops[winner].ch;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (static_cast<int>(i) != winner && ops[i].ch == c) return nullptr;
+  }
+  return c;
+}
+
+int stop_case_of(const select_op* ops, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ops[i].kind == select_kind::stop) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 }  // namespace
 
 int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
-  // Poll order: a uniformly random permutation (inside-out Fisher-Yates).
+  // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t j = next_random() % (i + 1);
+  random_bits random;
+  for (std::size_t i = 1; i < n; ++i) {
+    const std::uint32_t j = random.below(static_cast<std::uint32_t>(i + 1));
     poll[i] = poll[j];
     poll[j] = static_cast<std::uint32_t>(i);
   }
-  scratch<std::uint32_t> lock_order(n);
-  channel_locks locks(ops, n, poll, lock_order);
-  int stop_index = -1;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (ops[i].kind == select_kind::stop) stop_index = static_cast<int>(i);
-  }
+  channel_locks locks(ops, n);
 
   // Pass 1: a case that can complete now.
   locks.lock();
@@ -163,8 +194,11 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
   // Pass 2: wait on every channel at once.
   waiter w;
   scratch<chan_waiter> nodes(n);
-  for (std::size_t i = 0; i < locks.size(); ++i) {
-    const std::uint32_t k = locks[i];
+  // In poll order, so cases on one channel are queued in random order too (a receiver then
+  // picks among duplicate send cases fairly).
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t k = poll[i];
+    if (ops[k].ch == nullptr) continue;
     chan_waiter& node = nodes[k];
     node.w = &w;
     node.slot = ops[k].slot;
@@ -181,15 +215,15 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     park_limited(w, limit);
   }
 
-  // Pass 3: unlink the losers.
+  // Pass 3: unlink the losers, under the locks of their channels.
   const int winner = w.winner();
-  locks.lock();
-  for (std::size_t i = 0; i < locks.size(); ++i) {
-    const std::uint32_t k = locks[i];
-    if (static_cast<int>(k) != winner) queue_for(ops[k]).remove(&nodes[k]);
+  const chan_core* const done = sole_channel_of(ops, n, winner);
+  locks.lock(done);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (ops[k].ch != nullptr && static_cast<int>(k) != winner) queue_for(ops[k]).remove(&nodes[k]);
   }
-  locks.unlock();
-  if (winner == claim_cancelled) return stop_index;
+  locks.unlock(done);
+  if (winner == claim_cancelled) return stop_case_of(ops, n);
   select_op& op = ops[winner];
   if (op.kind == select_kind::send && !nodes[winner].ok) throw_send_on_closed();
   op.ok = nodes[winner].ok;
