@@ -12,6 +12,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "asymmetric_fence.hpp"
+#include "goro/detail/spinlock.hpp"
+
 namespace goro::detail {
 
 struct fiber;
@@ -58,8 +61,8 @@ class fiber_ring {
   }
 
   // Owner only: the newest fiber. We claim the last slot by lowering tail_, then read head_;
-  // the two seq_cst fences (here and in take_oldest_if) order the claim against every
-  // thief's reads, so a thief can reach the last slot only if it saw it as the ring's only
+  // the fences (light here, heavy in take_oldest_if) order the claim against every thief's
+  // reads, so a thief can reach the last slot only if it saw it as the ring's only
   // fiber, and then we race it for that fiber by CAS on head_ (Chase-Lev's take). Thieves of
   // such a ring must take one fiber at a time (see grab). Proof in docs/scheduler.md.
   fiber* pop_newest() noexcept {
@@ -72,7 +75,7 @@ class fiber_ring {
       return f;
     }
     tail_.store(last, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    light_fence();
     std::uint32_t h = head_.load(std::memory_order_relaxed);
     const auto left = static_cast<std::int32_t>(last - h);  // fibers before `last`
     if (left > 0) return f;
@@ -117,8 +120,8 @@ class fiber_ring {
   // (Chase-Lev's steal; the proof is in docs/scheduler.md).
   fiber* take_oldest_if(std::uint32_t h) noexcept {
     if (head_.load(std::memory_order_acquire) != h) return nullptr;
-    // Pairs with pop_newest's fence: see there.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Pairs with pop_newest's light fence: see there.
+    heavy_fence();
     // Acquire pairs with push's release: the slot below tail_ is written.
     const std::uint32_t t = tail_.load(std::memory_order_acquire);
     if (static_cast<std::int32_t>(t - h) <= 0) return nullptr;
@@ -161,30 +164,16 @@ class run_queue {
   std::uint32_t take_half(fiber** out) noexcept { return queued_.grab(out); }
 
   // Owner only. Puts `f` in the next slot; returns the fiber it displaced, if any.
-  fiber* set_next(fiber* f) noexcept {
-    // An empty slot cannot be raced: thieves only CAS a non-null value out. Release publishes
-    // *f to a thief that acquires the slot.
-    fiber* old = next_.load(std::memory_order_relaxed);
-    if (old == nullptr || !shared_) {
-      next_.store(f, std::memory_order_release);
-      return old;
-    }
-    return next_.exchange(f, std::memory_order_acq_rel);
-  }
+  fiber* set_next(fiber* f) noexcept { return exchange_next(f); }
 
   // Owner only: the next slot; else the most recently displaced fiber, so that a spawn tree
   // or a fan-in is finished depth first (the fibers it woke exit before older work starts
   // new subtrees, keeping few stacks alive); else the oldest queued fiber.
   fiber* pop() noexcept {
-    fiber* f = next_.load(std::memory_order_relaxed);
-    if (f != nullptr) {
-      if (!shared_) {
-        next_.store(nullptr, std::memory_order_relaxed);
-        return f;
-      }
-      if ((f = next_.exchange(nullptr, std::memory_order_acq_rel)) != nullptr) return f;
+    if (next_.load(std::memory_order_relaxed) != nullptr) {
+      if (fiber* f = exchange_next(nullptr)) return f;  // null: a thief took it meanwhile
     }
-    if ((f = displaced_.pop_newest()) != nullptr) return f;
+    if (fiber* f = displaced_.pop_newest()) return f;
     return queued_.pop_oldest();
   }
 
@@ -208,9 +197,23 @@ class run_queue {
   stuck_candidates peek_stuck() const noexcept {
     return {next_.load(std::memory_order_acquire), displaced_.oldest(), !displaced_.empty()};
   }
-  // Any thread: takes the next slot's fiber if it is still `f`.
+  // Any thread: takes the next slot's fiber if it is still `f`. Dear with asymmetric fences
+  // (a heavy fence), so only for a fiber seen stuck there.
   bool take_next_if(fiber* f) noexcept {
-    return f != nullptr && next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+    if (f == nullptr) return false;
+    if (!asymmetric_fences()) {
+      return next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+    }
+    bool no_thief = false;
+    // One thief at a time: another one is already taking whatever is there.
+    if (!thief_.compare_exchange_strong(no_thief, true, std::memory_order_acquire)) return false;
+    // From here on the owner sees thief_ and updates next_ by exchange (exchange_next); an
+    // update it began before is seen in owner_busy_, and waited out.
+    heavy_fence();
+    while (owner_busy_.load(std::memory_order_acquire)) cpu_relax();
+    const bool won = next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+    thief_.store(false, std::memory_order_release);
+    return won;
   }
   // Any thread: takes the oldest displaced fiber if none has left the front of the ring since
   // the snapshot. One at a time, as the owner takes from the other end without a CAS (see
@@ -237,11 +240,45 @@ class run_queue {
   }
 
  private:
+  // Replaces the next slot's fiber with f (either may be null) and returns the old one. With
+  // asymmetric fences, by a plain load and store unless a thief is at work (the protocol and
+  // its proof: docs/scheduler.md, "Asymmetric fences"); else by an atomic exchange.
+  fiber* exchange_next(fiber* f) noexcept {
+    if (!shared_) {
+      fiber* old = next_.load(std::memory_order_relaxed);
+      next_.store(f, std::memory_order_relaxed);
+      return old;
+    }
+    if (!asymmetric_fences()) {
+      // An empty slot cannot be raced: thieves only CAS a non-null fiber out.
+      if (next_.load(std::memory_order_relaxed) == nullptr) {
+        next_.store(f, std::memory_order_release);
+        return nullptr;
+      }
+      return next_.exchange(f, std::memory_order_acq_rel);
+    }
+    owner_busy_.store(true, std::memory_order_relaxed);
+    light_fence();
+    // Acquire: a thief that has finished released thief_ after its CAS of next_.
+    if (thief_.load(std::memory_order_acquire)) {
+      owner_busy_.store(false, std::memory_order_release);
+      return next_.exchange(f, std::memory_order_acq_rel);
+    }
+    fiber* old = next_.load(std::memory_order_relaxed);
+    // Release publishes *f to a thief that acquires the slot.
+    next_.store(f, std::memory_order_release);
+    // Release: a thief waiting for this update then sees its store of next_.
+    owner_busy_.store(false, std::memory_order_release);
+    return old;
+  }
+
   fiber_ring queued_;
   fiber_ring displaced_;
-  // Its own line: the owner writes it on every hand-off, while idle workers poll the rings'
-  // head_ and tail_ (spin_for_work); sharing their line cost a cache miss per hand-off.
+  // Their own line: the owner writes them on every hand-off, while idle workers poll the
+  // rings' head_ and tail_ (spin_for_work); sharing their line cost a cache miss per hand-off.
   alignas(64) std::atomic<fiber*> next_{nullptr};
+  std::atomic<bool> owner_busy_{false};  // the owner is inside exchange_next
+  std::atomic<bool> thief_{false};       // a thief is inside take_next_if
   bool shared_ = true;  // as fiber_ring::shared_: false makes next_ the owner's alone
 };
 

@@ -9,6 +9,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "asymmetric_fence.hpp"
 #include "futex.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "sanitizers.hpp"
@@ -308,10 +309,10 @@ void worker::park_thread() noexcept {
     spinning_ = false;
     sched_.spinning_.fetch_sub(1, std::memory_order_seq_cst);
   }
-  // Dekker with wake_one()/wake_for_timer(): they publish work, fence, then read idle_,
-  // spinning_ and timer_waiter_; we published ourselves idle, fence, then look for work. One
-  // of the two sides sees the other.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Dekker with wake_one()/wake_for_timer(): they publish work, light fence, then read idle_,
+  // spinning_ and timer_waiter_; we published ourselves idle, heavy fence, then look for
+  // work. One of the two sides sees the other (docs/scheduler.md, "Asymmetric fences").
+  heavy_fence();
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
     // A sleep cut short means work arrives in a stream too fine for our spin to bridge: a
     // spawning loop or a hand-off chain on another worker wakes us every few microseconds,
@@ -352,6 +353,7 @@ void worker::park_thread() noexcept {
 
 scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compact_stacks) {
   install_stack_overflow_handler();
+  init_asymmetric_fences();  // before any worker, or any fence of ours, runs
   workers_.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
   for (auto& w : workers_) w->runq_.set_shared(workers_.size() > 1);
@@ -506,8 +508,8 @@ bool scheduler::any_work() const noexcept {
 }
 
 void scheduler::wake_one() noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // see worker::park_thread
-  // Relaxed loads after the seq_cst fence: the fence, not the loads, carries the Dekker order.
+  light_fence();  // see worker::park_thread
+  // Relaxed loads after the fence: the fences, not the loads, carry the Dekker order.
   if (idle_.load(std::memory_order_relaxed) == 0) return;
   if (spinning_.load(std::memory_order_relaxed) != 0) return;  // a spinner will find the work
   int expected = 0;
@@ -531,7 +533,7 @@ void scheduler::wake_one() noexcept {
 }
 
 void scheduler::wake_for_timer() noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // see worker::park_thread
+  light_fence();  // see worker::park_thread
   if (worker* w = timer_waiter_.load(std::memory_order_relaxed)) {
     w->wake_word_.store(1, std::memory_order_release);
     futex_wake(w->wake_word_);

@@ -43,6 +43,10 @@ using goro::detail::fiber_ring;
 using goro::detail::run_queue;
 using goro_test::scaled;
 
+// The queue's fences as a runtime would have them: asymmetric (membarrier) unless the kernel
+// lacks it or GORO_NO_MEMBARRIER=1, which ctest also runs (the `.fallback_fences` tests).
+const bool asymmetric = goro::detail::init_asymmetric_fences();
+
 constexpr std::uint32_t cap = fiber_ring::capacity;
 constexpr std::uint32_t half = cap / 2;
 
@@ -231,6 +235,7 @@ void run_rounds(int thieves, Thief thief) {
 
 class RingStressTest : public ::testing::TestWithParam<int> {
  protected:
+  void SetUp() override { RecordProperty("asymmetric_fences", asymmetric ? "yes" : "no"); }
   int thieves() const { return GetParam(); }
 };
 

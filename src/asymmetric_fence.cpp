@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// heavy_fence() over membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (Linux 4.14), and the one-time
+// choice between it and plain seq_cst fences. See docs/scheduler.md, "Asymmetric fences".
+#include "asymmetric_fence.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace goro::detail {
+namespace {
+
+long membarrier(int command) noexcept { return syscall(__NR_membarrier, command, 0, 0); }
+
+bool choose_asymmetric_fences() noexcept {
+  const char* off = std::getenv("GORO_NO_MEMBARRIER");
+  if (off != nullptr && *off != '\0') return false;
+  const long supported = membarrier(MEMBARRIER_CMD_QUERY);
+  if (supported < 0 || (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  // Registration is per process and must precede the first expedited call.
+  return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+}  // namespace
+
+bool init_asymmetric_fences() noexcept {
+  static const bool chosen = [] {
+    const bool on = choose_asymmetric_fences();
+    asymmetric_fences_on.store(on, std::memory_order_relaxed);
+    return on;
+  }();
+  return chosen;
+}
+
+void heavy_fence() noexcept {
+  // The seq_cst fences order this thread's own accesses around the call in the language's
+  // terms; the kernel's barriers on the other threads are what light_fence() relies on.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (asymmetric_fences() && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
+    // Registered commands do not fail; if one did, light fences would no longer be enough.
+    std::fputs("goro: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed\n", stderr);
+    std::abort();
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+}  // namespace goro::detail
