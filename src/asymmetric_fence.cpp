@@ -40,8 +40,10 @@ void heavy_fence() noexcept {
   // terms; the kernel's barriers on the other threads are what light_fence() relies on.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (asymmetric_fences() && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
-    // Registered commands do not fail; if one did, light fences would no longer be enough.
-    std::fputs("goro: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed\n", stderr);
+    // Only a seccomp filter installed after the first runtime started (EPERM) or a kernel out
+    // of memory (ENOMEM) makes a registered command fail. Light fences are then no longer
+    // enough, and falling back is not safe while other threads rely on them.
+    std::perror("goro: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)");
     std::abort();
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);

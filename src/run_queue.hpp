@@ -198,9 +198,10 @@ class run_queue {
     return {next_.load(std::memory_order_acquire), displaced_.oldest(), !displaced_.empty()};
   }
   // Any thread: takes the next slot's fiber if it is still `f`. Dear with asymmetric fences
-  // (a heavy fence), so only for a fiber seen stuck there.
+  // (a heavy fence, which interrupts every running thread of the process), so only for a
+  // fiber seen stuck there, and only if it still is.
   bool take_next_if(fiber* f) noexcept {
-    if (f == nullptr) return false;
+    if (f == nullptr || next_.load(std::memory_order_acquire) != f) return false;
     if (!asymmetric_fences()) {
       return next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
     }
@@ -208,10 +209,17 @@ class run_queue {
     // One thief at a time: another one is already taking whatever is there.
     if (!thief_.compare_exchange_strong(no_thief, true, std::memory_order_acquire)) return false;
     // From here on the owner sees thief_ and updates next_ by exchange (exchange_next); an
-    // update it began before is seen in owner_busy_, and waited out.
+    // update it began before is seen in owner_busy_, and waited out. The owner's window is a
+    // few instructions, unless the OS preempted it there: then give up rather than spin.
     heavy_fence();
-    while (owner_busy_.load(std::memory_order_acquire)) cpu_relax();
-    const bool won = next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+    bool won = false;
+    for (int spins = 0; spins < max_owner_wait_spins; ++spins) {
+      if (!owner_busy_.load(std::memory_order_acquire)) {
+        won = next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
+        break;
+      }
+      cpu_relax();
+    }
     thief_.store(false, std::memory_order_release);
     return won;
   }
@@ -271,6 +279,8 @@ class run_queue {
     owner_busy_.store(false, std::memory_order_release);
     return old;
   }
+
+  static constexpr int max_owner_wait_spins = 4096;
 
   fiber_ring queued_;
   fiber_ring displaced_;

@@ -309,9 +309,9 @@ void worker::park_thread() noexcept {
     spinning_ = false;
     sched_.spinning_.fetch_sub(1, std::memory_order_seq_cst);
   }
-  // Dekker with wake_one()/wake_for_timer(): they publish work, light fence, then read idle_,
-  // spinning_ and timer_waiter_; we published ourselves idle, heavy fence, then look for
-  // work. One of the two sides sees the other (docs/scheduler.md, "Asymmetric fences").
+  // Dekker with wake_one(): it publishes work, light fence, then reads idle_ and spinning_; we
+  // published ourselves idle, heavy fence, then look for work. One of the two sides sees the
+  // other (docs/scheduler.md, "Asymmetric fences"). Timers have a pair of their own, below.
   heavy_fence();
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
     // A sleep cut short means work arrives in a stream too fine for our spin to bridge: a
@@ -324,9 +324,15 @@ void worker::park_thread() noexcept {
     const bool timer_duty = deadline != clock::time_point::max() &&
                             sched_.timer_waiter_.compare_exchange_strong(no_one, this);
     if (timer_duty) {
+      // Dekker with wake_for_timer(), which pushes a timer, light fence, reads timer_waiter_:
+      // we wrote timer_waiter_, heavy fence, read the deadline again. Either it wakes us, or
+      // we see its earlier deadline. (Reading the deadline only before the CAS, a timer
+      // pushed in between went to wake_one(), which may wake another worker, and fired late.)
+      heavy_fence();
+      const clock::time_point until = std::min(deadline, sched_.timers_.next_deadline());
       // A timer's deadline, not a stream of work, ends this sleep: it leaves the spin alone,
       // or a fast ticker would keep this worker spinning between its ticks.
-      futex_wait_until(wake_word_, 0, deadline);
+      futex_wait_until(wake_word_, 0, until);
       worker* self = this;
       sched_.timer_waiter_.compare_exchange_strong(self, nullptr);
     } else {
