@@ -16,10 +16,11 @@ namespace goro::detail {
 namespace {
 
 // xorshift64*, per thread. Not inlined, so no caller keeps a thread-local address across a
-// fiber switch.
+// fiber switch. Seeded on first use, not by a dynamic initializer, which would put a guard
+// and a call in front of every draw.
 __attribute__((noinline)) std::uint64_t next_random() noexcept {
-  thread_local std::uint64_t state =
-      0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
+  thread_local std::uint64_t state = 0;
+  if (state == 0) state = 0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
   state ^= state >> 12;
   state ^= state << 25;
   state ^= state >> 27;
@@ -79,22 +80,26 @@ class scratch {
 class channel_locks {
  public:
   channel_locks(const select_op* ops, std::size_t n) : chans_(n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (ops[i].ch != nullptr) chans_[count_++] = ops[i].ch;
-    }
     chan_core** const first = &chans_[0];
-    if (count_ <= 16) {
-      // Insertion sort: allocation-free for the usual handful of cases.
-      for (std::size_t i = 1; i < count_; ++i) {
-        chan_core* const c = first[i];
-        std::size_t j = i;
-        for (; j > 0 && c < first[j - 1]; --j) first[j] = first[j - 1];
-        first[j] = c;
+    if (n > 16) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (ops[i].ch != nullptr) first[count_++] = ops[i].ch;
       }
-    } else {
       std::sort(first, first + count_);
+      count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
+      return;
     }
-    count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
+    // Insertion sort that drops duplicates: allocation-free for the usual handful of cases.
+    for (std::size_t i = 0; i < n; ++i) {
+      chan_core* const c = ops[i].ch;
+      if (c == nullptr) continue;
+      std::size_t j = count_;
+      while (j > 0 && c < first[j - 1]) --j;
+      if (j > 0 && first[j - 1] == c) continue;
+      for (std::size_t k = count_; k > j; --k) first[k] = first[k - 1];
+      first[j] = c;
+      ++count_;
+    }
   }
   // Locks every channel but `skip` (null: every one), in address order; any subset of that
   // order is as deadlock-free as the whole.
