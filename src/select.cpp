@@ -6,6 +6,7 @@
 // Protocol and proof sketch: docs/select.md.
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -49,29 +50,31 @@ class random_bits {
   int left_ = 0;
 };
 
-// Scratch space for one select: on the stack for the usual handful of cases. Only the n
-// elements used are constructed (value-initialized): a select blocks in a few hundred
-// instructions, and initializing all Inline elements cost a hundred more.
+// Scratch space for one select: on the stack for the usual handful of cases, else on the heap,
+// allocated when the scratch is declared, before any channel is locked (no allocation, nor a
+// bad_alloc, under a spinlock). Elements are value-initialized only by init(), and only the n
+// used: a select blocks in a few hundred instructions, and initializing all Inline elements
+// cost a hundred more.
 template <class T, std::size_t Inline = 8>
 class scratch {
   static_assert(std::is_trivially_destructible_v<T>);
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
 
  public:
-  explicit scratch(std::size_t n) {
-    if (n > Inline) {
-      heap_ = std::make_unique<T[]>(n);
-      data_ = heap_.get();
-    } else {
-      data_ = std::uninitialized_value_construct_n(reinterpret_cast<T*>(inline_), n) - n;
-    }
+  explicit scratch(std::size_t n) : n_(n) {
+    if (n > Inline) heap_ = std::make_unique_for_overwrite<std::byte[]>(n * sizeof(T));
+    data_ = reinterpret_cast<T*>(n > Inline ? heap_.get() : inline_);
   }
   scratch(const scratch&) = delete;
   scratch& operator=(const scratch&) = delete;
+  // Value-initializes the n elements.
+  void init() noexcept { std::uninitialized_value_construct_n(data_, n_); }
   T& operator[](std::size_t i) noexcept { return data_[i]; }
 
  private:
   alignas(T) std::byte inline_[Inline * sizeof(T)];
-  std::unique_ptr<T[]> heap_;
+  std::unique_ptr<std::byte[]> heap_;
+  std::size_t n_;
   T* data_;
 };
 
@@ -85,7 +88,7 @@ class channel_locks {
       for (std::size_t i = 0; i < n; ++i) {
         if (ops[i].ch != nullptr) first[count_++] = ops[i].ch;
       }
-      std::sort(first, first + count_);
+      std::sort(first, first + count_, std::less<>());
       count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
       return;
     }
@@ -94,7 +97,7 @@ class channel_locks {
       chan_core* const c = ops[i].ch;
       if (c == nullptr) continue;
       std::size_t j = count_;
-      while (j > 0 && c < first[j - 1]) --j;
+      while (j > 0 && std::less<>()(c, first[j - 1])) --j;
       if (j > 0 && first[j - 1] == c) continue;
       for (std::size_t k = count_; k > j; --k) first[k] = first[k - 1];
       first[j] = c;
@@ -150,6 +153,7 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
+  poll.init();
   random_bits random;
   for (std::size_t i = 1; i < n; ++i) {
     const std::uint32_t j = random.below(static_cast<std::uint32_t>(i + 1));
@@ -157,6 +161,7 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     poll[j] = static_cast<std::uint32_t>(i);
   }
   channel_locks locks(ops, n);
+  scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
 
   // Pass 1: a case that can complete now.
   locks.lock();
@@ -198,7 +203,7 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
 
   // Pass 2: wait on every channel at once.
   waiter w;
-  scratch<chan_waiter> nodes(n);
+  nodes.init();
   // In poll order, so cases on one channel are queued in random order too (a receiver then
   // picks among duplicate send cases fairly).
   for (std::size_t i = 0; i < n; ++i) {

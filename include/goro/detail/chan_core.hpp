@@ -61,6 +61,15 @@ class waiter_queue {
   // Unlinks n if it is queued here.
   void remove(chan_waiter* n) noexcept { list().remove(n); }
 
+  // Pops the first waiter if it is a plain blocking one (needs_claim false): nothing else can
+  // complete it, so it is never stale and needs no claim. Else null, and nothing changes.
+  chan_waiter* pop_plain() noexcept {
+    chan_waiter* n = head_;
+    if (n == nullptr || n->needs_claim) return nullptr;
+    list().remove(n);
+    return n;
+  }
+
   // Pops waiters until one whose waiter this call claims (for its index); drops the stale ones
   // (already claimed by another select case, a timeout or a cancellation).
   chan_waiter* pop_claimed() noexcept {
@@ -153,6 +162,9 @@ class chan_core {
       std::memcpy(dst, src, ops_.size);
     }
   }
+  // Completes the waiting receive r with *value (moved from); returns r's waiter, to unpark
+  // after unlocking.
+  waiter* hand_over(chan_waiter* r, void* value) noexcept;
   // The rest of send and recv, entered with lock_ held; return with it released.
   chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking);
   chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking);
