@@ -206,7 +206,8 @@ class run_queue {
       return next_.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel);
     }
     bool no_thief = false;
-    // One thief at a time: another one is already taking whatever is there.
+    // One thief at a time: another one is already taking whatever is there. Acquire pairs
+    // with the previous thief's release of thief_: its CAS of next_ happens-before ours.
     if (!thief_.compare_exchange_strong(no_thief, true, std::memory_order_acquire)) return false;
     // From here on the owner sees thief_ and updates next_ by exchange (exchange_next); an
     // update it began before is seen in owner_busy_, and waited out. The owner's window is a
@@ -265,6 +266,8 @@ class run_queue {
       }
       return next_.exchange(f, std::memory_order_acq_rel);
     }
+    // Relaxed: the fence pair (light here, heavy in take_next_if), not this store's order,
+    // makes a thief either see owner_busy_ or be seen in thief_ below.
     owner_busy_.store(true, std::memory_order_relaxed);
     light_fence();
     // Acquire: a thief that has finished released thief_ after its CAS of next_.

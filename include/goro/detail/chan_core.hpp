@@ -61,15 +61,6 @@ class waiter_queue {
   // Unlinks n if it is queued here.
   void remove(chan_waiter* n) noexcept { list().remove(n); }
 
-  // Pops the first waiter if it is a plain blocking one (needs_claim false): nothing else can
-  // complete it, so it is never stale and needs no claim. Else null, and nothing changes.
-  chan_waiter* pop_plain() noexcept {
-    chan_waiter* n = head_;
-    if (n == nullptr || n->needs_claim) return nullptr;
-    list().remove(n);
-    return n;
-  }
-
   // Pops waiters until one whose waiter this call claims (for its index); drops the stale ones
   // (already claimed by another select case, a timeout or a cancellation).
   chan_waiter* pop_claimed() noexcept {
