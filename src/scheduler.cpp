@@ -20,6 +20,7 @@ namespace {
 
 thread_local worker* tls_worker = nullptr;
 std::atomic<std::uint64_t> next_fiber_id{1};
+constexpr std::uint64_t fiber_id_block = 256;  // ids a worker takes from next_fiber_id at once
 
 // Room a fiber's stack must keep below its record and task.
 constexpr std::size_t min_usable_stack = 8 * 1024;
@@ -64,7 +65,7 @@ void release_finished(void* arg) noexcept {
   destroy_context(f->ctx);
   const stack_region stack = f->stack;  // f lives on that stack
   s.stacks().release(w->stack_cache_for(s), stack);
-  s.fiber_finished();
+  s.fiber_finished(w);
 }
 
 // Where a fiber's record goes on its stack: near the top, shifted down by a per-stack multiple
@@ -313,6 +314,9 @@ void worker::park_thread() noexcept {
   // published ourselves idle, heavy fence, then look for work. One of the two sides sees the
   // other (docs/scheduler.md, "Asymmetric fences"). Timers have a pair of their own, below.
   heavy_fence();
+  // The same fence pairs our finished counts with wait_for_fibers(), which announces itself,
+  // fences, then sums them: either it sees our last finish, or we see it waiting and wake it.
+  if (sched_.fibers_awaited_.load(std::memory_order_relaxed)) sched_.notify_fibers_waiter();
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
     // A sleep cut short means work arrives in a stream too fine for our spin to bridge: a
     // spawning loop or a hand-off chain on another worker wakes us every few microseconds,
@@ -387,14 +391,26 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   }
   auto* f = ::new (reinterpret_cast<void*>(record)) fiber{};
   f->sched = this;
-  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);  // uniqueness only
   f->stack = stack;
   f->run = run;
   f->task = reinterpret_cast<void*>(storage);
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
-  // Relaxed: this increment happens-before the fiber starts, hence before its acq_rel
-  // decrement, which is what wait_for_fibers() acquires.
-  live_fibers_.fetch_add(1, std::memory_order_relaxed);
+  // Relaxed: the count happens-before the fiber starts, hence before its finish is counted
+  // with release, which is what wait_for_fibers() acquires (docs/scheduler.md, "Counting live
+  // fibers"). Ids need only be unique: a worker takes them from the shared counter in blocks,
+  // as Go's Ps do (goidcache), so that a spawn writes no shared line.
+  if (cache != nullptr) {
+    if (w->next_id_ == w->end_id_) {
+      w->next_id_ = next_fiber_id.fetch_add(fiber_id_block, std::memory_order_relaxed);
+      w->end_id_ = w->next_id_ + fiber_id_block;
+    }
+    f->id = w->next_id_++;
+    auto& created = w->tally_.created;
+    created.store(created.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+    outside_.created.fetch_add(1, std::memory_order_relaxed);
+  }
   return {f, f->task};
 }
 
@@ -402,23 +418,52 @@ void scheduler::discard(fiber* f) noexcept {
   worker* w = worker::current();
   destroy_context(f->ctx);
   const stack_region stack = f->stack;
-  stacks_.release(w != nullptr ? w->stack_cache_for(*this) : nullptr, stack);
-  fiber_finished();
+  stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
+  stacks_.release(cache, stack);
+  fiber_finished(cache != nullptr ? w : nullptr);
 }
 
-void scheduler::fiber_finished() noexcept {
-  if (live_fibers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    done_epoch_.fetch_add(1, std::memory_order_release);
-    futex_wake(done_epoch_, INT32_MAX);
+void scheduler::fiber_finished(worker* w) noexcept {
+  if (w != nullptr) {
+    // The waiter, if any, hears of it when this worker next parks (park_thread).
+    auto& finished = w->tally_.finished;
+    finished.store(finished.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    return;
   }
+  outside_.finished.fetch_add(1, std::memory_order_release);
+  // Dekker with wait_for_fibers(), as in park_thread: count, fence, look for a waiter.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (fibers_awaited_.load(std::memory_order_relaxed)) notify_fibers_waiter();
+}
+
+void scheduler::notify_fibers_waiter() noexcept {
+  done_epoch_.fetch_add(1, std::memory_order_release);
+  futex_wake(done_epoch_, INT32_MAX);
+}
+
+// Every finished count is read before every created count, each finished count with acquire:
+// a fiber whose finish is seen has its creation, and the creations by it, seen too. If the sums
+// match, every fiber was finished at the moment the last finished count was read; see
+// docs/scheduler.md, "Counting live fibers".
+bool scheduler::no_live_fibers() const noexcept {
+  std::uint64_t finished = outside_.finished.load(std::memory_order_acquire);
+  for (const auto& w : workers_) finished += w->tally_.finished.load(std::memory_order_acquire);
+  std::uint64_t created = outside_.created.load(std::memory_order_relaxed);
+  for (const auto& w : workers_) created += w->tally_.created.load(std::memory_order_relaxed);
+  return created == finished;
 }
 
 void scheduler::wait_for_fibers() noexcept {
   for (;;) {
     const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
-    if (live_fibers_.load(std::memory_order_acquire) == 0) break;
+    // Dekker with a worker's last finish: it counts, heavy fence in park_thread, then looks
+    // for us; we announce ourselves, fence, then count. One of the two sees the other.
+    fibers_awaited_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (no_live_fibers()) break;
     futex_wait(done_epoch_, epoch);
   }
+  fibers_awaited_.store(false, std::memory_order_relaxed);
   // A thread that made the last fiber runnable may still be inside ready(); it is a few
   // instructions from done.
   while (external_wakers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();

@@ -9,7 +9,10 @@
 //     the arrival hook of the switch that suspends it is the first place that may.
 //   - spinning_ counts workers looking for work that have not yet parked; idle_ counts workers
 //     in idle_list_. A worker woken by wake_one() starts out spinning, counted by its waker.
-//   - live_fibers_ counts fibers created and not yet finished.
+//   - The fibers live (created, not yet finished) are the sum over the workers' tallies and
+//     outside_ of created minus finished. Each worker counts only on its own tally, so a spawn
+//     writes no shared cache line; wait_for_fibers() sums them (docs/scheduler.md, "Counting
+//     live fibers").
 #pragma once
 
 #include <atomic>
@@ -30,6 +33,14 @@
 namespace goro::detail {
 
 class worker;
+
+// Fibers created and finished on one worker (or, for scheduler::outside_, on no worker of the
+// scheduler). Both counts only grow. A tally has a cache line to itself: its worker writes it on
+// every spawn and exit, and no one else touches it until a runtime is destroyed.
+struct fiber_tally {
+  alignas(64) std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> finished{0};
+};
 
 struct fiber {
   exec_context ctx;
@@ -75,7 +86,8 @@ class scheduler {
   static void park_gated(waiter& w, void (*unlock)(void*), void* arg) noexcept;
 
   stack_pool& stacks() noexcept { return stacks_; }
-  void fiber_finished() noexcept;
+  // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
+  void fiber_finished(worker* w) noexcept;
 
  private:
   friend class worker;
@@ -86,6 +98,8 @@ class scheduler {
   void wake_one() noexcept;
   void wake_for_timer() noexcept;
   static void finish_park(void* waiter_arg) noexcept;
+  bool no_live_fibers() const noexcept;
+  void notify_fibers_waiter() noexcept;
 
   std::vector<std::unique_ptr<worker>> workers_;
 
@@ -101,10 +115,9 @@ class scheduler {
   std::atomic<worker*> timer_waiter_{nullptr};
 
   std::atomic<bool> stopping_{false};
-  // Written by every spawn and exit: on its own cache line, away from the fields that idle
-  // and spinning workers keep reading.
-  alignas(64) std::atomic<std::int64_t> live_fibers_{0};
+  fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
   alignas(64) std::atomic<int> external_wakers_{0};  // ready() calls from outside the runtime in progress
+  std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
   std::atomic<std::uint32_t> done_epoch_{0};
 
   timer_heap timers_;
@@ -165,9 +178,12 @@ class worker {
   clock::duration idle_spin_;  // how long spin_for_work looks; adapted by park_thread
   bool spinning_ = false;
   bool in_idle_list_ = false;  // GUARDED_BY(sched_.idle_mu_)
+  std::uint64_t next_id_ = 0;  // fiber ids [next_id_, end_id_) are this worker's to give
+  std::uint64_t end_id_ = 0;
   std::atomic<std::uint32_t> wake_word_{0};
   run_queue runq_;
   stack_cache stacks_;
+  fiber_tally tally_;  // written only by this worker's thread
 };
 
 // The scheduler of the default runtime, started on first use.
