@@ -749,6 +749,30 @@ TEST(RuntimeTest, GoPropagatesAnArgumentCopyThatThrows) {
   EXPECT_EQ(ran.load(), 10);
 }
 
+// The same on a fiber: the discarded fiber is counted created and finished on that worker.
+TEST(RuntimeTest, GoOnAFiberPropagatesAnArgumentCopyThatThrows) {
+  struct throws_on_copy {
+    throws_on_copy() = default;
+    throws_on_copy(const throws_on_copy&) { throw std::runtime_error("copy failed"); }
+  };
+  std::atomic<int> ran{0};
+  std::atomic<bool> threw{false};
+  {
+    goro::runtime rt{goro::options{.workers = 2}};
+    rt.go([&] {
+      const throws_on_copy t;
+      try {
+        goro::go([&ran](const throws_on_copy&) { ran.fetch_add(1); }, t);
+      } catch (const std::runtime_error&) {
+        threw = true;
+      }
+      goro::go([&ran] { ran.fetch_add(10); });
+    });
+  }  // waits for both fibers that started, and not for the one that never did
+  EXPECT_TRUE(threw.load());
+  EXPECT_EQ(ran.load(), 10);
+}
+
 TEST(RuntimeTest, GoRejectsACallableLargerThanTheStack) {
   goro::runtime rt{goro::options{.workers = 1, .stack_size = goro::min_stack_size}};
   std::array<char, 2 * goro::min_stack_size> big{};
