@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <stop_token>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -120,22 +121,25 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
                   "would measure, and creating fibers under it is too slow for the deadline";
 #endif
   // At 100,000 sleeping fibers (fewer under sanitizers, by the knob). They are spawned from a
-  // fiber, which is quick (each child runs until it sleeps), and sleep until a deadline well
-  // after they have all started, so all of them are asleep at once when VmRSS is read.
+  // fiber, which is quick (each child runs until it sleeps), and sleep until a deadline far
+  // beyond any spawning time, so all of them are asleep at once when VmRSS is read; then a
+  // stop request wakes them all. (A deadline of 3 s once failed on a loaded machine.)
   const std::size_t n =
       goro_test::sanitized ? goro_test::live_fiber_cap(scaled(100'000)) : 100'000;
   goro::runtime rt{goro::options{.workers = 2}};
   goro::wait_group asleep;
   goro::wait_group finished;
+  std::stop_source wake;
+  std::atomic<std::size_t> overslept{0};
   asleep.add(static_cast<std::int64_t>(n));
   finished.add(static_cast<std::int64_t>(n));
   const std::size_t before = goro_test::resident_bytes();
-  const auto wake_at = clock_type::now() + (goro_test::sanitized ? 10s : 3s);
+  const auto wake_at = clock_type::now() + 10min;
   rt.go([&] {
     for (std::size_t i = 0; i < n; ++i) {
       goro::go([&] {
         asleep.done();
-        goro::this_fiber::sleep_until(wake_at);
+        if (goro::this_fiber::sleep_until(wake_at, wake.get_token())) overslept.fetch_add(1);
         finished.done();
       });
     }
@@ -143,7 +147,9 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
   asleep.wait();
   const bool all_asleep = clock_type::now() < wake_at;
   const std::size_t during = goro_test::resident_bytes();
+  wake.request_stop();
   finished.wait();
+  EXPECT_EQ(overslept.load(), 0u);  // every one was still asleep when the stop came
   const double per_fiber =
       static_cast<double>(during - std::min(during, before)) / static_cast<double>(n);
   std::printf("[ figure ] VmRSS per sleeping fiber at %zu fibers (stack %zu KiB): %.0f bytes\n",
