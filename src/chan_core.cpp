@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // chan_core: send, receive and close over a ring buffer and two waiter queues, all under the
-// channel's spinlock, with Go's semantics (runtime/chan.go is the model; this is our code).
+// channel's lock, with Go's semantics (runtime/chan.go is the model; this is our code).
 // The protocol and its invariants are in docs/channels.md.
 //
 // Invariants (under lock_):
@@ -19,7 +19,7 @@
 namespace goro::detail {
 
 namespace {
-void unlock_spinlock(void* lock) noexcept { static_cast<spinlock*>(lock)->unlock(); }
+void unlock_channel(void* lock) noexcept { static_cast<biased_lock*>(lock)->unlock(); }
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 }  // namespace
@@ -175,7 +175,7 @@ chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit
   queue.push(&node);
   if (!node.needs_claim) {
     // Only a completer holding lock_ can reach the node: park gated (waiter::park_gated).
-    w.park_gated(unlock_spinlock, &lock_);
+    w.park_gated(unlock_channel, &lock_);
     return node.ok ? chan_result::ok : chan_result::closed;
   }
   lock_.unlock();

@@ -11,6 +11,7 @@
 
 #include "asymmetric_fence.hpp"
 #include "futex.hpp"
+#include "goro/detail/biased_lock.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "sanitizers.hpp"
 #include "stack_overflow.hpp"
@@ -19,7 +20,7 @@ namespace goro::detail {
 namespace {
 
 thread_local worker* tls_worker = nullptr;
-std::atomic<std::uint64_t> next_fiber_id{1};
+alignas(64) std::atomic<std::uint64_t> next_fiber_id{1};
 constexpr std::uint64_t fiber_id_block = 256;  // ids a worker takes from next_fiber_id at once
 
 // Room a fiber's stack must keep below its record and task.
@@ -99,6 +100,12 @@ worker::worker(scheduler& sched, unsigned index)
 __attribute__((noinline)) worker* worker::current() noexcept {
   asm volatile("" ::: "memory");
   return tls_worker;
+}
+
+// Never inlined, for the same reason.
+__attribute__((noinline)) bool may_claim_bias() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_worker != nullptr && tls_worker->may_claim_bias_;
 }
 
 void worker::start() {
@@ -316,7 +323,16 @@ void worker::park_thread() noexcept {
   heavy_fence();
   // The same fence pairs our finished counts with wait_for_fibers(), which announces itself,
   // fences, then sums them: either it sees our last finish, or we see it waiting and wake it.
-  if (sched_.fibers_awaited_.load(std::memory_order_relaxed)) sched_.notify_fibers_waiter();
+  // Only if we finished a fiber since we last woke it: its snapshots since then have seen our
+  // count (the epoch's release and acquire carry it), so a program whose main thread waits in
+  // ~runtime() does not wake it at every park.
+  if (sched_.fibers_awaited_.load(std::memory_order_relaxed)) {
+    const std::uint64_t finished = tally_.finished.load(std::memory_order_relaxed);
+    if (finished != finished_when_notified_) {
+      finished_when_notified_ = finished;
+      sched_.notify_fibers_waiter();
+    }
+  }
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) {
     // A sleep cut short means work arrives in a stream too fine for our spin to bridge: a
     // spawning loop or a hand-off chain on another worker wakes us every few microseconds,
@@ -367,6 +383,10 @@ scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compac
   workers_.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
   for (auto& w : workers_) w->runq_.set_shared(workers_.size() > 1);
+  // Channel locks may be biased to a lone worker, but only with asymmetric fences: the
+  // owner's side of the bias is a compiler barrier (docs/channels.md, "The lock, biased to a
+  // lone worker").
+  workers_[0]->may_claim_bias_ = workers_.size() == 1 && asymmetric_fences();
   for (auto& w : workers_) w->start();
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "context.hpp"
+#include "goro/detail/biased_lock.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/runtime.hpp"
@@ -156,6 +157,7 @@ class worker {
 
  private:
   friend class scheduler;
+  friend bool may_claim_bias() noexcept;
 
   void main() noexcept;
   fiber* pick_local() noexcept;
@@ -178,12 +180,14 @@ class worker {
   clock::duration idle_spin_;  // how long spin_for_work looks; adapted by park_thread
   bool spinning_ = false;
   bool in_idle_list_ = false;  // GUARDED_BY(sched_.idle_mu_)
+  bool may_claim_bias_ = false;  // see may_claim_bias(); set before the thread starts
   std::uint64_t next_id_ = 0;  // fiber ids [next_id_, end_id_) are this worker's to give
   std::uint64_t end_id_ = 0;
   std::atomic<std::uint32_t> wake_word_{0};
   run_queue runq_;
   stack_cache stacks_;
   fiber_tally tally_;  // written only by this worker's thread
+  std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
 };
 
 // The scheduler of the default runtime, started on first use.

@@ -108,6 +108,46 @@ TEST_P(ChanStressTest, ManyProducersManyConsumersExactlyOnce) {
   }
 }
 
+// On one worker a channel's lock is biased to that worker's thread (docs/channels.md, "The
+// lock, biased to a lone worker"); a thread that joins in mid-stream revokes the bias while
+// the fibers keep sending and receiving. Every round takes a fresh channel and lets the thread
+// in at a different point. Nothing may be lost or received twice.
+TEST_P(ChanStressTest, AThreadJoinsAFibersChannelMidStream) {
+  const int rounds = static_cast<int>(scaled(300));
+  constexpr int from_fiber = 2'000;
+  constexpr int from_thread = 500;
+  goro::runtime rt{opts()};
+  for (int r = 0; r < rounds && !out_of_time(); ++r) {
+    chan<int> ch(r % 3 == 0 ? 0 : 8);
+    std::atomic<int> received{0};
+    std::atomic<long long> sum{0};
+    goro::wait_group done;
+    done.add(2);
+    rt.go([ch, &done]() mutable {
+      for (int i = 0; i < from_fiber; ++i) ch.send(i);
+      done.done();
+    });
+    rt.go([ch, &done, &received, &sum]() mutable {
+      long long s = 0;
+      for (int i = 0; i < from_fiber + from_thread; ++i) {
+        s += *ch.recv();
+        received.fetch_add(1, std::memory_order_relaxed);
+      }
+      sum.store(s);
+      done.done();
+    });
+    const int join_at = (r * 37) % from_fiber;
+    std::thread outsider([ch, &received, join_at]() mutable {
+      while (received.load(std::memory_order_relaxed) < join_at) std::this_thread::yield();
+      for (int i = 0; i < from_thread; ++i) ch.send(from_fiber + i);
+    });
+    outsider.join();
+    done.wait();
+    const long long n = from_fiber + from_thread;
+    ASSERT_EQ(sum.load(), n * (n - 1) / 2) << "round " << r;
+  }
+}
+
 // Rounds in which senders race a close at a random point: every send that returned was
 // received exactly once (before the close or drained after it), and no value whose send threw
 // was ever received.

@@ -377,6 +377,41 @@ TEST_P(RuntimeWorkersTest, FiberIdsAreUniqueAndNonZero) {
   EXPECT_EQ(outside, 0);
 }
 
+// Fibers spawned by fibers take their ids from their worker's block (256 at a time), not one
+// by one: ids stay unique across workers and blocks.
+TEST_P(RuntimeWorkersTest, FiberIdsSpawnedFromFibersOnEveryWorkerAreUnique) {
+  goro::runtime rt{opts()};
+  const int spawners = 2 * static_cast<int>(workers());
+  const int each = static_cast<int>(scaled(1'000));
+  std::mutex mu;
+  std::set<std::uint64_t> ids;
+  goro::wait_group wg;
+  wg.add(spawners * (each + 1));
+  for (int s = 0; s < spawners; ++s) {
+    rt.go([&] {
+      for (int i = 0; i < each; ++i) {
+        goro::go([&] {
+          const std::uint64_t id = goro::this_fiber::get_id();
+          {
+            std::lock_guard lock(mu);
+            ids.insert(id);
+          }
+          wg.done();
+        });
+        if (i % 64 == 0) goro::this_fiber::yield();  // let thieves move the spawner
+      }
+      {
+        std::lock_guard lock(mu);
+        ids.insert(goro::this_fiber::get_id());
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(spawners * (each + 1)));
+  EXPECT_EQ(ids.count(0), 0u);
+}
+
 TEST_P(RuntimeWorkersTest, FibersRunOnSeveralWorkers) {
   if (workers() < 2) GTEST_SKIP() << "needs two workers";
   // A parent and the child it spawns each hold their worker (spinning, not yielding) until

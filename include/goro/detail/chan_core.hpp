@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The type-erased channel that goro::chan<T> wraps: a ring buffer of capacity n, the queues of
-// blocked senders and receivers, and the closed flag, under one spinlock. Its operations are
-// compiled once (src/chan_core.cpp) and move elements through elem_ops. The protocol, its
-// invariants and the designs rejected are in docs/channels.md.
+// blocked senders and receivers, and the closed flag, under one lock (a biased_lock). Its
+// operations are compiled once (src/chan_core.cpp) and move elements through elem_ops. The
+// protocol, its invariants and the designs rejected are in docs/channels.md.
 #pragma once
 
 #include <atomic>
@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "goro/detail/park.hpp"
-#include "goro/detail/spinlock.hpp"
+#include "goro/detail/biased_lock.hpp"
 #include "goro/detail/wait_list.hpp"
 
 namespace goro::detail {
@@ -111,7 +111,7 @@ class chan_core {
   // ---- for select (src/select.cpp), under lock_ ----
   // On a cache line of its own: a fiber spinning for the lock on another core then reads only
   // this line, and the holder's writes to the fields below do not each cost a transfer.
-  alignas(64) spinlock lock_;
+  alignas(64) biased_lock lock_;
   // A send or receive that can complete now, completed; false if it would block. If it
   // completed a blocked party's operation, `wake` is that party's waiter, which the caller
   // must unpark *after* unlocking: once woken, the party may drop the last handle and free the

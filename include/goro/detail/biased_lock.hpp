@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// The channel's lock: a spinlock biased to the thread of the one worker of a one-worker
+// runtime, which then takes and releases it with plain stores, until another thread takes it
+// and revokes the bias for good. The protocol and why it excludes are in docs/channels.md, "The lock, biased to a
+// lone worker".
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "goro/detail/spinlock.hpp"
+
+namespace goro::detail {
+
+// Whether the calling thread may claim a biased lock: only the worker of a one-worker runtime,
+// and only where asymmetric fences are on (src/scheduler.cpp).
+bool may_claim_bias() noexcept;
+
+// The calling thread's identity, as the owner of a bias: its thread pointer, read with one
+// instruction where we know how. Read afresh at every call (volatile), though a stale value
+// would do no harm: a fiber that can move between threads runs on a runtime of several workers,
+// none of which can own a bias.
+inline std::uintptr_t this_thread_identity() noexcept {
+  std::uintptr_t id;
+#if defined(__x86_64__)
+  asm volatile("mov %%fs:0, %0" : "=r"(id));
+#elif defined(__aarch64__)
+  asm volatile("mrs %0, tpidr_el0" : "=r"(id));
+#else
+  static thread_local const char tag = 0;
+  id = reinterpret_cast<std::uintptr_t>(&tag);
+#endif
+  return id;
+}
+
+class biased_lock {
+ public:
+  void lock() noexcept {
+    // Once revoked, for good: only the load.
+    const std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
+    if (bias != revoked) {
+      const std::uintptr_t me = this_thread_identity();
+      if ((bias == me || (bias == unclaimed && may_claim_bias())) && lock_biased(me)) return;
+    }
+    lock_shared();
+  }
+
+  // As lock(), for a caller that says who it is: `me` is an identity that no other thread
+  // uses, or 0 for none. REQUIRES: asymmetric fences on if `me` is not 0. (For tests.)
+  void lock(std::uintptr_t me) noexcept {
+    if (me == 0 || !lock_biased(me)) lock_shared();
+  }
+
+  void unlock() noexcept {
+    if (fast_) {
+      owner_in_.store(false, std::memory_order_release);
+    } else {
+      shared_.unlock();
+    }
+  }
+
+ private:
+  static constexpr std::uintptr_t unclaimed = 0;
+  static constexpr std::uintptr_t revoked = 1;  // thread identities are never 0 or 1
+
+  // The owner's way in: claims the bias for `me` if it is unclaimed, and holds the lock if the
+  // bias is (still) `me`. REQUIRES: asymmetric fences are on, since this side of the Dekker
+  // pair with revoke() is only a compiler barrier (may_claim_bias() checks it for a claim; a
+  // bias once claimed means they were on, and they stay on).
+  bool lock_biased(std::uintptr_t me) noexcept {
+    std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
+    if (bias == unclaimed && bias_.compare_exchange_strong(bias, me, std::memory_order_relaxed)) {
+      bias = me;
+    }
+    if (bias != me) return false;
+    // Dekker with revoke(): store owner_in_, light fence, load bias_.
+    owner_in_.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (bias_.load(std::memory_order_relaxed) == me) {
+      fast_ = true;
+      return true;
+    }
+    owner_in_.store(false, std::memory_order_release);  // revoked meanwhile
+    return false;
+  }
+
+  // Everyone else's way in, and the owner's after a revocation. fast_ is false here without a
+  // store (which would cost a line transfer with a waiter spinning on shared_): only a bias
+  // sets it, and every holder of shared_ comes after the revocation that cleared it.
+  void lock_shared() noexcept {
+    shared_.lock();
+    if (bias_.load(std::memory_order_relaxed) != revoked) revoke();
+  }
+
+  // Called with shared_ held: sets bias_ to revoked and, if an owner had claimed it, waits
+  // until the owner is out, then clears fast_ (src/biased_lock.cpp).
+  void revoke() noexcept;
+
+  // Once revoked, the first line is only read: every lock reads bias_ and every unlock fast_,
+  // and on a line apart from shared_ those reads cost no transfer when shared_ is contended.
+  std::atomic<std::uintptr_t> bias_{unclaimed};
+  std::atomic<bool> owner_in_{false};  // written only by the owner's thread
+  bool fast_ = false;  // the holder holds it by the bias; written by the owner, and by revoke()
+  alignas(64) spinlock shared_;
+};
+
+}  // namespace goro::detail

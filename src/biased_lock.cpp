@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// Revoking a biased_lock's bias; the protocol is in docs/channels.md, "The lock, biased to a lone
+// worker".
+#include "goro/detail/biased_lock.hpp"
+
+#include <thread>
+
+#include "asymmetric_fence.hpp"
+
+namespace goro::detail {
+
+void biased_lock::revoke() noexcept {
+  const std::uintptr_t owner = bias_.exchange(revoked, std::memory_order_relaxed);
+  // Unclaimed: nobody can claim it now, so nobody is inside.
+  if (owner == unclaimed || owner == revoked) return;
+  // Dekker with the owner's lock(): we stored bias_, heavy fence, load owner_in_. Either the
+  // owner sees the revocation and backs out, or we see it inside and wait; its unlock's release
+  // makes its critical section happen-before ours.
+  heavy_fence();
+  // As spinlock: a short spin, then yield, in case the OS preempted the owner inside.
+  for (int spins = 0; owner_in_.load(std::memory_order_acquire); ++spins) {
+    if (spins < 64) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  fast_ = false;  // the owner's last unlock happened-before: no one will set it again
+}
+
+}  // namespace goro::detail
