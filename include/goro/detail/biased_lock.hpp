@@ -17,9 +17,10 @@ namespace goro::detail {
 bool may_claim_bias() noexcept;
 
 // The calling thread's identity, as the owner of a bias: its thread pointer, read with one
-// instruction where we know how. Read afresh at every call (volatile), though a stale value
-// would do no harm: a fiber that can move between threads runs on a runtime of several workers,
-// none of which can own a bias.
+// instruction where we know how, afresh at every call (volatile). Live threads have distinct
+// ones, no fiber switch comes between reading it and using it, and a lock is released on the
+// thread that took it (a park's arrival hook runs there); a thread that inherits a dead owner's
+// pointer and so holds the bias is harmless, since the dead owner is out.
 inline std::uintptr_t this_thread_identity() noexcept {
   std::uintptr_t id;
 #if defined(__x86_64__)
@@ -46,7 +47,7 @@ class biased_lock {
   }
 
   // As lock(), for a caller that says who it is: `me` is an identity that no other thread
-  // uses, or 0 for none. REQUIRES: asymmetric fences on if `me` is not 0. (For tests.)
+  // uses, or 0 for none. REQUIRES: me != 1, and asymmetric fences on if me != 0. (For tests.)
   void lock(std::uintptr_t me) noexcept {
     if (me == 0 || !lock_biased(me)) lock_shared();
   }

@@ -109,8 +109,9 @@ class chan_core {
   std::size_t capacity() const noexcept { return capacity_; }
 
   // ---- for select (src/select.cpp), under lock_ ----
-  // On a cache line of its own: a fiber spinning for the lock on another core then reads only
-  // this line, and the holder's writes to the fields below do not each cost a transfer.
+  // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
+  // for the lock on another core then reads only those, and the holder's writes to the fields
+  // below do not each cost a transfer.
   alignas(64) biased_lock lock_;
   // A send or receive that can complete now, completed; false if it would block. If it
   // completed a blocked party's operation, `wake` is that party's waiter, which the caller
