@@ -9,6 +9,12 @@
 
 namespace goro::detail {
 
+__attribute__((noinline)) std::uintptr_t this_thread_identity_by_call() noexcept {
+  static thread_local const char tag = 0;
+  asm volatile("" ::: "memory");
+  return reinterpret_cast<std::uintptr_t>(&tag);
+}
+
 void biased_lock::revoke() noexcept {
   const std::uintptr_t owner = bias_.exchange(revoked, std::memory_order_relaxed);
   // Unclaimed: nobody can claim it now, so nobody is inside.

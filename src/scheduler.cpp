@@ -483,6 +483,8 @@ void scheduler::wait_for_fibers() noexcept {
     if (no_live_fibers()) break;
     futex_wait(done_epoch_, epoch);
   }
+  // Relaxed: it only spares workers a wake-up; one that still sees it set bumps the epoch and
+  // wakes no one.
   fibers_awaited_.store(false, std::memory_order_relaxed);
   // A thread that made the last fiber runnable may still be inside ready(); it is a few
   // instructions from done.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The channel's lock: a spinlock biased to the thread of the one worker of a one-worker
 // runtime, which then takes and releases it with plain stores, until another thread takes it
-// and revokes the bias for good. The protocol and why it excludes are in docs/channels.md, "The lock, biased to a
-// lone worker".
+// and revokes the bias for good. The protocol and why it excludes are in docs/channels.md,
+// "The lock, biased to a lone worker".
 #pragma once
 
 #include <atomic>
@@ -16,6 +16,10 @@ namespace goro::detail {
 // and only where asymmetric fences are on (src/scheduler.cpp).
 bool may_claim_bias() noexcept;
 
+// Elsewhere, the address of a thread_local, from a call that is never inlined, so that no
+// caller keeps a thread-local address across a fiber switch (src/biased_lock.cpp).
+std::uintptr_t this_thread_identity_by_call() noexcept;
+
 // The calling thread's identity, as the owner of a bias: its thread pointer, read with one
 // instruction where we know how, afresh at every call (volatile). Live threads have distinct
 // ones, no fiber switch comes between reading it and using it, and a lock is released on the
@@ -28,8 +32,7 @@ inline std::uintptr_t this_thread_identity() noexcept {
 #elif defined(__aarch64__)
   asm volatile("mrs %0, tpidr_el0" : "=r"(id));
 #else
-  static thread_local const char tag = 0;
-  id = reinterpret_cast<std::uintptr_t>(&tag);
+  id = this_thread_identity_by_call();
 #endif
   return id;
 }
@@ -37,7 +40,8 @@ inline std::uintptr_t this_thread_identity() noexcept {
 class biased_lock {
  public:
   void lock() noexcept {
-    // Once revoked, for good: only the load.
+    // Once revoked, for good: only the load. Relaxed: whatever it reads only picks a path, and
+    // each path decides again: lock_biased reloads after its fence, lock_shared under shared_.
     const std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
     if (bias != revoked) {
       const std::uintptr_t me = this_thread_identity();
@@ -70,6 +74,8 @@ class biased_lock {
   // bias once claimed means they were on, and they stay on).
   bool lock_biased(std::uintptr_t me) noexcept {
     std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
+    // Relaxed: a claim that succeeds finds a lock no one has held (every other holder revokes
+    // first), so there is nothing before it to order against.
     if (bias == unclaimed && bias_.compare_exchange_strong(bias, me, std::memory_order_relaxed)) {
       bias = me;
     }
@@ -90,6 +96,8 @@ class biased_lock {
   // sets it, and every holder of shared_ comes after the revocation that cleared it.
   void lock_shared() noexcept {
     shared_.lock();
+    // Relaxed: a revocation was stored by an earlier holder of shared_, whose unlock we
+    // acquired; a value read stale only sends us to revoke()'s exchange, which reads the latest.
     if (bias_.load(std::memory_order_relaxed) != revoked) revoke();
   }
 
