@@ -409,11 +409,15 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
     stacks_.release(cache, stack);
     throw std::invalid_argument("goro::go: the callable and its arguments do not fit the fiber stack");
   }
-  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{};
-  f->sched = this;
-  f->stack = stack;
-  f->run = run;
-  f->task = reinterpret_cast<void*>(storage);
+  // Every member named, so the record is written once (a bare `fiber{}` was zeroed with a
+  // `rep stos` first: 5% of a spawn).
+  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{.ctx = {},
+                                                          .sched = this,
+                                                          .id = 0,
+                                                          .stack = stack,
+                                                          .next = nullptr,
+                                                          .run = run,
+                                                          .task = reinterpret_cast<void*>(storage)};
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   // Relaxed: the count happens-before the fiber starts, hence before its finish is counted
   // with release, which is what wait_for_fibers() acquires (docs/scheduler.md, "Counting live
