@@ -17,9 +17,11 @@
 #include "stack_overflow.hpp"
 
 namespace goro::detail {
+
+constinit thread_local worker* tls_worker = nullptr;
+
 namespace {
 
-thread_local worker* tls_worker = nullptr;
 alignas(64) std::atomic<std::uint64_t> next_fiber_id{1};
 constexpr std::uint64_t fiber_id_block = 256;  // ids a worker takes from next_fiber_id at once
 
@@ -95,12 +97,14 @@ std::uint64_t seed_for(unsigned index) {
 worker::worker(scheduler& sched, unsigned index)
     : sched_(sched), index_(index), rng_(seed_for(index)), idle_spin_(idle_spin) {}
 
+#if !defined(__x86_64__)
 // Never inlined: a fiber may resume on another thread, so callers must not keep a cached
-// thread-local address across a switch.
+// thread-local address across a switch (scheduler.hpp, before worker::current).
 __attribute__((noinline)) worker* worker::current() noexcept {
   asm volatile("" ::: "memory");
   return tls_worker;
 }
+#endif
 
 // Never inlined, for the same reason.
 __attribute__((noinline)) bool may_claim_bias() noexcept {
