@@ -95,9 +95,9 @@ std::uint64_t seed_for(unsigned index) {
 // ---- worker -------------------------------------------------------------------------------
 
 worker::worker(scheduler& sched, unsigned index)
-    : sched_(sched), index_(index), rng_(seed_for(index)), idle_spin_(idle_spin) {}
+    : sched_(sched), rng_(seed_for(index)), idle_spin_(idle_spin) {}
 
-#if !defined(__x86_64__)
+#if !GORO_TLS_WORKER_ASM
 // Never inlined: a fiber may resume on another thread, so callers must not keep a cached
 // thread-local address across a switch (scheduler.hpp, before worker::current).
 __attribute__((noinline)) worker* worker::current() noexcept {

@@ -171,7 +171,6 @@ class worker {
   void check_stack(const fiber& f) const noexcept;
 
   scheduler& sched_;
-  const unsigned index_;
   std::thread thread_;
   exec_context ctx_;
   fiber* current_ = nullptr;
@@ -190,18 +189,30 @@ class worker {
   std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
 };
 
-// The calling thread's worker; set by worker::main. Read it only through worker::current().
+// The calling thread's worker; set by worker::main. Read it through worker::current(), or
+// directly only where no fiber switch can intervene (worker::main, on its own thread's stack)
+// or inside a function that is never inlined (may_claim_bias).
 extern thread_local worker* tls_worker __asm__("goro_tls_worker")
-    __attribute__((tls_model("initial-exec")));
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 // A fiber may resume on another thread, so no read of tls_worker, nor of the thread pointer it
 // is found from, may be reused across a switch; compilers treat both as fixed for a function's
-// whole run. On x86-64 the read is one asm statement (initial-exec TLS: the variable's offset
-// from the GOT, then a load through %fs), re-executed wherever it is written: volatile, so never
-// merged with an earlier one, and clobbering memory, so never moved across a call. It runs in
-// a few of every hand-off's paths, where the out-of-line call it replaces cost 6-10% of
-// pingpong and spawn. Elsewhere, a call the compiler cannot see into (scheduler.cpp).
-#if defined(__x86_64__)
+// whole run. On x86-64 ELF the read is one asm statement (initial-exec TLS: the variable's
+// offset from the GOT, then a load through %fs), re-executed wherever it is written: volatile,
+// so never merged with an earlier one, and clobbering memory, so never moved across a call that
+// may touch memory, as every switch is (switch_context and exit_context end in Boost's
+// assembly, out of the compiler's sight). It runs in a few of every hand-off's paths, where the
+// out-of-line call it replaces cost 6-10% of pingpong and spawn. Elsewhere, a call the compiler
+// cannot see into (scheduler.cpp). Initial-exec TLS marks a shared libgoro (or a shared object
+// linking the static one) DF_STATIC_TLS: dlopen() of it needs 8 bytes of glibc's surplus static
+// TLS, which is there unless other such libraries used it up.
+#if defined(__x86_64__) && defined(__LP64__) && defined(__ELF__)
+#define GORO_TLS_WORKER_ASM 1
+#else
+#define GORO_TLS_WORKER_ASM 0
+#endif
+
+#if GORO_TLS_WORKER_ASM
 inline worker* worker::current() noexcept {
   worker* w;
   asm volatile(
