@@ -11,7 +11,7 @@
 
 #include "asymmetric_fence.hpp"
 #include "futex.hpp"
-#include "goro/detail/biased_lock.hpp"
+#include "goro/detail/biased_lock.hpp"  // may_claim_bias
 #include "goro/detail/spinlock.hpp"
 #include "sanitizers.hpp"
 #include "stack_overflow.hpp"
@@ -106,10 +106,9 @@ __attribute__((noinline)) worker* worker::current() noexcept {
 }
 #endif
 
-// Never inlined, for the same reason.
-__attribute__((noinline)) bool may_claim_bias() noexcept {
-  asm volatile("" ::: "memory");
-  return tls_worker != nullptr && tls_worker->may_claim_bias_;
+bool may_claim_bias() noexcept {
+  const worker* w = worker::current();
+  return w != nullptr && w->may_claim_bias_;
 }
 
 void worker::start() {
@@ -413,32 +412,33 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
     stacks_.release(cache, stack);
     throw std::invalid_argument("goro::go: the callable and its arguments do not fit the fiber stack");
   }
-  // Every member named, so the record is written once (a bare `fiber{}` was zeroed with a
-  // `rep stos` first: 5% of a spawn).
-  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{.ctx = {},
-                                                          .sched = this,
-                                                          .id = 0,
-                                                          .stack = stack,
-                                                          .next = nullptr,
-                                                          .run = run,
-                                                          .task = reinterpret_cast<void*>(storage)};
-  make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   // Relaxed: the count happens-before the fiber starts, hence before its finish is counted
   // with release, which is what wait_for_fibers() acquires (docs/scheduler.md, "Counting live
   // fibers"). Ids need only be unique: a worker takes them from the shared counter in blocks,
   // as Go's Ps do (goidcache), so that a spawn writes no shared line.
+  std::uint64_t id;
   if (cache != nullptr) {
     if (w->next_id_ == w->end_id_) {
       w->next_id_ = next_fiber_id.fetch_add(fiber_id_block, std::memory_order_relaxed);
       w->end_id_ = w->next_id_ + fiber_id_block;
     }
-    f->id = w->next_id_++;
+    id = w->next_id_++;
     auto& created = w->tally_.created;
     created.store(created.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   } else {
-    f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+    id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
     outside_.created.fetch_add(1, std::memory_order_relaxed);
   }
+  // Every member named, so the record is written once (a bare `fiber{}` was zeroed with a
+  // `rep stos` first: 5% of a spawn).
+  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{.ctx = {},
+                                                          .sched = this,
+                                                          .id = id,
+                                                          .stack = stack,
+                                                          .next = nullptr,
+                                                          .run = run,
+                                                          .task = reinterpret_cast<void*>(storage)};
+  make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   return {f, f->task};
 }
 

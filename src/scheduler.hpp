@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "context.hpp"
-#include "goro/detail/biased_lock.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/runtime.hpp"
@@ -190,8 +189,7 @@ class worker {
 };
 
 // The calling thread's worker; set by worker::main. Read it through worker::current(), or
-// directly only where no fiber switch can intervene (worker::main, on its own thread's stack)
-// or inside a function that is never inlined (may_claim_bias).
+// directly only where no fiber switch can intervene (worker::main, on its own thread's stack).
 extern thread_local worker* tls_worker __asm__("goro_tls_worker")
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
