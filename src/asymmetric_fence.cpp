@@ -7,8 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+
+#include "fatal.hpp"
 
 namespace goro::detail {
 namespace {
@@ -43,8 +45,7 @@ void heavy_fence() noexcept {
     // Only a seccomp filter installed after the first runtime started (EPERM) or a kernel out
     // of memory (ENOMEM) makes a registered command fail. Light fences are then no longer
     // enough, and falling back is not safe while other threads rely on them.
-    std::perror("goro: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)");
-    std::abort();
+    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): %s", std::strerror(errno));
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }

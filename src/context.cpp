@@ -13,9 +13,7 @@
 #include <pthread.h>
 
 #include <boost/context/detail/fcontext.hpp>
-#include <cstdio>
-#include <cstdlib>
-
+#include "fatal.hpp"
 #include "sanitizers.hpp"
 
 namespace goro::detail {
@@ -55,8 +53,7 @@ bctx::transfer_t arrive_ontop(bctx::transfer_t t) noexcept {
   exec_context* self = static_cast<switch_record*>(t.data)->to;
   arrive(t);
   self->entry(self->entry_arg);
-  std::fputs("goro: fiber entry returned\n", stderr);
-  std::abort();
+  fatal("fiber entry returned");
 }
 
 void announce_switch([[maybe_unused]] exec_context& from, [[maybe_unused]] exec_context& to,
@@ -125,8 +122,7 @@ void switch_context(exec_context& from, exec_context& to, arrival_hook hook, voi
 
 void exit_context(exec_context& from, exec_context& to, arrival_hook hook, void* arg) noexcept {
   do_switch(from, to, hook, arg, true);
-  std::fputs("goro: a finished fiber was resumed\n", stderr);
-  std::abort();
+  fatal("a finished fiber was resumed");
 }
 
 }  // namespace goro::detail

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "eager_binding.hpp"
+#include "fatal.hpp"
 #include "goro/this_fiber.hpp"
 #include "sanitizers.hpp"
 #include "scheduler.hpp"
@@ -80,9 +81,7 @@ runtime::runtime(const options& opts)
 
 runtime::~runtime() {
   if (detail::worker* w = detail::worker::current(); w != nullptr && &w->sched() == sched_.get()) {
-    std::fputs("goro: ~runtime() called on one of its own fibers; it would wait for itself\n",
-               stderr);
-    std::abort();
+    detail::fatal("~runtime() called on one of its own fibers; it would wait for itself");
   }
   sched_->wait_for_fibers();
 }

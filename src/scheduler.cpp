@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "asymmetric_fence.hpp"
+#include "fatal.hpp"
 #include "futex.hpp"
 #include "goro/detail/biased_lock.hpp"  // may_claim_bias
 #include "goro/detail/spinlock.hpp"
@@ -19,6 +20,36 @@
 namespace goro::detail {
 
 constinit thread_local worker* tls_worker = nullptr;
+
+const char* to_string(fiber_state s) noexcept {
+  switch (s) {
+    case fiber_state::created: return "created";
+    case fiber_state::runnable: return "runnable";
+    case fiber_state::running: return "running";
+    case fiber_state::parked: return "parked";
+    case fiber_state::finished: return "finished";
+  }
+  return "corrupt";
+}
+
+void fiber::transition(fiber_state from, [[maybe_unused]] fiber_state to) noexcept {
+#if defined(GORO_DCHECKS) && GORO_DCHECKS
+  const fiber_state was = state.load(std::memory_order_relaxed);
+  if (was != from) {
+    fatal("fiber %" PRIu64 " is %s, expected %s on the way to %s", id, to_string(was),
+          to_string(from), to_string(to));
+  }
+#else
+  (void)from;
+#endif
+  state.store(to, std::memory_order_relaxed);
+}
+
+void fiber::start_running() noexcept {
+  transition(state.load(std::memory_order_relaxed) == fiber_state::created ? fiber_state::created
+                                                                             : fiber_state::runnable,
+             fiber_state::running);
+}
 
 namespace {
 
@@ -47,12 +78,9 @@ constexpr auto max_idle_spin = std::chrono::microseconds(1000);
   try {
     f->run(f->task);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "goro: exception escaped fiber %" PRIu64 ": %s\n", f->id, e.what());
-    std::terminate();
+    fatal("exception escaped fiber %" PRIu64 ": %s", f->id, e.what());
   } catch (...) {
-    std::fprintf(stderr, "goro: exception escaped fiber %" PRIu64 " (not a std::exception)\n",
-                 f->id);
-    std::terminate();
+    fatal("exception escaped fiber %" PRIu64 " (not a std::exception)", f->id);
   }
   worker::current()->exit_fiber();
 }
@@ -84,6 +112,17 @@ std::uintptr_t record_address(const stack_region& stack) noexcept {
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
   const std::uintptr_t colour = stack.compact ? 0 : ((low / 4096) % colours) * line;
   return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
+}
+
+// What fatal() says of the calling thread's place in the runtime.
+std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
+  const worker* w = worker::current();
+  if (w == nullptr) return 0;
+  const fiber* f = w->current_fiber();
+  const int n = f != nullptr ? std::snprintf(out, size, "fiber %" PRIu64 ", %s", f->id,
+                                             to_string(f->state.load(std::memory_order_relaxed)))
+                             : std::snprintf(out, size, "a worker thread, between fibers");
+  return n > 0 ? std::min(static_cast<std::size_t>(n), size - 1) : 0;
 }
 
 std::uint64_t seed_for(unsigned index) {
@@ -125,6 +164,7 @@ void worker::main() noexcept {
   const alt_signal_stack alt;
   while (fiber* f = find_runnable()) {
     current_ = f;
+    f->start_running();
     switch_context(ctx_, f->ctx, nullptr, nullptr);
   }
   tls_worker = nullptr;
@@ -156,8 +196,10 @@ void worker::check_stack(const fiber& f) const noexcept {
 void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   fiber* self = current_;
   check_stack(*self);
+  self->transition(fiber_state::running, fiber_state::parked);
   fiber* next = pick_local();
   current_ = next;
+  if (next != nullptr) next->start_running();
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
 }
 
@@ -167,7 +209,9 @@ void worker::yield_current() noexcept {
   // Relaxed reads of stopping_ are hints: stop() also wakes every worker, and the worker loop
   // re-reads it with acquire.
   if (next == nullptr && !sched_.stopping_.load(std::memory_order_relaxed)) return;  // keep going
+  self->transition(fiber_state::running, fiber_state::runnable);
   current_ = next;
+  if (next != nullptr) next->start_running();
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
 }
 
@@ -177,6 +221,8 @@ void worker::yield_current() noexcept {
 // spawn tree is walked depth-first, keeping few fibers alive.
 void worker::run_child_first(fiber* child) noexcept {
   fiber* parent = current_;
+  parent->transition(fiber_state::running, fiber_state::runnable);
+  child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
   switch_context(parent->ctx, child->ctx, [](void* p) noexcept {
     worker* w = worker::current();
@@ -188,8 +234,10 @@ void worker::run_child_first(fiber* child) noexcept {
 void worker::exit_fiber() noexcept {
   fiber* self = current_;
   check_stack(*self);
+  self->transition(fiber_state::running, fiber_state::finished);
   fiber* next = pick_local();
   current_ = next;
+  if (next != nullptr) next->start_running();
   exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
 }
 
@@ -381,6 +429,7 @@ void worker::park_thread() noexcept {
 // ---- scheduler ----------------------------------------------------------------------------
 
 scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compact_stacks) {
+  set_fatal_context(describe_for_fatal);
   install_stack_overflow_handler();
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
   workers_.reserve(opts.workers);
@@ -437,12 +486,14 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
                                                           .stack = stack,
                                                           .next = nullptr,
                                                           .run = run,
-                                                          .task = reinterpret_cast<void*>(storage)};
+                                                          .task = reinterpret_cast<void*>(storage),
+                                                          .state = fiber_state::created};
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   return {f, f->task};
 }
 
 void scheduler::discard(fiber* f) noexcept {
+  f->transition(fiber_state::created, fiber_state::finished);
   worker* w = worker::current();
   destroy_context(f->ctx);
   const stack_region stack = f->stack;
@@ -533,6 +584,10 @@ void scheduler::report_abandoned_stacks_as_roots() {
 }
 
 void scheduler::ready(fiber* f) noexcept {
+  f->transition(f->state.load(std::memory_order_relaxed) == fiber_state::created
+                    ? fiber_state::created
+                    : fiber_state::parked,
+                fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
     w->make_next(f);
@@ -656,6 +711,7 @@ void scheduler::finish_park(void* waiter_arg) noexcept {
   auto* w = static_cast<waiter*>(waiter_arg);
   fiber* f = w->fiber_;
   if (w->state_.exchange(waiter::parked, std::memory_order_acq_rel) == waiter::notified) {
+    f->transition(fiber_state::parked, fiber_state::runnable);
     worker::current()->make_next(f);
   }
 }

@@ -42,6 +42,18 @@ struct fiber_tally {
   std::atomic<std::uint64_t> finished{0};
 };
 
+// Where a fiber is in its life. Every transition is checked (GORO_DCHECK) where it happens:
+//   created -> running (first switch in) | finished (discarded before it started)
+//   running -> parked (switch_away) | runnable (yield, or its child runs first) | finished
+//   parked -> runnable (ready, or finish_park when the wake-up came first)
+//   runnable -> running
+// Relaxed: the state is written by whoever owns the fiber at that moment, and ownership passes
+// with the synchronisation of the run queues, the waiter and the locks; the atomic only keeps
+// a diagnostic read (a dump, a failed check) from being a data race.
+enum class fiber_state : std::uint8_t { created, runnable, running, parked, finished };
+
+const char* to_string(fiber_state s) noexcept;
+
 struct fiber {
   exec_context ctx;
   scheduler* sched;
@@ -50,6 +62,12 @@ struct fiber {
   fiber* next = nullptr;  // link in the global queue
   void (*run)(void*);
   void* task;
+  std::atomic<fiber_state> state;
+
+  // Moves the fiber from `from` to `to`, checking that it was in `from`.
+  void transition(fiber_state from, fiber_state to) noexcept;
+  // created or runnable -> running: the worker is about to switch to it.
+  void start_running() noexcept;
 };
 
 class scheduler {

@@ -6,9 +6,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <cinttypes>
 #include <mutex>
 
+#include "fatal.hpp"
 #include "scheduler.hpp"
 
 namespace goro::detail {
@@ -16,26 +17,6 @@ namespace {
 
 constexpr std::size_t alt_stack_size = 64 * 1024;
 struct sigaction previous_action;
-
-void write_all(const char* s, std::size_t n) noexcept {
-  while (n > 0) {
-    const ssize_t k = ::write(STDERR_FILENO, s, n);
-    if (k <= 0) return;
-    s += k;
-    n -= static_cast<std::size_t>(k);
-  }
-}
-
-std::size_t format_decimal(std::uint64_t v, char* out) noexcept {
-  char tmp[24];
-  std::size_t n = 0;
-  do {
-    tmp[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (std::size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
-  return n;
-}
 
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   if (worker* w = worker::current()) {
@@ -66,13 +47,7 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 }  // namespace
 
 void report_stack_overflow(std::uint64_t fiber_id) noexcept {
-  char msg[80] = "goro: fiber stack overflow (fiber ";
-  std::size_t n = sizeof("goro: fiber stack overflow (fiber ") - 1;
-  n += format_decimal(fiber_id, msg + n);
-  msg[n++] = ')';
-  msg[n++] = '\n';
-  write_all(msg, n);
-  std::abort();
+  fatal("fiber stack overflow (fiber %" PRIu64 ")", fiber_id);
 }
 
 void install_stack_overflow_handler() {

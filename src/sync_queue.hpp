@@ -6,9 +6,8 @@
 // described in docs/sync.md, "Waiting".
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
 
+#include "fatal.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/wait_list.hpp"
@@ -79,10 +78,6 @@ inline bool limit_reached(const wait_limit& limit) noexcept {
 
 // A misuse the program cannot recover from (Go's "fatal error: sync: unlock of unlocked
 // mutex"): prints "goro: fatal error: <what>" and aborts.
-[[noreturn]] inline void sync_fatal(const char* what) noexcept {
-  std::fprintf(stderr, "goro: fatal error: %s\n", what);
-  std::fflush(stderr);
-  std::abort();
-}
+[[noreturn]] inline void sync_fatal(const char* what) noexcept { fatal("%s", what); }
 
 }  // namespace goro::detail
