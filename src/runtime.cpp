@@ -19,6 +19,14 @@
 namespace goro {
 namespace {
 
+// Unoptimised builds keep every local in its own stack slot: their frames need the sanitized
+// builds' larger compact stacks.
+#ifdef __OPTIMIZE__
+constexpr bool optimized = true;
+#else
+constexpr bool optimized = false;
+#endif
+
 std::size_t workers_from_environment() {
   const char* env = std::getenv("GORO_MAXPROCS");
   if (env == nullptr) {
@@ -48,7 +56,8 @@ options resolve(const options& in) {
   if (out.compact_stacks) {
     if (out.stack_size == 0) {
       out.stack_size =
-          detail::sanitized ? 6 * default_compact_stack_size : default_compact_stack_size;
+          detail::sanitized || !optimized ? 6 * default_compact_stack_size
+                                          : default_compact_stack_size;
     } else if (out.stack_size < min_compact_stack_size || out.stack_size >= min_stack_size) {
       throw std::invalid_argument(
           "goro::runtime: compact stack_size " + std::to_string(out.stack_size) + " is outside [" +
@@ -98,10 +107,7 @@ namespace detail {
 scheduler& default_scheduler() {
   static scheduler* instance = [] {
     auto* s = new scheduler(resolve(options{}));
-    std::atexit([] {
-      instance->stop();
-      instance->report_abandoned_stacks_as_roots();
-    });
+    std::atexit([] { instance->stop_at_exit(); });
     return s;
   }();
   return *instance;

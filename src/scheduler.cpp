@@ -168,6 +168,7 @@ void worker::main() noexcept {
     switch_context(ctx_, f->ctx, nullptr, nullptr);
   }
   tls_worker = nullptr;
+  loop_done_.store(true, std::memory_order_release);
 }
 
 void worker::make_next(fiber* f) noexcept {
@@ -196,6 +197,12 @@ void worker::check_stack(const fiber& f) const noexcept {
 void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   fiber* self = current_;
   check_stack(*self);
+  // The fiber that called std::exit runs the static destructors: if one of them blocks, no
+  // worker is left to resume it, and the process would hang where Go's would have ended.
+  if (sched_.exiting_on_.load(std::memory_order_relaxed) == this) {
+    fatal("a goro call blocked during process exit, on the fiber that called std::exit; "
+          "the runtime has stopped and nothing would resume it");
+  }
   self->transition(fiber_state::running, fiber_state::parked);
   fiber* next = pick_local();
   current_ = next;
@@ -550,17 +557,55 @@ void scheduler::wait_for_fibers() noexcept {
   while (external_wakers_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
-void scheduler::stop() noexcept {
+void scheduler::request_stop() noexcept {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
   for (auto& w : workers_) {
     w->wake_word_.store(1, std::memory_order_release);
     futex_wake(w->wake_word_);
   }
+}
+
+void scheduler::stop() noexcept {
+  request_stop();
   for (auto& w : workers_) w->join();
 }
 
-void scheduler::report_abandoned_stacks_as_roots() {
+void scheduler::stop_at_exit() noexcept {
+  worker* self = worker::current();
+  if (self != nullptr && &self->sched_ != this) self = nullptr;
+  exiting_on_.store(self, std::memory_order_relaxed);
+  request_stop();
+  // Detached, never joined: a worker inside a fiber that computes or blocks in the kernel never
+  // reaches a scheduling point, and the scheduler is never destroyed, so its threads may run
+  // on until the process ends. (Joinable threads left at exit are also what ThreadSanitizer
+  // reports as leaked.)
+  for (auto& w : workers_) w->thread_.detach();
 #ifdef GORO_ASAN
+  {
+    // Which stacks are in use can be read only once the workers that change it have stopped:
+    // wait a moment for every worker but the caller's to leave its loop, as a worker at a
+    // scheduling point does within microseconds. One still inside a fiber after that (it
+    // computes, or blocks in the kernel) is left running, and every slab is registered whole.
+    const clock::time_point until = clock::now() + std::chrono::milliseconds(200);
+    const auto all_done = [&] {
+      return std::all_of(workers_.begin(), workers_.end(), [&](const auto& w) {
+        return w.get() == self || w->loop_done_.load(std::memory_order_acquire);
+      });
+    };
+    while (!all_done() && clock::now() < until) std::this_thread::yield();
+    report_abandoned_stacks_as_roots(all_done());
+  }
+#endif
+}
+
+void scheduler::report_abandoned_stacks_as_roots(bool workers_stopped) {
+#ifdef GORO_ASAN
+  if (!workers_stopped) {
+    stacks_.for_each_slab([](void* base, std::size_t length) {
+      __lsan_register_root_region(base, length);  // LeakSanitizer skips the unreadable guards
+    });
+    return;
+  }
   // Each live fiber's stack holds what matters between its saved stack pointer and the top
   // (where create() put the record). Neighbouring ranges are merged: LeakSanitizer's cost grows
   // with the number of regions, and a short untouched gap costs little to scan.
@@ -580,6 +625,8 @@ void scheduler::report_abandoned_stacks_as_roots() {
     for (++i; i < ranges.size() && ranges[i].first - end <= max_gap; ++i) end = ranges[i].second;
     __lsan_register_root_region(reinterpret_cast<void*>(begin), end - begin);
   }
+#else
+  (void)workers_stopped;
 #endif
 }
 
@@ -734,8 +781,17 @@ void fiber_start(fiber* f) noexcept {
 void fiber_discard(fiber* f) noexcept { f->sched->discard(f); }
 
 scheduler& current_or_default_scheduler() {
-  if (worker* w = worker::current()) return w->sched();
-  return default_scheduler();
+  worker* w = worker::current();
+  scheduler& s = w != nullptr ? w->sched() : default_scheduler();
+  // Only the default runtime stops while it can still be reached: at exit. A runtime of the
+  // user's stops in its destructor, after its last fiber finished.
+  if (s.stopped()) {
+    throw std::logic_error(
+        "goro: the default runtime has stopped: the process is exiting, and nothing would run "
+        "a fiber or fire a timer (goro::go or a timer used from a static destructor or an "
+        "atexit handler)");
+  }
+  return s;
 }
 
 }  // namespace goro::detail

@@ -89,11 +89,17 @@ class scheduler {
 
   // Blocks the calling thread until every fiber has finished.
   void wait_for_fibers() noexcept;
-  // Stops the workers at their next scheduling point, abandoning fibers still parked.
+  // Stops the workers at their next scheduling point, abandoning fibers still parked, and
+  // joins them.
   void stop() noexcept;
-  // After stop(): tells LeakSanitizer (in ASan builds) that the abandoned fibers' stacks are
-  // live, so what only they point to is not reported as leaked.
-  void report_abandoned_stacks_as_roots();
+  // The default runtime's part of process exit (docs/scheduler.md, "Process exit"): asks every
+  // worker to stop at its next scheduling point and detaches them, waiting for none, so a fiber
+  // that computes or sits in a system call cannot hold the process up. In ASan builds it then
+  // tells LeakSanitizer that the abandoned fibers' stacks are live, once the workers it can
+  // wait for have stopped. May run on one of the scheduler's own fibers (std::exit there).
+  void stop_at_exit() noexcept;
+  // True once stop() or stop_at_exit() has begun: nothing will run a new fiber or fire a timer.
+  bool stopped() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
   void add_timer(timer_entry& e);
   bool remove_timer(timer_entry& e) noexcept { return timers_.remove(e); }
@@ -116,6 +122,8 @@ class scheduler {
   void wake_one() noexcept;
   void wake_for_timer() noexcept;
   static void finish_park(void* waiter_arg) noexcept;
+  void request_stop() noexcept;
+  void report_abandoned_stacks_as_roots(bool workers_stopped);
   bool no_live_fibers() const noexcept;
   void notify_fibers_waiter() noexcept;
 
@@ -133,6 +141,7 @@ class scheduler {
   std::atomic<worker*> timer_waiter_{nullptr};
 
   std::atomic<bool> stopping_{false};
+  std::atomic<worker*> exiting_on_{nullptr};  // the worker whose fiber ran stop_at_exit()
   fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
   alignas(64) std::atomic<int> external_wakers_{0};  // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
@@ -203,6 +212,7 @@ class worker {
   run_queue runq_;
   stack_cache stacks_;
   fiber_tally tally_;  // written only by this worker's thread
+  std::atomic<bool> loop_done_{false};  // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
 };
 

@@ -116,6 +116,11 @@ void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
   }
 }
 
+void stack_pool::for_each_slab(const std::function<void(void*, std::size_t)>& visit) {
+  std::lock_guard lock(mu_);
+  for (const slab& s : slabs_) visit(s.base, s.length);
+}
+
 stack_region stack_pool::acquire(stack_cache* cache) {
   stack_region s = take(cache);
   // Armed here rather than when the slab is carved, so that a slab's pages are still committed

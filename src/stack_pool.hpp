@@ -67,6 +67,9 @@ class stack_pool {
   void for_each_in_use(const std::vector<const stack_cache*>& caches,
                        const std::function<void(const stack_region&)>& visit);
 
+  // Calls visit(base, length) for every slab this pool mapped. Safe while fibers run.
+  void for_each_slab(const std::function<void(void*, std::size_t)>& visit);
+
  private:
   // acquire() without arming the canary: from the cache, else from the free list or a new slab.
   stack_region take(stack_cache* cache);

@@ -59,8 +59,8 @@ __attribute__((constructor)) void bind_symbols_eagerly() {
 }
 
 std::size_t expected_default() {
-  return goro_test::sanitized ? 6 * goro::default_compact_stack_size
-                              : goro::default_compact_stack_size;
+  return goro_test::sanitized || !goro_test::optimized ? 6 * goro::default_compact_stack_size
+                                                       : goro::default_compact_stack_size;
 }
 
 goro::options compact(std::size_t workers, std::size_t stack_size = 0) {
@@ -244,7 +244,7 @@ TEST(CompactStackDeathTest, RunningThroughTheCanaryIsReported) {
         const std::size_t bytes = rt.stack_size() + 512;
         rt.go([bytes] { use_stack(bytes); });
       },
-      "goro: fiber stack overflow \\(fiber [0-9]+\\)");
+      "goro: fatal error: fiber stack overflow \\(fiber [0-9]+\\)");
 }
 
 // ---- memory ------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ inline constexpr std::size_t max_workers = 1024;
 // Smallest fiber stack accepted, and the default (sanitized builds use 4x the default).
 inline constexpr std::size_t min_stack_size = 16 * 1024;
 inline constexpr std::size_t default_stack_size = 64 * 1024;
-// With options::compact_stacks: the smallest stack accepted, and the default (sanitized builds
-// use 6x the default, as AddressSanitizer's frames need up to 8 KiB). Compact stacks are
+// With options::compact_stacks: the smallest stack accepted, and the default (sanitized and
+// unoptimised builds use 6x the default, as their frames need up to 8 KiB). Compact stacks are
 // smaller than min_stack_size.
 inline constexpr std::size_t min_compact_stack_size = 1024;
 inline constexpr std::size_t default_compact_stack_size = 2 * 1024;
