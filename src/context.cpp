@@ -20,14 +20,19 @@
 // exception state; while it is suspended, its exec_context::eh does. A fresh context's is
 // empty, and a finished one's was empty when it left.
 //
-// Proof sketch: every switch goes through do_switch, which reads the calling thread's globals
-// once, saves them into `from` and installs `to`'s, all before the jump. The jump never changes
-// thread, so `to` arrives on the thread whose globals now hold its state. Nothing reads the
-// globals' address after the jump returns: by then the resumed `from` may run on another
-// thread, whose globals the next switch reads afresh. <cxxabi.h> declares __cxa_get_globals
-// `const`, so a compiler may reuse one call's result within a function; do_switch calls it
-// once. `from.eh` is written before the arrival hook can publish `from` to another worker, so
+// Proof sketch: every switch goes through do_switch, which saves the calling thread's globals
+// into `from` and installs `to`'s, all before the jump. The jump never changes thread, so `to`
+// arrives on the thread whose globals now hold its state. do_switch finds those globals in
+// `from.thread_eh` and hands the pointer to `to` with it; this holds the address of the globals
+// of the thread the context runs on (E2 below), so no switch looks up thread-local storage, and
+// none keeps an address across its jump, after which the resumed `from` may run on another
+// thread. `from.eh` is written before the arrival hook can publish `from` to another worker, so
 // the thread that resumes it reads what was saved, as it reads `from.fctx`.
+//
+// Invariant (E2): a running context's thread_eh is __cxa_get_globals() of the thread running
+// it. init_thread_context sets it for a thread's own context, on that thread; every other
+// context runs only after a switch on its thread, from a running context, which copies its
+// own. Checked at every switch where GORO_DCHECKs are on.
 #include "context.hpp"
 
 #include <cxxabi.h>
@@ -100,16 +105,23 @@ void announce_switch([[maybe_unused]] exec_context& from, [[maybe_unused]] exec_
 #endif
 }
 
+// The calling thread's exception state: the Itanium C++ ABI's __cxa_eh_globals.
+cxa_eh_state* thread_eh_globals() noexcept {
+  return reinterpret_cast<cxa_eh_state*>(abi::__cxa_get_globals());
+}
+
 // Saves the calling thread's exception state into `from` (unless it finished) and installs
-// `to`'s, keeping E1 across the jump that follows.
-void exchange_eh_state(exec_context& from, const exec_context& to, bool from_finished) noexcept {
-  auto& thread = *reinterpret_cast<cxa_eh_state*>(abi::__cxa_get_globals());
+// `to`'s, keeping E1 and E2 across the jump that follows.
+void exchange_eh_state(exec_context& from, exec_context& to, bool from_finished) noexcept {
+  cxa_eh_state* const thread = from.thread_eh;
+  GORO_DCHECK(thread == thread_eh_globals());
   if (from_finished) {
-    GORO_DCHECK(thread.caught_exceptions == nullptr && thread.uncaught_exceptions == 0);
+    GORO_DCHECK(thread->caught_exceptions == nullptr && thread->uncaught_exceptions == 0);
   } else {
-    from.eh = thread;
+    from.eh = *thread;
   }
-  thread = to.eh;
+  *thread = to.eh;
+  to.thread_eh = thread;
 }
 
 void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* arg,
@@ -140,6 +152,7 @@ void init_thread_context(exec_context& ctx) {
 #ifdef GORO_TSAN
   ctx.tsan_fiber = __tsan_get_current_fiber();
 #endif
+  ctx.thread_eh = thread_eh_globals();
 }
 
 void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(void*), void* arg) {
@@ -151,6 +164,7 @@ void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(
   ctx.stack_size = size;
   ctx.asan_fake_stack = nullptr;
   ctx.eh = {};
+  ctx.thread_eh = nullptr;
 #ifdef GORO_TSAN
   ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif

@@ -33,6 +33,7 @@ struct exec_context {
   void* asan_fake_stack = nullptr;    // AddressSanitizer's fake stack while suspended.
   void* tsan_fiber = nullptr;         // ThreadSanitizer's fiber handle.
   cxa_eh_state eh;                    // Its exception state while suspended.
+  cxa_eh_state* thread_eh = nullptr;  // While it runs: the running thread's __cxa_eh_globals.
 };
 
 // Runs once the switch has happened, on the new stack, before the new context continues.
