@@ -20,14 +20,14 @@
 // exception state; while it is suspended, its exec_context::eh does. A fresh context's is
 // empty, and a finished one's was empty when it left.
 //
-// Proof sketch: every switch goes through do_switch, which saves the calling thread's globals
-// into `from` and installs `to`'s, all before the jump. The jump never changes thread, so `to`
-// arrives on the thread whose globals now hold its state. do_switch finds those globals in
-// `from.thread_eh` and hands the pointer to `to` with it; this holds the address of the globals
-// of the thread the context runs on (E2 below), so no switch looks up thread-local storage, and
-// none keeps an address across its jump, after which the resumed `from` may run on another
-// thread. `from.eh` is written before the arrival hook can publish `from` to another worker, so
-// the thread that resumes it reads what was saved, as it reads `from.fctx`.
+// Proof sketch: every switch goes through do_switch, which, before the jump, saves the thread's
+// globals into `from` and installs `to`'s. The jump never changes thread, so `to` arrives on
+// the thread whose globals now hold its state. do_switch reaches those globals through
+// `from.thread_eh` (E2: `from` is running, on this thread) and gives `to` the same address, so
+// no switch looks up thread-local storage; it keeps no address past its jump, after which the
+// resumed `from` may be on another thread. `from.eh` is written before the arrival hook can
+// publish `from` to another worker, so the thread that resumes it reads what was saved, as it
+// reads `from.fctx`.
 //
 // Invariant (E2): a running context's thread_eh is __cxa_get_globals() of the thread running
 // it. init_thread_context sets it for a thread's own context, on that thread; every other

@@ -17,7 +17,7 @@ namespace goro::detail {
 struct cxa_eh_state {
   void* caught_exceptions = nullptr;  // __cxa_exception*: the innermost active handler's
   unsigned int uncaught_exceptions = 0;
-#if defined(__arm__) && defined(__ARM_EABI__) && !defined(__USING_SJLJ_EXCEPTIONS__)
+#if defined(__arm__) && !defined(__USING_SJLJ_EXCEPTIONS__) && !defined(__ARM_DWARF_EH__)
   void* propagating_exceptions = nullptr;
 #endif
 };
@@ -39,7 +39,8 @@ struct exec_context {
 // Runs once the switch has happened, on the new stack, before the new context continues.
 using arrival_hook = void (*)(void* arg);
 
-// Describes the calling thread's own stack as a context, so fibers can switch back to it.
+// Describes the calling thread's own stack as a context, so fibers can switch back to it, and
+// notes where that thread's C++ exception state lives. Call on the thread it describes.
 void init_thread_context(exec_context& ctx);
 
 // Prepares `ctx` to run entry(arg) on the stack [low, low + size) when first switched to.
