@@ -1,20 +1,58 @@
 // SPDX-License-Identifier: Apache-2.0
 // All of goro's use of Boost.Context: the fcontext primitives make_fcontext, jump_fcontext and
 // ontop_fcontext (Boost 1.74, fcontext backend), wrapped with the AddressSanitizer and
-// ThreadSanitizer fiber annotations that this backend does not make itself.
+// ThreadSanitizer fiber annotations that this backend does not make itself, and with the save
+// and restore of the C++ runtime's per-thread exception state, which it does not move either.
 //
 // Protocol: every switch carries a switch_record on the departing stack. The arriving side
 // stores the departing context (the fcontext handed over by the switch) and then runs the
 // record's hook. Fresh contexts are entered with jump_fcontext and call the arrival step
 // themselves; suspended ones are resumed with ontop_fcontext, which runs it on their stack
 // before they return from their own switch.
+//
+// Exception state: the C++ runtime keeps the stack of caught exceptions (behind
+// std::current_exception() and `throw;`) and the count of exceptions unwinding (behind
+// std::uncaught_exceptions()) per thread, in the __cxa_eh_globals that __cxa_get_globals()
+// returns. goro makes them per context, as YTsaurus (yt/core/concurrency/execution_context.cpp)
+// and Mordor (mordor/platform/cxa_exception.cpp) do at every fiber switch.
+//
+// Invariant (E1): while a context runs, the globals of the thread running it hold its
+// exception state; while it is suspended, its exec_context::eh does. A fresh context's is
+// empty, and a finished one's was empty when it left.
+//
+// Proof sketch: every switch goes through do_switch, which, before the jump, saves the thread's
+// globals into `from` and installs `to`'s. The jump never changes thread, so `to` arrives on
+// the thread whose globals now hold its state. do_switch reaches those globals through
+// `from.thread_eh` (E2: `from` is running, on this thread) and gives `to` the same address, so
+// no switch looks up thread-local storage; it keeps no address past its jump, after which the
+// resumed `from` may be on another thread. `from.eh` is written before the arrival hook can
+// publish `from` to another worker, so the thread that resumes it reads what was saved, as it
+// reads `from.fctx`.
+//
+// Invariant (E2): a running context's thread_eh is __cxa_get_globals() of the thread running
+// it. init_thread_context sets it for a thread's own context, on that thread; every other
+// context runs only after a switch on its thread, from a running context, which copies its
+// own. Checked at every switch where GORO_DCHECKs are on.
 #include "context.hpp"
 
+#include <cxxabi.h>
 #include <pthread.h>
+
+#include <cstddef>
 
 #include <boost/context/detail/fcontext.hpp>
 #include "fatal.hpp"
+#include "goro/detail/check.hpp"
 #include "sanitizers.hpp"
+
+// cxa_eh_state mirrors the first fields of the Itanium C++ ABI's __cxa_eh_globals, which
+// <cxxabi.h> declares only as an incomplete type. tests/exception_state_test.cpp checks the
+// layout against the C++ runtime the tests link.
+#ifndef __GXX_ABI_VERSION
+#error "goro's per-fiber exception state needs the Itanium C++ ABI (__cxa_get_globals)"
+#endif
+static_assert(offsetof(goro::detail::cxa_eh_state, caught_exceptions) == 0);
+static_assert(offsetof(goro::detail::cxa_eh_state, uncaught_exceptions) == sizeof(void*));
 
 namespace goro::detail {
 namespace {
@@ -67,9 +105,29 @@ void announce_switch([[maybe_unused]] exec_context& from, [[maybe_unused]] exec_
 #endif
 }
 
+// The calling thread's exception state: the Itanium C++ ABI's __cxa_eh_globals.
+cxa_eh_state* thread_eh_globals() noexcept {
+  return reinterpret_cast<cxa_eh_state*>(abi::__cxa_get_globals());
+}
+
+// Saves the calling thread's exception state into `from` (unless it finished) and installs
+// `to`'s, keeping E1 and E2 across the jump that follows.
+void exchange_eh_state(exec_context& from, exec_context& to, bool from_finished) noexcept {
+  cxa_eh_state* const thread = from.thread_eh;
+  GORO_DCHECK(thread == thread_eh_globals());
+  if (from_finished) {
+    GORO_DCHECK(thread->caught_exceptions == nullptr && thread->uncaught_exceptions == 0);
+  } else {
+    from.eh = *thread;
+  }
+  *thread = to.eh;
+  to.thread_eh = thread;
+}
+
 void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* arg,
                bool from_finished) noexcept {
   switch_record rec{&from, &to, hook, arg};
+  exchange_eh_state(from, to, from_finished);
   announce_switch(from, to, from_finished);
   if (to.fresh) {
     to.fresh = false;
@@ -94,6 +152,7 @@ void init_thread_context(exec_context& ctx) {
 #ifdef GORO_TSAN
   ctx.tsan_fiber = __tsan_get_current_fiber();
 #endif
+  ctx.thread_eh = thread_eh_globals();
 }
 
 void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(void*), void* arg) {
@@ -104,6 +163,8 @@ void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(
   ctx.stack_low = low;
   ctx.stack_size = size;
   ctx.asan_fake_stack = nullptr;
+  ctx.eh = {};
+  ctx.thread_eh = nullptr;
 #ifdef GORO_TSAN
   ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif

@@ -1,12 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 // Execution contexts and the one stack-switch primitive goro uses. This is the only interface
-// to Boost.Context in the project (implemented in context.cpp), and the only place that tells
-// AddressSanitizer and ThreadSanitizer about stack switches.
+// to Boost.Context in the project (implemented in context.cpp), the only place that tells
+// AddressSanitizer and ThreadSanitizer about stack switches, and the only place that moves the
+// C++ runtime's exception state between contexts (docs/scheduler.md, "Exception state per
+// fiber").
 #pragma once
 
 #include <cstddef>
 
 namespace goro::detail {
+
+// The C++ runtime's per-thread exception state while the context it belongs to is suspended:
+// the Itanium C++ ABI's __cxa_eh_globals (its section 2.2.2), which libstdc++ (libsupc++),
+// libc++abi and libcxxrt all lay out as these two fields first, and on 32-bit ARM's EHABI a
+// third. A fresh context holds none: no handler active, nothing unwinding.
+struct cxa_eh_state {
+  void* caught_exceptions = nullptr;  // __cxa_exception*: the innermost active handler's
+  unsigned int uncaught_exceptions = 0;
+#if defined(__arm__) && !defined(__USING_SJLJ_EXCEPTIONS__) && !defined(__ARM_DWARF_EH__)
+  void* propagating_exceptions = nullptr;
+#endif
+};
 
 // A suspended (or running) flow of control: a fiber's or a worker thread's own.
 struct exec_context {
@@ -18,12 +32,15 @@ struct exec_context {
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;    // AddressSanitizer's fake stack while suspended.
   void* tsan_fiber = nullptr;         // ThreadSanitizer's fiber handle.
+  cxa_eh_state eh;                    // Its exception state while suspended.
+  cxa_eh_state* thread_eh = nullptr;  // While it runs: the running thread's __cxa_eh_globals.
 };
 
 // Runs once the switch has happened, on the new stack, before the new context continues.
 using arrival_hook = void (*)(void* arg);
 
-// Describes the calling thread's own stack as a context, so fibers can switch back to it.
+// Describes the calling thread's own stack as a context, so fibers can switch back to it, and
+// notes where that thread's C++ exception state lives. Call on the thread it describes.
 void init_thread_context(exec_context& ctx);
 
 // Prepares `ctx` to run entry(arg) on the stack [low, low + size) when first switched to.
@@ -34,10 +51,13 @@ void destroy_context(exec_context& ctx) noexcept;
 
 // Suspends the caller into `from` and resumes `to`. Once `from` is saved, hook(arg) runs on
 // `to`'s stack; only then may another thread resume `from`. Returns when something switches
-// back to `from`, possibly on another thread.
+// back to `from`, possibly on another thread. Saving `from` includes the calling thread's C++
+// exception state, which `to`'s replaces; `from` gets its own back on whichever thread resumes
+// it.
 void switch_context(exec_context& from, exec_context& to, arrival_hook hook, void* arg) noexcept;
 
-// Like switch_context, for a context that will never be resumed (a fiber that finished).
+// Like switch_context, for a context that will never be resumed (a fiber that finished), which
+// must hold no exception state (no handler active, nothing unwinding).
 [[noreturn]] void exit_context(exec_context& from, exec_context& to, arrival_hook hook,
                                void* arg) noexcept;
 
