@@ -359,6 +359,7 @@ class sequential_program {
   }
   std::size_t pick() { return rng_.below(chans_.size()); }
   tag next_tag(std::size_t i) { return make_tag(0, i, chans_[i].next_seq++); }
+  static std::string value_text(const std::optional<tag>& t) { return t ? str(" %s", tag_text(*t).c_str()) : std::string(); }
   bool has_room(const channel& c) const { return c.model.size() < c.cap; }
   std::chrono::microseconds short_timeout() {
     static constexpr long us[] = {0, 1, 10};
@@ -463,7 +464,7 @@ class sequential_program {
     channel& c = chans_[i];
     goro::recv_result<T> r = c.ch.try_recv();
     const std::optional<tag> got = tag_of(r.value);
-    note(str("c%zu.try_recv() -> %s %s", i, name_of(r.status), got ? tag_text(got).c_str() : ""));
+    note(str("c%zu.try_recv() -> %s%s", i, name_of(r.status), value_text(got).c_str()));
     tally(false, r.status);
     if (!c.model.empty()) {
       expect(r.status == chan_status::ok, "expected ok");
@@ -491,8 +492,8 @@ class sequential_program {
     const auto start = clock_type::now();
     goro::recv_result<T> r = c.ch.recv_for(d);
     const std::optional<tag> got = tag_of(r.value);
-    note(str("c%zu.recv_for(%ldus) -> %s %s", i, static_cast<long>(d.count()), name_of(r.status),
-             got ? tag_text(got).c_str() : ""));
+    note(str("c%zu.recv_for(%ldus) -> %s%s", i, static_cast<long>(d.count()), name_of(r.status),
+             value_text(got).c_str()));
     tally(false, r.status);
     if (!c.model.empty()) {
       expect(r.status == chan_status::ok, "expected ok");
@@ -510,8 +511,8 @@ class sequential_program {
     const std::stop_token token = token_for(ready);
     goro::recv_result<T> r = c.ch.recv(token);
     const std::optional<tag> got = tag_of(r.value);
-    note(str("c%zu.recv(%s token) -> %s %s", i, token.stop_requested() ? "stopped" : "live",
-             name_of(r.status), got ? tag_text(got).c_str() : ""));
+    note(str("c%zu.recv(%s token) -> %s%s", i, token.stop_requested() ? "stopped" : "live",
+             name_of(r.status), value_text(got).c_str()));
     tally(false, r.status);
     if (r.status == chan_status::cancelled) {
       return expect(token.stop_requested() && !r.value, "cancelled without a stop request");
@@ -824,6 +825,8 @@ void run_sequential() {
 // doing and aborts.
 
 constexpr std::size_t max_chans = 4;
+// How long nothing may complete, once every channel is closed, before the run is a deadlock.
+constexpr auto deadlock_limit = goro_test::sanitized ? 60s : 20s;
 
 enum class op_kind : std::uint8_t {
   send, try_send, send_for, send_stop,
@@ -914,7 +917,7 @@ struct round_plan {
 // The state of one round: its channels and their flags, its actors, and failures found.
 template <class T>
 struct world {
-  explicit world(const round_plan& p) : plan(p) {
+  world(const round_plan& p, std::string text) : plan(p), description(std::move(text)) {
     for (const std::size_t cap : p.caps) chans.emplace_back(cap);
   }
   world(const world&) = delete;
@@ -927,6 +930,7 @@ struct world {
   }
 
   const round_plan& plan;
+  const std::string description;  // the plan, for messages
   std::vector<chan<T>> chans;
   const chan<T> nil{nullptr};
   std::array<chan_flags, max_chans> flags;
@@ -961,7 +965,7 @@ class party {
   };
 
   void fail(op_kind how, int ch, const std::string& what) {
-    w_.fail(str("party %u, %s on %s: ", log_.id, name_of(how), ch < 0 ? "nil" : str("c%d", ch).c_str()) + what);
+    w_.fail(str("party %u, %s%s: ", log_.id, name_of(how), ch < 0 ? "" : str(" on c%d", ch).c_str()) + what);
   }
   void fail(op_kind how, std::size_t ch, const std::string& what) { fail(how, static_cast<int>(ch), what); }
   chan_flags& flags(std::size_t c) { return w_.flags[c]; }
@@ -1545,7 +1549,6 @@ class coordinator : party<T> {
   void wait_for_actors() {
     world<T>& wd = w();
     const auto stall_limit = goro_test::sanitized ? 20ms : 1ms;
-    const auto deadlock_limit = goro_test::sanitized ? 60s : 20s;
     std::uint64_t seen = wd.progress.load();
     auto last_progress = clock_type::now();
     auto last_move = last_progress;
@@ -1588,7 +1591,11 @@ class coordinator : party<T> {
   }
 
   [[noreturn]] void deadlock(const std::vector<actor*>& running) {
-    std::fprintf(stderr, "chan_fuzz_test: deadlock: nothing completed for the limit after every channel was closed and every stop token requested\n");
+    std::fprintf(stderr,
+                 "chan_fuzz_test: deadlock: no operation completed for %lld s, with every channel "
+                 "closed and every stop token requested\nround: %s\n",
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(deadlock_limit).count()),
+                 w().description.c_str());
     for (const actor* a : running) {
       const int k = a->doing.load();
       std::fprintf(stderr, "  party %u (%s) blocked in %s on %s\n", a->log.id, a->on_thread ? "thread" : "fiber",
@@ -1865,11 +1872,11 @@ void run_concurrent(std::size_t workers, const char* type) {
   run_rounds(150, 1, [&rt, workers, type](std::size_t, std::uint64_t seed) -> std::optional<std::string> {
     rng r(seed);
     const round_plan plan(r);
-    world<T> w(plan);
+    world<T> w(plan, plan.describe(workers, type));
     party_log coordinator_log;  // id 0
     coordinator<T>(rt, w, coordinator_log, r.next()).run();
     if (!w.failed.load()) return std::nullopt;
-    std::string text = "round: " + plan.describe(workers, type);
+    std::string text = "round: " + w.description;
     for (const std::string& f : w.failures) text += "\n  " + f;
     return text;
   });
