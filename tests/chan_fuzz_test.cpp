@@ -126,6 +126,9 @@ class rng {
   U one_of(const U (&options)[N]) {
     return options[below(N)];
   }
+  // How many cases a select gets: mostly 1 to 4, sometimes 9 to 20 (select keeps up to 8 on
+  // its stack and sorts more than 16 channels differently).
+  std::size_t select_cases() { return chance(90) ? 1 + below(4) : 9 + below(12); }
 
  private:
   std::uint64_t state_;
@@ -185,17 +188,18 @@ std::string self_path() {
 // any, and the run stops there. Which rounds:
 //   GORO_FUZZ_ROUND=r       round r alone (a replay);
 //   GORO_FUZZ_ITERATIONS=n  rounds [0, n * per_iteration), however long they take (long runs);
-//   neither                 rounds [0, scaled(ci_rounds)), but no new round after ci_budget
-//                           (CI, where the sanitizer presets set GORO_STRESS_SCALE).
+//   neither                 rounds [0, max(scaled(ci_rounds), ci_floor)), but no new round after
+//                           ci_budget (CI, where the sanitizer presets set GORO_STRESS_SCALE; the
+//                           floor keeps a few rounds where the scale would leave one).
 constexpr auto ci_budget = 60s;
 
 template <class Round>
-void run_rounds(std::size_t ci_rounds, std::size_t per_iteration, Round round) {
+void run_rounds(std::size_t ci_rounds, std::size_t ci_floor, std::size_t per_iteration, Round round) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   const std::string test = std::string(info->test_suite_name()) + "." + info->name();
   const std::uint64_t test_seed = mix(run_seed(), hash_name(test));
   std::size_t first = 0;
-  std::size_t count = goro_test::scaled(ci_rounds);
+  std::size_t count = std::max(goro_test::scaled(ci_rounds), ci_floor);
   bool budgeted = true;
   if (const auto n = env_number("GORO_FUZZ_ITERATIONS")) {
     count = static_cast<std::size_t>(*n) * per_iteration;
@@ -694,10 +698,10 @@ class sequential_program {
     }
   }
 
-  // The run-time form, goro::select(std::span<select_case>), over 1 to 4 random cases.
+  // The run-time form, goro::select(std::span<select_case>), over random cases.
   void select_run_time() {
     std::vector<case_plan> cases;
-    const std::size_t n = 1 + rng_.below(4);
+    const std::size_t n = rng_.select_cases();
     bool any_ready = false;
     for (std::size_t k = 0; k < n; ++k) {
       cases.push_back(random_case(rng_.chance(50) ? case_kind::send : case_kind::recv));
@@ -779,7 +783,7 @@ class sequential_program {
 template <class T>
 void run_sequential() {
   goro::runtime rt{goro::options{.workers = 1}};
-  run_rounds(4000, 20, [&rt](std::size_t index, std::uint64_t seed) {
+  run_rounds(4000, 200, 20, [&rt](std::size_t index, std::uint64_t seed) {
     sequential_program<T> program(seed);
     if (index % 2 == 1) return program.run();
     std::optional<std::string> result;
@@ -825,6 +829,15 @@ void run_sequential() {
 // doing and aborts.
 
 constexpr std::size_t max_chans = 4;
+// How long nothing may complete before the coordinator releases a blocked actor: well above
+// an operation's cost in each build, so that it seldom acts on a run that is only slow.
+#if defined(GORO_TEST_TSAN)
+constexpr auto stall_limit = 20ms;
+#elif defined(GORO_TEST_ASAN)
+constexpr auto stall_limit = 5ms;
+#else
+constexpr auto stall_limit = 1ms;
+#endif
 // How long nothing may complete, once every channel is closed, before the run is a deadlock.
 constexpr auto deadlock_limit = goro_test::sanitized ? 60s : 20s;
 
@@ -878,7 +891,7 @@ struct chan_flags {
 struct actor {
   party_log log;
   std::uint64_t seed = 0;
-  bool on_thread = false;
+  enum class place { fiber, other_runtime, thread } where = place::fiber;
   std::array<std::stop_source, 3> stops;  // used in turn, once requested
   std::atomic<std::size_t> stop_at{0};
   std::atomic<int> doing{-1};  // the op_kind running, -1 between operations
@@ -892,11 +905,13 @@ struct round_plan {
   std::size_t actors = 2;     // per epoch
   std::size_t ops = 10;       // per actor
   unsigned thread_percent = 0;
-  unsigned close_weight = 0;  // against a total of about 100
+  unsigned other_percent = 0;  // of fibers, on a second runtime (one worker) sharing the channels
+  unsigned close_weight = 0;   // against a total of about 100
 
   explicit round_plan(rng& r) {
     static constexpr std::size_t cap_choices[] = {0, 0, 1, 2, 3, 8};
     static constexpr unsigned thread_choices[] = {0, 20, 50};
+    static constexpr unsigned other_choices[] = {0, 0, 30};
     static constexpr unsigned close_choices[] = {0, 1, 2};
     const std::size_t n = 1 + r.below(max_chans);
     for (std::size_t i = 0; i < n; ++i) caps.push_back(r.one_of(cap_choices));
@@ -904,13 +919,15 @@ struct round_plan {
     actors = 2 + r.below(5);
     ops = 5 + r.below(40);
     thread_percent = r.one_of(thread_choices);
+    other_percent = r.one_of(other_choices);
     close_weight = r.one_of(close_choices);
   }
   std::string describe(std::size_t workers, const char* type) const {
     std::string s = str("%s values, %zu workers, channels of capacity", type, workers);
     for (const std::size_t c : caps) s += str(" %zu", c);
-    return s + str("; %zu epochs of %zu actors (%u%% threads) x %zu operations, close weight %u",
-                   epochs, actors, thread_percent, ops, close_weight);
+    return s + str("; %zu epochs of %zu actors (%u%% threads, %u%% of fibers on a second runtime)"
+                   " x %zu operations, close weight %u",
+                   epochs, actors, thread_percent, other_percent, ops, close_weight);
   }
 };
 
@@ -1139,7 +1156,7 @@ class actor_program : party<T> {
  public:
   actor_program(world<T>& w, actor& me) : base(w, me.log), me_(me), rng_(me.seed) {
     // Roles: mixed, producer, consumer, selector.
-    static constexpr unsigned base_weights[actor_op_kinds] = {10, 8, 6, 4, 10, 8, 6, 4, 2, 6, 6, 3, 0, 2, 2, 1};
+    static constexpr unsigned base_weights[actor_op_kinds] = {10, 8, 6, 4, 10, 8, 6, 4, 2, 6, 6, 3, 0, 2, 4, 1};
     const std::size_t role = rng_.below(4);
     for (std::size_t k = 0; k < actor_op_kinds; ++k) {
       unsigned wk = base_weights[k];
@@ -1363,9 +1380,9 @@ class actor_program : party<T> {
     this->recv_saw_closed(c, op_kind::range);
   }
 
-  // The run-time form over 1 to 4 cases, with a default (select_default) or blocking.
+  // The run-time form, with a default (select_default) or blocking.
   void select_run_time(op_kind how) {
-    const std::size_t n = 1 + rng_.below(4);
+    const std::size_t n = rng_.select_cases();
     std::vector<case_plan> cases;
     bool real = false;
     for (std::size_t k = 0; k < n; ++k) {
@@ -1490,8 +1507,8 @@ class coordinator : party<T> {
   using select_record = typename base::select_record;
 
  public:
-  coordinator(goro::runtime& rt, world<T>& w, party_log& log, std::uint64_t seed)
-      : base(w, log), rt_(rt), rng_(seed) {}
+  coordinator(goro::runtime& rt, goro::runtime& other, world<T>& w, party_log& log, std::uint64_t seed)
+      : base(w, log), rt_(rt), other_(other), rng_(seed) {}
 
   void run() {
     world<T>& wd = w();
@@ -1522,7 +1539,9 @@ class coordinator : party<T> {
       auto a = std::make_unique<actor>();
       a->log.id = static_cast<std::uint32_t>(wd.actors.size() + 1);
       a->seed = mix(seed_base_, wd.actors.size());
-      a->on_thread = rng_.chance(wd.plan.thread_percent);
+      a->where = rng_.chance(wd.plan.thread_percent)  ? actor::place::thread
+                 : rng_.chance(wd.plan.other_percent) ? actor::place::other_runtime
+                                                      : actor::place::fiber;
       wd.actors.push_back(std::move(a));
     }
     std::vector<std::thread> threads;
@@ -1534,10 +1553,10 @@ class coordinator : party<T> {
         // Last: the coordinator may read the log, and then free the world, once it sees this.
         a->finished.store(true);
       };
-      if (a->on_thread) {
-        threads.emplace_back(body);
-      } else {
-        rt_.go(body);
+      switch (a->where) {
+        case actor::place::thread: threads.emplace_back(body); break;
+        case actor::place::other_runtime: other_.go(body); break;
+        case actor::place::fiber: rt_.go(body); break;
       }
     }
     wait_for_actors();
@@ -1548,7 +1567,6 @@ class coordinator : party<T> {
   // stall_limit, releases blocked actors: cancels one's stop token, or closes a channel.
   void wait_for_actors() {
     world<T>& wd = w();
-    const auto stall_limit = goro_test::sanitized ? 20ms : 1ms;
     std::uint64_t seen = wd.progress.load();
     auto last_progress = clock_type::now();
     auto last_move = last_progress;
@@ -1598,7 +1616,10 @@ class coordinator : party<T> {
                  w().description.c_str());
     for (const actor* a : running) {
       const int k = a->doing.load();
-      std::fprintf(stderr, "  party %u (%s) blocked in %s on %s\n", a->log.id, a->on_thread ? "thread" : "fiber",
+      std::fprintf(stderr, "  party %u (%s) blocked in %s on %s\n", a->log.id,
+                   a->where == actor::place::thread          ? "thread"
+                   : a->where == actor::place::other_runtime ? "fiber of the second runtime"
+                                                             : "fiber",
                    k < 0 ? "-" : name_of(static_cast<op_kind>(k)),
                    a->doing_chan.load() < 0 ? "nil/-" : str("c%d", a->doing_chan.load()).c_str());
     }
@@ -1731,7 +1752,7 @@ class coordinator : party<T> {
   void quiescent_select(std::array<std::size_t, max_chans>& n) {
     world<T>& wd = w();
     const op_kind how = op_kind::probe;
-    const std::size_t count = 1 + rng_.below(4);
+    const std::size_t count = rng_.select_cases();
     std::vector<case_plan> cases;
     bool any_ready = false;
     for (std::size_t k = 0; k < count; ++k) {
@@ -1862,6 +1883,7 @@ class coordinator : party<T> {
   }
 
   goro::runtime& rt_;
+  goro::runtime& other_;
   rng rng_;
   std::uint64_t seed_base_ = rng_.next();
 };
@@ -1869,12 +1891,13 @@ class coordinator : party<T> {
 template <class T>
 void run_concurrent(std::size_t workers, const char* type) {
   goro::runtime rt{goro::options{.workers = workers}};
-  run_rounds(150, 1, [&rt, workers, type](std::size_t, std::uint64_t seed) -> std::optional<std::string> {
+  goro::runtime other{goro::options{.workers = 1}};
+  run_rounds(150, 10, 1, [&rt, &other, workers, type](std::size_t, std::uint64_t seed) -> std::optional<std::string> {
     rng r(seed);
     const round_plan plan(r);
     world<T> w(plan, plan.describe(workers, type));
     party_log coordinator_log;  // id 0
-    coordinator<T>(rt, w, coordinator_log, r.next()).run();
+    coordinator<T>(rt, other, w, coordinator_log, r.next()).run();
     if (!w.failed.load()) return std::nullopt;
     std::string text = "round: " + w.description;
     for (const std::string& f : w.failures) text += "\n  " + f;
