@@ -846,8 +846,8 @@ void run_sequential() {
 
 // ---- concurrent phase ------------------------------------------------------------------------
 //
-// Actors (fibers and plain threads) run random programs over up to four channels, in epochs;
-// the test's thread coordinates. What each operation's outcome is checked against, whatever
+// Actors (fibers, fibers of a second one-worker runtime, and plain threads) run random programs
+// over up to four channels, in epochs; the test's thread coordinates. What each operation's outcome is checked against, whatever
 // the interleaving:
 //   - a send that succeeds must not have begun after a close() of its channel returned; one that
 //     reports closed (returns closed, or throws) must come after a close() began; a try_send
@@ -864,9 +864,11 @@ void run_sequential() {
 //   - size() <= capacity().
 // Between epochs, with every actor returned and so nobody blocked, the values in each buffer
 // are exactly the successful sends less the receives, and the coordinator checks size() and
-// the outcome of non-blocking probes against that count. At the end it closes and drains every
-// channel and accounts for every value: each successful send received exactly once, no failed
-// send's value, nor any other, received; and exactly one close() of each channel returned.
+// the outcome of non-blocking probes against that count, then drains each closed channel and puts
+// a new one in its place, so that every epoch starts with open channels. At the end it closes and
+// drains every channel and accounts for every value: each successful send received exactly once,
+// no failed send's value, nor any other, received; and exactly one close() of each channel
+// returned.
 //
 // When no operation completes for a while (every actor blocked, or too slow), the coordinator
 // cancels an actor's stop token or closes a channel, which releases blocked parties: that too
