@@ -6,9 +6,11 @@
 // afterwards; nil cases; races with close and with non-blocking operations, in which the
 // default is never taken while a case is ready; exactly one case firing per select; receive
 // cases on closed channels, send cases on closed channels, handlers with and without
-// arguments and the returned case index; the run-time form over a std::span of select_case;
-// on_stop; and selects on plain threads alongside fibers. Concurrency tests run once per
-// worker count (1, 2, 4, 8).
+// arguments and the returned case index; a send case's rvalue moved from only if the case is
+// performed, and the run-time form's own copy; threads and runtimes started one after another
+// choosing differently (each thread's generator seeded afresh); the run-time form over a
+// std::span of select_case; on_stop; and selects on plain threads alongside fibers.
+// Concurrency tests run once per worker count (1, 2, 4, 8).
 #include <algorithm>
 #include <array>
 #include <atomic>
