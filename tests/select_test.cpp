@@ -215,6 +215,7 @@ TEST(SelectBasicsTest, MoveOnlyValues) {
             1u);
   std::unique_ptr<int> got;
   EXPECT_EQ(select(on_recv(never), on_recv(ch, [&](std::optional<std::unique_ptr<int>> v) {
+                     ASSERT_TRUE(v.has_value());
                      got = std::move(*v);
                    })),
             1u);

@@ -61,11 +61,20 @@ class recv_slot {
   // constructor throws, the value is destroyed all the same and the exception propagates: the
   // slot is empty after every call.
   std::optional<T> take() noexcept(std::is_nothrow_move_constructible_v<T>) {
-    struct destroy_on_exit {
-      recv_slot* slot;
-      ~destroy_on_exit() { slot->destroy(); }
-    } guard{this};
-    return std::optional<T>(std::move(value()));
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      std::optional<T> out(std::move(value()));
+      destroy();
+      return out;
+    } else {
+      try {
+        std::optional<T> out(std::move(value()));
+        destroy();
+        return out;
+      } catch (...) {
+        destroy();
+        throw;
+      }
+    }
   }
 
  private:
