@@ -399,23 +399,29 @@ TEST_P(ChanThrowingMoveTest, SelectRecv) {
   EXPECT_EQ(fragile::live(), 0);
 }
 
-TEST_P(ChanThrowingMoveTest, RangeFor) {
-  const int cap = GetParam();
+// Range-for moves each value out of the receive's slot into the iterator (extra = 0), and the
+// loop moves it from there into its variable (extra = 1). Either move may throw; the value is
+// destroyed once either way, and the loop has not run.
+void range_for_throwing_at(int cap, int extra) {
+  SCOPED_TRACE(extra);
+  fragile::made = 0;
+  fragile::destroyed = 0;
+  fragile::throws = 0;
   {
     chan<fragile> ch(cap);
     std::thread sender;
     if (cap > 0) {
-      ch.send(fragile(1, inner_moves(cap)));
+      ch.send(fragile(1, inner_moves(cap) + extra));
       ch.close();
     } else {
-      sender = std::thread([ch] {
-        ch.send(fragile(1, inner_moves(0)));
+      sender = std::thread([ch, extra] {
+        ch.send(fragile(1, inner_moves(0) + extra));
         ch.close();
       });
     }
     int seen = 0;
     try {
-      for (fragile f : ch) {  // the move into f throws
+      for (fragile f : ch) {
         ++seen;
         (void)f;
       }
@@ -429,6 +435,11 @@ TEST_P(ChanThrowingMoveTest, RangeFor) {
     EXPECT_EQ(ch.recv(), std::nullopt);  // consumed: the channel is closed and drained
   }
   EXPECT_EQ(fragile::live(), 0);
+}
+
+TEST_P(ChanThrowingMoveTest, RangeFor) {
+  range_for_throwing_at(GetParam(), 0);
+  range_for_throwing_at(GetParam(), 1);
 }
 
 std::string capacity_name(const ::testing::TestParamInfo<int>& param) {
@@ -484,7 +495,17 @@ TEST(ChanRangeForTest, ReferenceLoopVariablesBindWithoutAMove) {
     const int before = census::made.load();
     for (auto&& c : ch) sum += c.v;
     EXPECT_EQ(sum, 3);
-    EXPECT_EQ(census::made.load() - before, 2) << "one move per value, into the iterator";
+    const int by_reference = census::made.load() - before;
+
+    chan<census> again(2);
+    again.send(census(1));
+    again.send(census(2));
+    again.close();
+    const int before_by_value = census::made.load();
+    for (census c : again) sum += c.v;
+    EXPECT_EQ(sum, 6);
+    EXPECT_EQ(census::made.load() - before_by_value, by_reference + 2)
+        << "a by-value loop variable costs one move per value; a reference none";
   }
   EXPECT_EQ(census::made.load(), census::destroyed.load());
   chan<std::string> strings(1);
