@@ -76,6 +76,20 @@ class recv_slot {
       }
     }
   }
+  // As take, into an empty optional.
+  void take_into(std::optional<T>& out) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      out.emplace(std::move(value()));
+    } else {
+      try {
+        out.emplace(std::move(value()));
+      } catch (...) {
+        destroy();
+        throw;
+      }
+    }
+    destroy();
+  }
 
  private:
   alignas(T) std::byte buf_[sizeof(T)];
@@ -275,18 +289,7 @@ class chan {
     void advance() {
       current_.reset();
       detail::recv_slot<T> slot;
-      if (ch_->recv_blocking(slot) != detail::chan_result::ok) return;
-      if constexpr (std::is_nothrow_move_constructible_v<T>) {
-        current_.emplace(std::move(slot.value()));
-      } else {
-        try {
-          current_.emplace(std::move(slot.value()));
-        } catch (...) {
-          slot.destroy();
-          throw;
-        }
-      }
-      slot.destroy();
+      if (ch_->recv_blocking(slot) == detail::chan_result::ok) slot.take_into(current_);
     }
 
     const chan* ch_ = nullptr;
