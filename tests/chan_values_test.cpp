@@ -84,6 +84,8 @@ struct census {
 };
 
 TEST(ChanCapacityTest, OverflowingCapacityThrowsLengthErrorForEveryElementSize) {
+  census::made = 0;
+  census::destroyed = 0;
   // Go's makechan panics on this one: (1 << 61) + 1 eight-byte values wrap to 8 bytes.
   try {
     chan<std::uint64_t> ch((1LL << 61) + 1);
