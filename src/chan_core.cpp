@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "goro/chan.hpp"
+#include "goro/detail/check.hpp"
 #include "goro/errors.hpp"
 
 namespace goro::detail {
@@ -27,6 +28,7 @@ const wait_limit no_limit{};
 // ---- chan_core -----------------------------------------------------------------------------
 
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops) : ops_(ops), capacity_(capacity) {
+  GORO_DCHECK(capacity_ <= max_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
   if (capacity_ > 0) {
     buffer_ = static_cast<std::byte*>(
         ::operator new(capacity_ * ops_.size, std::align_val_t(ops_.align)));

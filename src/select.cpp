@@ -4,8 +4,14 @@
 // case, else one chan_waiter per case on every channel, sharing one waiter whose first claim
 // wins; after waking, the losing entries are unlinked from every queue before returning.
 // Protocol and proof sketch: docs/select.md.
+#include <sys/random.h>
+#include <sys/types.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -16,12 +22,33 @@
 namespace goro::detail {
 namespace {
 
+// A seed for one thread's generator, never 0: 64 bits from the kernel (getrandom(2); a
+// thread's first select pays the system call, once), else the clock, mixed with a process-wide
+// count of seeds so that no two threads of a process start alike even then; splitmix64's
+// finalizer spreads the sum over all 64 bits. Rejected: a seed from a thread-local's address,
+// since a thread started after another one ended gets the same thread-locals, and would choose
+// exactly as the first did.
+__attribute__((noinline, cold)) std::uint64_t fresh_seed() noexcept {
+  // Relaxed: only distinctness matters, which the read-modify-write gives on its own.
+  static std::atomic<std::uint64_t> seeds{0};
+  std::uint64_t entropy = 0;
+  if (::getrandom(&entropy, sizeof entropy, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof entropy)) {
+    entropy = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  std::uint64_t z = entropy + 0x9E3779B97F4A7C15ULL * (seeds.fetch_add(1, std::memory_order_relaxed) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return z != 0 ? z : 0x9E3779B97F4A7C15ULL;
+}
+
 // xorshift64*, per thread. Not inlined, so no caller keeps a thread-local address across a
 // fiber switch. Seeded on first use, not by a dynamic initializer, which would put a guard
-// and a call in front of every draw.
+// and a call in front of every draw: the state is zero-initialized, 0 meaning "not seeded"
+// (xorshift never reaches 0 from a nonzero state).
 __attribute__((noinline)) std::uint64_t next_random() noexcept {
   thread_local std::uint64_t state = 0;
-  if (state == 0) state = 0x9E3779B97F4A7C15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
+  if (state == 0) [[unlikely]] state = fresh_seed();
   state ^= state >> 12;
   state ^= state << 25;
   state ^= state >> 27;

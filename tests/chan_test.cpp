@@ -782,7 +782,7 @@ TEST_P(ChanTest, MoveOnlyPayloadAcrossFibers) {
     int next = 0;
     int bad = 0;
     run_fibers(rt, 1, [&](std::size_t) {
-      for (auto& p : ch) {
+      for (auto&& p : ch) {
         if (p == nullptr || *p != next) ++bad;
         ++next;
       }

@@ -6,9 +6,11 @@
 // afterwards; nil cases; races with close and with non-blocking operations, in which the
 // default is never taken while a case is ready; exactly one case firing per select; receive
 // cases on closed channels, send cases on closed channels, handlers with and without
-// arguments and the returned case index; the run-time form over a std::span of select_case;
-// on_stop; and selects on plain threads alongside fibers. Concurrency tests run once per
-// worker count (1, 2, 4, 8).
+// arguments and the returned case index; a send case's rvalue moved from only if the case is
+// performed, and the run-time form's own copy; threads and runtimes started one after another
+// choosing differently (each thread's generator seeded afresh); the run-time form over a
+// std::span of select_case; on_stop; and selects on plain threads alongside fibers.
+// Concurrency tests run once per worker count (1, 2, 4, 8).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -213,6 +215,7 @@ TEST(SelectBasicsTest, MoveOnlyValues) {
             1u);
   std::unique_ptr<int> got;
   EXPECT_EQ(select(on_recv(never), on_recv(ch, [&](std::optional<std::unique_ptr<int>> v) {
+                     ASSERT_TRUE(v.has_value());
                      got = std::move(*v);
                    })),
             1u);
@@ -221,6 +224,120 @@ TEST(SelectBasicsTest, MoveOnlyValues) {
   // The value of a send case not chosen is dropped with the case, never delivered.
   EXPECT_EQ(select(on_send(never, std::make_unique<int>(3)), otherwise()), 1u);
   EXPECT_EQ(ch.try_recv().status, chan_status::empty);
+}
+
+// The caller's object after a select that did not perform its send case: as it was.
+void expect_kept(const std::unique_ptr<int>& p, int v, const char* what) {
+  ASSERT_NE(p, nullptr) << what << ": a send case not performed moved from its value";
+  EXPECT_EQ(*p, v) << what;
+}
+
+TEST(SelectBasicsTest, SendCaseMovesFromAnRvalueOnlyIfPerformed) {
+  using ptr = std::unique_ptr<int>;
+  chan<ptr> unbuffered;  // nobody receives: never ready
+  chan<ptr> full(1);
+  full.send(std::make_unique<int>(0));
+  chan<int> ready(1);
+  ptr q = std::make_unique<int>(5);
+
+  EXPECT_EQ(select(on_send(unbuffered, std::move(q)), otherwise()), 1u);
+  expect_kept(q, 5, "default taken");
+  EXPECT_EQ(select(on_send(full, std::move(q)), on_send(unbuffered, std::move(q)), otherwise()), 2u);
+  expect_kept(q, 5, "default taken over two send cases");
+
+  ready.send(1);
+  EXPECT_EQ(select(on_send(full, std::move(q)), on_recv(ready)), 1u);
+  expect_kept(q, 5, "another case performed");
+
+  std::stop_source stopped;
+  stopped.request_stop();
+  EXPECT_EQ(select(on_send(unbuffered, std::move(q)), on_stop(stopped.get_token())), 1u);
+  expect_kept(q, 5, "on_stop performed");
+
+  chan<ptr> closed(1);
+  closed.close();
+  EXPECT_THROW(select(on_send(closed, std::move(q)), otherwise()), goro::closed_channel_error);
+  expect_kept(q, 5, "send on a closed channel threw");
+
+  // A blocked select woken for another case.
+  std::thread sender([ready] {
+    std::this_thread::sleep_for(5ms);  // lets the select block first (either order is correct)
+    ready.send(2);
+  });
+  EXPECT_EQ(select(on_send(unbuffered, std::move(q)), on_recv(ready)), 1u);
+  sender.join();
+  expect_kept(q, 5, "a blocked select woken by another case");
+
+  // Two cases may refer to one object: only the performed one moves from it.
+  chan<ptr> room(1);
+  EXPECT_EQ(select(on_send(full, std::move(q)), on_send(room, std::move(q))), 1u);
+  EXPECT_EQ(q, nullptr);
+  auto got = room.recv();
+  ASSERT_TRUE(got.has_value() && *got != nullptr);
+  EXPECT_EQ(**got, 5);
+
+  // An lvalue is copied: the caller's object is never changed, performed or not.
+  chan<std::string> strings(1);
+  std::string s = "copied";
+  EXPECT_EQ(select(on_send(strings, s)), 0u);
+  EXPECT_EQ(s, "copied");
+  EXPECT_EQ(select(on_send(strings, s), otherwise()), 1u);
+  EXPECT_EQ(s, "copied");
+  EXPECT_EQ(strings.recv(), std::optional<std::string>("copied"));
+}
+
+TEST(SelectBasicsTest, RunTimeSendCaseHoldsItsOwnValue) {
+  using ptr = std::unique_ptr<int>;
+  chan<ptr> full(1);
+  full.send(std::make_unique<int>(0));
+  std::vector<goro::select_case> cases;
+  ptr q = std::make_unique<int>(6);
+  cases.push_back(on_send(full, std::move(q)));  // moves q into the select_case
+  EXPECT_EQ(q, nullptr);
+  cases.push_back(otherwise());
+  EXPECT_EQ(select(std::span(cases)), 1u);  // full: the value stays in the case
+  EXPECT_EQ(*full.recv().value(), 0);
+  EXPECT_EQ(select(std::span(cases)), 0u);  // now sent
+  auto got = full.recv();
+  ASSERT_TRUE(got.has_value() && *got != nullptr);
+  EXPECT_EQ(**got, 6);
+}
+
+// The cases a select chooses among four always-ready receive cases, 64 times.
+std::vector<std::size_t> choices_among_four() {
+  constexpr int rounds = 64;
+  std::vector<chan<int>> chans;
+  for (int c = 0; c < 4; ++c) {
+    chans.emplace_back(rounds);
+    for (int i = 0; i < rounds; ++i) chans.back().send(i);
+  }
+  std::vector<std::size_t> picked;
+  for (int i = 0; i < rounds; ++i) {
+    picked.push_back(select(on_recv(chans[0]), on_recv(chans[1]), on_recv(chans[2]), on_recv(chans[3])));
+  }
+  return picked;
+}
+
+// Each thread seeds its own generator: two threads, the second started after the first ended
+// (so it may get the same thread-locals), do not choose alike. Equal sequences of 64 uniform
+// choices among 4 have probability 4^-64.
+TEST(SelectBasicsTest, ThreadsStartedOneAfterAnotherChooseDifferently) {
+  std::vector<std::size_t> first;
+  std::vector<std::size_t> second;
+  std::thread([&] { first = choices_among_four(); }).join();
+  std::thread([&] { second = choices_among_four(); }).join();
+  ASSERT_EQ(first.size(), 64u);
+  EXPECT_NE(first, second);
+}
+
+TEST(SelectBasicsTest, RuntimesStartedOneAfterAnotherChooseDifferently) {
+  std::vector<std::size_t> sequences[2];
+  for (auto& seq : sequences) {
+    goro::runtime rt{goro::options{.workers = 1}};
+    run_fibers(rt, 1, [&](std::size_t) { seq = choices_among_four(); });
+  }
+  ASSERT_EQ(sequences[0].size(), 64u);
+  EXPECT_NE(sequences[0], sequences[1]);
 }
 
 TEST(SelectBasicsTest, RunTimeForm) {

@@ -53,12 +53,42 @@ class recv_slot {
   recv_slot(const recv_slot&) noexcept {}
   recv_slot& operator=(const recv_slot&) = delete;
   void* storage() noexcept { return buf_; }
-  // Moves the received value out; REQUIRES: a receive constructed it.
+  // The received value. REQUIRES: a receive constructed it, and nobody destroyed it since.
+  T& value() noexcept { return *std::launder(reinterpret_cast<T*>(buf_)); }
+  // Destroys the received value. REQUIRES: as value().
+  void destroy() noexcept { value().~T(); }
+  // Moves the received value out and destroys it. REQUIRES: as value(). If T's move
+  // constructor throws, the value is destroyed all the same and the exception propagates: the
+  // slot is empty after every call.
   std::optional<T> take() noexcept(std::is_nothrow_move_constructible_v<T>) {
-    T* v = std::launder(reinterpret_cast<T*>(buf_));
-    std::optional<T> out(std::move(*v));
-    v->~T();
-    return out;
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      std::optional<T> out(std::move(value()));
+      destroy();
+      return out;
+    } else {
+      try {
+        std::optional<T> out(std::move(value()));
+        destroy();
+        return out;
+      } catch (...) {
+        destroy();
+        throw;
+      }
+    }
+  }
+  // As take, into an empty optional.
+  void take_into(std::optional<T>& out) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      out.emplace(std::move(value()));
+    } else {
+      try {
+        out.emplace(std::move(value()));
+      } catch (...) {
+        destroy();
+        throw;
+      }
+    }
+    destroy();
   }
 
  private:
@@ -88,8 +118,11 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 // lives while any handle, or any operation in flight, refers to it. A default-constructed chan
 // is unbuffered; chan(nullptr) is nil: sends and receives on it block forever.
 //
-// T may be move-only and need not be default-constructible. Values are moved in and out; a
-// T whose move constructor throws during a hand-off terminates the program.
+// T may be move-only and need not be default-constructible. Values are moved in and out. A T
+// whose move constructor throws inside the channel (into or out of its buffer, or in a
+// hand-off, all under the channel's lock) terminates the program; one that throws as a
+// received value is moved out to the caller destroys that value and propagates, the receive
+// having happened (the value is consumed, and the channel is as after any receive).
 //
 // Operations are const: they act on the shared channel, not on the handle (as a Go channel
 // value is used by copy).
@@ -102,11 +135,15 @@ class chan {
   using value_type = T;
 
   // An unbuffered channel: a send waits for a receiver.
-  chan() : core_(new detail::chan_core(0, detail::elem_ops_for<T>)) {}
-  // A channel buffering exactly `capacity` values; 0 is unbuffered. Throws
-  // std::invalid_argument if capacity is negative (Go's "makechan: size out of range").
+  chan() : core_(new_core(0)) {}
+  // A channel buffering exactly `capacity` values; 0 is unbuffered. Checks before allocating
+  // or constructing anything (Go panics "makechan: size out of range" for both): throws
+  // std::invalid_argument if capacity is negative, and std::length_error if the buffer and the
+  // channel together would take more than PTRDIFF_MAX bytes
+  // (detail::chan_core::max_capacity(sizeof(T)); the product is never computed unchecked). A
+  // capacity within that limit that memory cannot hold throws std::bad_alloc.
   template <std::integral I>
-  explicit chan(I capacity) : core_(new detail::chan_core(checked_capacity(capacity), detail::elem_ops_for<T>)) {}
+  explicit chan(I capacity) : core_(new_core(checked_capacity(capacity))) {}
   // The nil channel.
   chan(std::nullptr_t) noexcept {}
 
@@ -122,31 +159,47 @@ class chan {
     if (core_ != nullptr) core_->release();
   }
 
+  // Every send has two forms. The T&& form moves from the caller's object only if the value is
+  // sent (ok): after any other outcome (full, timeout, cancelled, or closed, thrown or
+  // returned) the object is as it was. The const T& form sends a copy and never changes the
+  // caller's object. An argument of another type is converted to a temporary T first, which an
+  // unsent value then leaves with.
+
   // Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
-  // channel is, or while blocked becomes, closed; v is then not delivered.
-  void send(T v) const {
+  // channel is, or while blocked becomes, closed; v is then neither delivered nor moved from.
+  void send(T&& v) const {
     check_send(core_ != nullptr ? core_->send(&v) : detail::wait_on_nil({}, false));
   }
+  void send(const T& v) const requires std::copy_constructible<T> {
+    T copy(v);
+    send(std::move(copy));
+  }
 
-  // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled.
-  chan_status send(T v, std::stop_token stop) const {
+  // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled
+  // (v not moved from).
+  chan_status send(T&& v, std::stop_token stop) const {
     return check_send(send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
+  }
+  chan_status send(const T& v, std::stop_token stop) const requires std::copy_constructible<T> {
+    T copy(v);
+    return send(std::move(copy), std::move(stop));
   }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
+  // If T's move constructor throws as the value is moved out, the value is destroyed, the
+  // exception propagates, and the value counts as received.
   std::optional<T> recv() const {
     detail::recv_slot<T> slot;
-    const detail::chan_result r =
-        core_ != nullptr ? core_->recv(slot.storage()) : detail::wait_on_nil({}, false);
-    if (r == detail::chan_result::ok) return slot.take();
+    if (recv_blocking(slot) == detail::chan_result::ok) return slot.take();
     return std::nullopt;
   }
 
-  // As recv, but gives up when `stop` is requested (status ok, closed or cancelled).
+  // As recv, but gives up when `stop` is requested (status ok, closed or cancelled). Every
+  // form of receive treats a throwing move constructor as recv() does.
   recv_result<T> recv(std::stop_token stop) const { return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false); }
 
   // Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
-  // The value is moved from only on ok.
+  // v is moved from only on ok.
   chan_status try_send(T&& v) const { return detail::to_status(send_impl(v, {}, true), chan_status::full); }
   chan_status try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
@@ -157,7 +210,7 @@ class chan {
   recv_result<T> try_recv() const { return recv_with({}, true); }
 
   // As send, but gives up at the deadline: ok or timeout; throws closed_channel_error as send.
-  // The value is moved from only on ok.
+  // v is moved from only on ok.
   chan_status send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
     return check_send(send_impl(v, detail::wait_limit{deadline, std::stop_token{}}, false));
   }
@@ -202,16 +255,26 @@ class chan {
   // Handles are equal when they refer to the same channel (or are both nil).
   friend bool operator==(const chan& a, const chan& b) noexcept { return a.core_ == b.core_; }
 
-  // Range-for support: receives until the channel is closed and drained.
+  // Range-for support: receives until the channel is closed and drained. *it is an rvalue
+  // (T&&): `for (T v : ch)` moves each value into v (so move-only T works), `for (auto&& v : ch)`
+  // and `for (const T& v : ch)` bind to it without a move, and `for (auto& v : ch)` does not
+  // compile. The iterator holds each value until it advances or is destroyed, and never assigns
+  // one (so T need not be assignable). A throwing move constructor: see recv (the move out of
+  // the receive's slot into the iterator) and the loop's own move into v, after which the
+  // iterator still holds, and later destroys, the value.
   class iterator {
    public:
+    using iterator_concept = std::input_iterator_tag;
     using value_type = T;
+    using reference = T&&;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    explicit iterator(const chan* ch) : ch_(ch), current_(ch->recv()) {}
-    T& operator*() noexcept { return *current_; }
+    explicit iterator(const chan* ch) : ch_(ch) { advance(); }
+
+    // The value received last. REQUIRES: *this != end().
+    T&& operator*() const noexcept { return std::move(*current_); }
     iterator& operator++() {
-      current_ = ch_->recv();
+      advance();
       return *this;
     }
     void operator++(int) { ++*this; }
@@ -220,8 +283,17 @@ class chan {
     }
 
    private:
+    // The slot is a local, not a member: its address goes to the channel, and a member's would
+    // make the compiler keep the whole iterator in memory across every receive (4 more
+    // instructions per item in mpmc's consumer loop, callgrind).
+    void advance() {
+      current_.reset();
+      detail::recv_slot<T> slot;
+      if (ch_->recv_blocking(slot) == detail::chan_result::ok) slot.take_into(current_);
+    }
+
     const chan* ch_ = nullptr;
-    std::optional<T> current_;
+    mutable std::optional<T> current_;  // mutable: *it is const, and hands out T&&
   };
   iterator begin() const { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
@@ -229,17 +301,32 @@ class chan {
  private:
   friend detail::chan_core* detail::core_of<T>(const chan<T>&) noexcept;
 
+  static detail::chan_core* new_core(std::size_t capacity) {
+    return new detail::chan_core(capacity, detail::elem_ops_for<T>);
+  }
   template <std::integral I>
   static std::size_t checked_capacity(I capacity) {
     if constexpr (std::is_signed_v<I>) {
       if (capacity < 0) throw std::invalid_argument("goro::chan: negative capacity");
     }
+    constexpr std::size_t max = detail::chan_core::max_capacity(sizeof(T));
+    bool too_big = false;
+    if constexpr (sizeof(I) <= sizeof(std::size_t)) {
+      too_big = static_cast<std::size_t>(capacity) > max;  // exact: capacity >= 0 here
+    } else {
+      too_big = capacity > static_cast<I>(max);  // a wider type (__int128) holds max
+    }
+    if (too_big) throw std::length_error("goro::chan: capacity out of range");
     return static_cast<std::size_t>(capacity);
   }
 
   detail::chan_result send_impl(T& v, const detail::wait_limit& limit, bool non_blocking) const {
     if (core_ == nullptr) return detail::wait_on_nil(limit, non_blocking);
     return core_->send(&v, limit, non_blocking);
+  }
+  // recv's path: no wait_limit, so the core's inline fast paths.
+  detail::chan_result recv_blocking(detail::recv_slot<T>& slot) const {
+    return core_ != nullptr ? core_->recv(slot.storage()) : detail::wait_on_nil({}, false);
   }
   detail::chan_result recv_impl(detail::recv_slot<T>& slot, const detail::wait_limit& limit,
                                 bool non_blocking) const {

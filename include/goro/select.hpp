@@ -42,12 +42,32 @@ struct recv_case {
   recv_slot<T> slot{};
 };
 
+// A send case refers to the caller's T when given one as an rvalue, so that the object is
+// moved from only if this case is performed; else it holds its own T (a copy, or a conversion).
 template <class T, class F>
 struct send_case {
   const chan<T>* ch;
-  T value;
+  T* value;                // the caller's object; null when `owned` holds the value
   F handler;
+  std::optional<T> owned;  // the case's own T, engaged exactly when value is null
+
+  T* target() noexcept { return value != nullptr ? value : &*owned; }
+  // Moves a referred-to value into the case, which then no longer needs the caller's object.
+  void own() {
+    if (value == nullptr) return;
+    owned.emplace(std::move(*value));
+    value = nullptr;
+  }
 };
+
+template <class T, class U, class F>
+send_case<T, std::decay_t<F>> make_send_case(const chan<T>& ch, U&& value, F&& handler) {
+  if constexpr (std::is_same_v<U, T>) {  // deduced from an rvalue of type T itself
+    return {&ch, &value, std::forward<F>(handler), std::nullopt};
+  } else {
+    return {&ch, nullptr, std::forward<F>(handler), std::optional<T>(std::in_place, std::forward<U>(value))};
+  }
+}
 
 template <class F>
 struct stop_case {
@@ -85,7 +105,7 @@ void describe(recv_case<T, F>& c, select_op& op) {
 }
 template <class T, class F>
 void describe(send_case<T, F>& c, select_op& op) {
-  op = {core_of(*c.ch), &c.value, select_kind::send};
+  op = {core_of(*c.ch), c.target(), select_kind::send};
 }
 template <class F>
 void describe(stop_case<F>& c, select_op& op) {
@@ -97,6 +117,8 @@ void describe(default_case<F>&, select_op& op) {
   op = {};
 }
 
+// take() destroys the received value even if T's move constructor throws, which then
+// propagates from select.
 template <class T, class F>
 void complete(recv_case<T, F>& c, const select_op& op) {
   call_handler(c.handler, op.ok ? c.slot.take() : std::optional<T>());
@@ -142,6 +164,7 @@ struct erased_case_of final : erased_case {
   explicit erased_case_of(C&& c, std::optional<std::decay_t<decltype(*c.ch)>> owned)
       : handle(std::move(owned)), the_case(std::forward<C>(c)) {
     the_case.ch = &*handle;
+    if constexpr (requires { the_case.own(); }) the_case.own();
   }
   void describe(select_op& op) override { detail::describe(the_case, op); }
   void complete(const select_op& op) override { detail::complete(the_case, op); }
@@ -162,15 +185,23 @@ detail::recv_case<T, std::decay_t<F>> on_recv(const chan<T>& ch, F&& handler) {
   return {&ch, std::forward<F>(handler)};
 }
 
-// A case that sends value on ch. The value is moved into the channel only if this case is
-// chosen. A send case on a closed channel makes select throw closed_channel_error.
+// A case that sends value on ch. A send case on a closed channel makes select throw
+// closed_channel_error.
+// - An rvalue of type T (std::move(x), or a temporary): the case refers to that object, which
+//   is moved from only if this case is performed. After a select that performed another case,
+//   took the default, or threw, it is as it was. The object must outlive the select (a
+//   temporary in the select's own arguments does).
+// - Anything else (an lvalue, a const T, another type): the case holds its own T, copied or
+//   converted from value when the case is built; the caller's lvalue is never changed.
+// - A select_case built from a send case holds its own T in every case: the value is moved
+//   into it (from the caller's object, for an rvalue of type T) when the select_case is built.
 template <class T, class U>
 detail::send_case<T, detail::no_handler> on_send(const chan<T>& ch, U&& value) {
-  return {&ch, T(std::forward<U>(value)), {}};
+  return detail::make_send_case(ch, std::forward<U>(value), detail::no_handler{});
 }
 template <class T, class U, class F>
 detail::send_case<T, std::decay_t<F>> on_send(const chan<T>& ch, U&& value, F&& handler) {
-  return {&ch, T(std::forward<U>(value)), std::forward<F>(handler)};
+  return detail::make_send_case(ch, std::forward<U>(value), std::forward<F>(handler));
 }
 
 // A case that is ready once stop is requested on token: Go's `case <-ctx.Done():`.
@@ -218,7 +249,10 @@ std::size_t select(Cases&&... cases) {
 }
 
 // A case for the run-time form of select, for a number of cases known only at run time (Go's
-// reflect.Select). It keeps its own handle on the channel.
+// reflect.Select). It keeps its own handle on the channel and, for a send, its own value
+// (moved or copied in when the select_case is built): a select_case usually outlives the
+// statement that built it, and so would outlive a temporary. A send case's value is moved
+// into the channel only if the case is performed; until then it stays in the select_case.
 class select_case {
  public:
   template <class T, class F>

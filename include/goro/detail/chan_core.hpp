@@ -81,6 +81,14 @@ enum class chan_result { ok, closed, would_block, timed_out, cancelled };
 
 class chan_core {
  public:
+  // The largest capacity for elements of elem_size bytes: the buffer and the channel itself
+  // then stay within PTRDIFF_MAX bytes, the most one object may span (Go's makechan checks
+  // its buffer plus header against maxAlloc the same way). chan<T> throws past it.
+  static constexpr std::size_t max_capacity(std::size_t elem_size) noexcept {
+    return (static_cast<std::size_t>(PTRDIFF_MAX) - sizeof(chan_core)) / elem_size;
+  }
+
+  // REQUIRES: capacity <= max_capacity(ops.size) (chan<T> checks it before constructing).
   chan_core(std::size_t capacity, const elem_ops& ops);
   ~chan_core();
   chan_core(const chan_core&) = delete;
