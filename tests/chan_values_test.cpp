@@ -507,13 +507,25 @@ TEST(ChanRangeForTest, ReferenceLoopVariablesBindWithoutAMove) {
     for (census c : again) sum += c.v;
     EXPECT_EQ(sum, 6);
     EXPECT_EQ(census::made.load() - before_by_value, by_reference + 2)
-        << "a by-value loop variable costs one move per value; a reference none";
+        << "a by-value loop variable costs one copy or move per value; a reference none";
   }
   EXPECT_EQ(census::made.load(), census::destroyed.load());
   chan<std::string> strings(1);
   strings.send("x");
   strings.close();
   for (const std::string& s : strings) EXPECT_EQ(s, "x");
+}
+
+TEST(ChanRangeForTest, LvalueReferenceLoopVariablesBindToCopyableElements) {
+  chan<std::string> ch(3);
+  for (const char* s : {"a", "b", "c"}) ch.send(s);
+  ch.close();
+  std::string joined;
+  for (auto& s : ch) {
+    s += "!";  // the iterator's own value, which the loop may change in place
+    joined += s;
+  }
+  EXPECT_EQ(joined, "a!b!c!");
 }
 
 TEST(ChanRangeForTest, ThreadsFeedingARangeLoop) {

@@ -266,13 +266,15 @@ class chan {
    public:
     using iterator_concept = std::input_iterator_tag;
     using value_type = T;
-    using reference = T&&;
+    // An lvalue for copyable T, so `for (auto& v : ch)` and `for (T v : ch)` both work; an
+    // rvalue for move-only T, so `for (std::unique_ptr<U> v : ch)` moves the value out.
+    using reference = std::conditional_t<std::is_copy_constructible_v<T>, T&, T&&>;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(const chan* ch) : ch_(ch) { advance(); }
 
     // The value received last. REQUIRES: *this != end().
-    T&& operator*() const noexcept { return std::move(*current_); }
+    reference operator*() const noexcept { return static_cast<reference>(*current_); }
     iterator& operator++() {
       advance();
       return *this;
@@ -293,7 +295,7 @@ class chan {
     }
 
     const chan* ch_ = nullptr;
-    mutable std::optional<T> current_;  // mutable: *it is const, and hands out T&&
+    mutable std::optional<T> current_;  // mutable: *it is const, and hands out a T& or T&&
   };
   iterator begin() const { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
