@@ -575,7 +575,7 @@ class sequential_program {
     if (!c.closed && c.model.empty()) return size();
     const std::size_t stop_after = c.closed ? SIZE_MAX : 1 + rng_.below(c.model.size());
     std::vector<std::optional<tag>> got;
-    for (T& v : c.ch) {
+    for (auto&& v : c.ch) {
       got.push_back(traits::tag_of(v));
       if (got.size() == stop_after) break;
     }
@@ -1468,7 +1468,7 @@ class actor_program : party<T> {
     const std::size_t stop_after = 1 + rng_.below(4);
     const bool drained_before = this->drained_now(c);
     std::size_t n = 0;
-    for (T& v : this->w_.chans[c]) {
+    for (auto&& v : this->w_.chans[c]) {
       this->received(c, traits::tag_of(v), op_kind::range, drained_before);
       if (++n == stop_after) return;
     }
@@ -1965,7 +1965,7 @@ class coordinator : party<T> {
         case 1: v = std::move(ch.try_recv().value); break;
         case 2: v = std::move(ch.recv_for(1ms).value); break;
         default:
-          for (T& x : ch) {
+          for (auto&& x : ch) {
             this->received(c, traits::tag_of(x), how, false);
             ++got;
           }
