@@ -248,10 +248,16 @@ void worker::exit_fiber() noexcept {
   exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
 }
 
+// Fires the due timers, with fibers they wake queued in firing order (see ready()). Runs only
+// where no lock can be held: in the worker loop, and on a yield or an exit (pick_local).
 void worker::poll_timers() noexcept {
   if (sched_.timers_.next_deadline() == clock::time_point::max()) return;
   const clock::time_point now = clock::now();
-  if (sched_.timers_.due(now)) sched_.timers_.fire_due(now);
+  if (!sched_.timers_.due(now)) return;
+  firing_timers_ = true;
+  const bool earlier = sched_.timers_.fire_due(now);
+  firing_timers_ = false;
+  if (earlier) sched_.wake_for_timer();  // a ticker re-armed ahead of a sleeping duty worker
 }
 
 fiber* worker::pick_local() noexcept {
@@ -259,7 +265,22 @@ fiber* worker::pick_local() noexcept {
   // yield or hand off to each other forever cannot keep the worker from exiting.
   if (sched_.stopping_.load(std::memory_order_relaxed)) return nullptr;
   if (++tick_ % fairness_period == 0) {
-    poll_timers();
+    // A fiber on its way to parked may hold the lock its arrival hook releases (park_gated),
+    // and a due timer may send on that very channel: firing here would spin on it forever.
+    // Such a switch goes to the worker loop instead, which fires the timers once the hook has
+    // run, then takes this turn again. A yield or an exit holds no lock, and fires them here.
+    // (docs/scheduler.md, "Timers".)
+    const bool parking = current_ != nullptr &&
+                         current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
+    if (parking) {
+      if (sched_.timers_.next_deadline() != clock::time_point::max() &&
+          sched_.timers_.due(clock::now())) {
+        --tick_;
+        return nullptr;
+      }
+    } else {
+      poll_timers();
+    }
     if (tick_ % (fairness_period * displaced_fairness_periods) == 0) {
       if (fiber* f = runq_.pop_oldest_displaced()) return f;
     }
@@ -451,6 +472,10 @@ scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compac
 
 scheduler::~scheduler() {
   stop();
+  // Exclusive: timers and tickers use this scheduler only while holding the binding shared
+  // (timer_binding), so none is inside it from here on, and each finds null afterwards.
+  const std::unique_lock lock(timer_binding_->mu);
+  timer_binding_->sched = nullptr;
   timers_.detach_all();
 }
 
@@ -637,7 +662,13 @@ void scheduler::ready(fiber* f) noexcept {
                 fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
-    w->make_next(f);
+    // Timers firing in one batch wake fibers in deadline order; the next slot would run them
+    // newest first. A timer's wake-up is no hand-off: the fiber queues behind the others.
+    if (w->firing_timers_) {
+      w->push_back(f);
+    } else {
+      w->make_next(f);
+    }
     if (workers_.size() > 1) wake_one();  // with one worker, it is us, and running
     return;
   }
@@ -726,7 +757,6 @@ void scheduler::wake_for_timer() noexcept {
 }
 
 void scheduler::add_timer(timer_entry& e) {
-  e.sched = this;
   if (timers_.push(e)) wake_for_timer();
 }
 

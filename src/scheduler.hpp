@@ -101,8 +101,12 @@ class scheduler {
   // True once stop() or stop_at_exit() has begun: nothing will run a new fiber or fire a timer.
   bool stopped() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
+  // Queues `e` (idle) to fire at e.when, waking a worker to watch it if it is the earliest.
   void add_timer(timer_entry& e);
+  // True if `e` was queued and now will not fire; waits out a fire in progress.
   bool remove_timer(timer_entry& e) noexcept { return timers_.remove(e); }
+  // What a timer or ticker made on this runtime holds of it (see timer_binding).
+  const std::shared_ptr<timer_binding>& binding() const noexcept { return timer_binding_; }
 
   // Parks the calling fiber, which `w` is bound to, until w.unpark().
   static void park(waiter& w) noexcept;
@@ -148,6 +152,8 @@ class scheduler {
   std::atomic<std::uint32_t> done_epoch_{0};
 
   timer_heap timers_;
+  // Cleared, under its lock, by ~scheduler.
+  std::shared_ptr<timer_binding> timer_binding_ = std::make_shared<timer_binding>(this);
   stack_pool stacks_;
 };
 
@@ -201,6 +207,7 @@ class worker {
   exec_context ctx_;
   fiber* current_ = nullptr;
   std::uint32_t tick_ = 0;
+  bool firing_timers_ = false;  // inside poll_timers: ready() queues fibers in firing order
   std::uint64_t rng_;
   clock::duration idle_spin_;  // how long spin_for_work looks; adapted by park_thread
   bool spinning_ = false;

@@ -2,8 +2,10 @@
 // The timer heap; see timer_heap.hpp.
 //
 // Entry states: idle -> pending (push) -> firing (fire_due, under mu_) -> idle (after fire()),
-// or pending -> idle (remove). An entry is in heap_ exactly when it is pending. remove() of a
-// firing entry spins (yielding) until fire() returns, so the owner can free the entry safely.
+// or pending -> idle (remove, detach_all), or firing -> pending (fire() re-armed it). An entry
+// is in heap_ exactly when it is pending. remove() of a firing entry spins (yielding) until
+// fire() returns, so the owner can free the entry safely. Entries fire in deadline order (ties
+// in any order): fire_due takes them from the heap's front one by one.
 #include "timer_heap.hpp"
 
 #include <thread>
@@ -46,7 +48,7 @@ bool timer_heap::remove(timer_entry& e) noexcept {
   }
 }
 
-std::size_t timer_heap::fire_due(clock::time_point now) {
+bool timer_heap::fire_due(clock::time_point now) {
   std::vector<timer_entry*> due;
   {
     std::lock_guard lock(mu_);
@@ -60,24 +62,29 @@ std::size_t timer_heap::fire_due(clock::time_point now) {
     }
     publish_next();
   }
+  bool earlier = false;
   for (timer_entry* e : due) {
     const bool frees_itself = e->frees_itself;  // read first: fire() may delete e
     const bool rearm = e->fire(*e);
     if (frees_itself) continue;
     if (rearm) {
-      // Queued again under the lock, so a remove() waiting out this fire finds it pending.
+      // Queued again under the lock, so a remove() waiting out this fire finds it pending. A
+      // worker may have gone to sleep on timer duty while this entry was out of the heap, until
+      // a later deadline: if it is now the earliest, the caller must wake that worker, as
+      // after a push (docs/scheduler.md, "Timers").
       std::lock_guard lock(mu_);
       e->heap_index = heap_.size();
       heap_.push_back(e);
       e->state.store(timer_entry::pending, std::memory_order_release);
       sift_up(e->heap_index);
+      earlier |= heap_.front() == e;
       publish_next();
     } else {
       // Release: fire()'s effects happen-before remove() returning false.
       e->state.store(timer_entry::idle, std::memory_order_release);
     }
   }
-  return due.size();
+  return earlier;
 }
 
 void timer_heap::detach_all() noexcept {
@@ -89,7 +96,6 @@ void timer_heap::detach_all() noexcept {
       continue;
     }
     e->state.store(timer_entry::idle, std::memory_order_release);
-    e->sched = nullptr;
   }
   heap_.clear();
   publish_next();

@@ -1,12 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
-// after(), timer and ticker (goro/timer.hpp) on the runtime's timer heap, and the runtime-neutral
-// timer_start and timer_stop (goro/detail/timer_entry.hpp).
+// after(), timer and ticker (goro/timer.hpp) on the runtime's timer heap. Design:
+// docs/scheduler.md, "Timers"; the user's view: docs/select.md, "Timers".
 //
-// A timer's entry is owned by its timer_state; fire() only does a non-blocking send (and, for
-// a ticker, asks the heap to queue the entry again), so it never blocks a worker. stop() relies on timer_stop()
-// waiting out a fire in progress: once it returns, fire() cannot touch the state again.
+// Invariants:
+//   - A timer's or ticker's entry is owned by its timer_state, which reaches its runtime only
+//     through its timer_binding, holding the binding's lock shared while it does (start, stop).
+//     So it never touches a destroyed scheduler: once ~runtime() has cleared the binding, stop
+//     returns false and start (reset) throws std::logic_error, in every state the timer was in.
+//   - fire() only does a non-blocking send (and, for a ticker, sets the next deadline for the
+//     heap to queue), so it never blocks a worker. stop() relies on timer_heap::remove waiting
+//     out a fire in progress: once it returns, fire() cannot touch the state again.
+//   - Every deadline is saturated (goro/detail/deadline.hpp): a duration too long for the
+//     steady clock means "never" (time_point::max()), not a wrapped-around past.
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
+#include <string>
 
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/timer.hpp"
@@ -14,23 +26,27 @@
 
 namespace goro::detail {
 
-void timer_start(timer_entry& entry, scheduler& sched) { sched.add_timer(entry); }
-
-bool timer_stop(timer_entry& entry) noexcept {
-  scheduler* s = entry.sched;
-  return s != nullptr && s->remove_timer(entry);
-}
-
 struct timer_state : timer_entry {
   time_channel ch{1};
   clock::duration period{};  // zero for one-shot timers
+  std::shared_ptr<timer_binding> binding = current_or_default_scheduler().binding();
 
-  timer_state() { sched = &current_or_default_scheduler(); }
+  // Queues the entry (idle) to fire `d` from now, then every `every` if that is positive.
+  // Throws std::logic_error, naming `operation`, once the runtime is gone.
+  void start(clock::duration d, clock::duration every, const char* operation) {
+    const std::shared_lock lock(binding->mu);
+    if (binding->sched == nullptr) {
+      throw std::logic_error(std::string(operation) + ": the runtime it was made on is destroyed");
+    }
+    period = every;
+    when = deadline_after(d);
+    binding->sched->add_timer(*this);
+  }
 
-  void start(clock::duration d) {
-    if (sched == nullptr) throw std::logic_error("goro::timer: reset after its runtime was destroyed");
-    when = clock::now() + d;
-    timer_start(*this, *sched);
+  // True if the entry was queued and now will not fire; waits out a fire in progress.
+  bool stop() noexcept {
+    const std::shared_lock lock(binding->mu);
+    return binding->sched != nullptr && binding->sched->remove_timer(*this);
   }
 
   static bool on_fire(timer_entry& e) noexcept {
@@ -38,8 +54,8 @@ struct timer_state : timer_entry {
     const clock::time_point now = clock::now();
     (void)self.ch.try_send(clock::time_point(now));
     if (self.period <= clock::duration::zero()) return false;
-    self.when += self.period;
-    if (self.when <= now) self.when = now + self.period;  // missed ticks are dropped
+    self.when = saturating_add(self.when, self.period);
+    if (self.when <= now) self.when = saturating_add(now, self.period);  // missed ticks are dropped
     return true;
   }
 };
@@ -58,9 +74,9 @@ struct after_state : timer_entry {
   static void on_discard(timer_entry& e) noexcept { delete static_cast<after_state*>(&e); }
 };
 
-void require_positive(clock::duration period) {
+void require_positive(clock::duration period, const char* operation) {
   if (period <= clock::duration::zero()) {
-    throw std::invalid_argument("goro::ticker: non-positive period");
+    throw std::invalid_argument(std::string(operation) + ": non-positive period");
   }
 }
 
@@ -71,20 +87,22 @@ namespace goro {
 
 using detail::clock;
 
+// after() is called on a fiber of the runtime it queues on (which ~runtime() waits for) or on
+// the default runtime, which is never destroyed: its scheduler outlives the call.
 time_channel after(clock::duration d) {
   auto* state = new detail::after_state;
   time_channel ch = state->ch;
   state->fire = detail::after_state::on_fire;
   state->frees_itself = true;
   state->discard = detail::after_state::on_discard;
-  state->when = clock::now() + d;
-  detail::timer_start(*state, detail::current_or_default_scheduler());
+  state->when = detail::deadline_after(d);
+  detail::current_or_default_scheduler().add_timer(*state);
   return ch;
 }
 
 timer::timer(clock::duration d) : state_(std::make_unique<detail::timer_state>()) {
   state_->fire = detail::timer_state::on_fire;
-  state_->start(d);
+  state_->start(d, clock::duration::zero(), "goro::timer");
 }
 
 timer::~timer() {
@@ -103,19 +121,18 @@ timer& timer::operator=(timer&& other) noexcept {
 
 const time_channel& timer::c() const noexcept { return state_->ch; }
 
-bool timer::stop() noexcept { return detail::timer_stop(*state_); }
+bool timer::stop() noexcept { return state_->stop(); }
 
 bool timer::reset(clock::duration d) {
   const bool was_active = stop();
-  state_->start(d);
+  state_->start(d, clock::duration::zero(), "goro::timer::reset");
   return was_active;
 }
 
 ticker::ticker(clock::duration period) : state_(std::make_unique<detail::timer_state>()) {
-  detail::require_positive(period);
+  detail::require_positive(period, "goro::ticker");
   state_->fire = detail::timer_state::on_fire;
-  state_->period = period;
-  state_->start(period);
+  state_->start(period, period, "goro::ticker");
 }
 
 ticker::~ticker() {
@@ -134,13 +151,12 @@ ticker& ticker::operator=(ticker&& other) noexcept {
 
 const time_channel& ticker::c() const noexcept { return state_->ch; }
 
-void ticker::stop() noexcept { detail::timer_stop(*state_); }
+void ticker::stop() noexcept { (void)state_->stop(); }
 
 void ticker::reset(clock::duration period) {
-  detail::require_positive(period);
+  detail::require_positive(period, "goro::ticker::reset");
   stop();
-  state_->period = period;
-  state_->start(period);
+  state_->start(period, period, "goro::ticker::reset");
 }
 
 }  // namespace goro

@@ -5,8 +5,12 @@
 // value in c(); timer::reset() reports whether the timer was active and delivers again after
 // the new duration; a ticker ticks repeatedly, stop() halts it, reset() changes its period;
 // timers in selects; and timers that still fire on one worker busy with ping-pong or yield
-// loops (no starvation). A few checks must show that nothing arrives: they wait past the
-// deadline in question, and say so. Concurrency tests run once per worker count (1, 2, 4, 8).
+// loops (no starvation). Then durations too long for the steady clock (they mean never, and do
+// not overflow), timers and tickers used after their runtime is destroyed (stop is false,
+// reset throws std::logic_error, also racing ~runtime()), sleepers woken in one batch running
+// in deadline order, and receives on a timer's own channel, which must never deadlock a worker.
+// A few checks must show that nothing arrives: they wait past the deadline in question, and
+// say so. Concurrency tests run once per worker count (1, 2, 4, 8).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "goro/detail/deadline.hpp"
 #include "goro/goro.hpp"
 #include "test_support.hpp"
 
@@ -467,6 +472,221 @@ TEST(TimerStarvationTest, YieldLoopsDoNotStarveTimers) {
   spinners.wait();
   EXPECT_GE(waited_ms.load(), 15);
   EXPECT_LT(waited_ms.load(), starvation_limit.count());
+}
+
+// ---- durations beyond the steady clock's range ------------------------------------------
+
+TEST(TimerDeadlineTest, SaturatingConversionsNeverOverflow) {
+  using goro::detail::saturating_add;
+  using goro::detail::saturating_duration;
+  using std::chrono::hours;
+  using std::chrono::nanoseconds;
+  EXPECT_EQ(saturating_duration(hours::max()), clock_type::duration::max());
+  EXPECT_EQ(saturating_duration(hours::min()), clock_type::duration::min());
+  EXPECT_EQ(saturating_duration(std::chrono::duration<double>(1e300)), clock_type::duration::max());
+  EXPECT_EQ(saturating_duration(std::chrono::seconds(9'223'372'036)),
+            std::chrono::seconds(9'223'372'036));
+  EXPECT_EQ(saturating_duration(std::chrono::seconds(9'223'372'037)), clock_type::duration::max());
+  EXPECT_EQ(saturating_duration(std::chrono::duration<double, std::nano>(1.5)), nanoseconds(2));
+  EXPECT_EQ(saturating_duration(nanoseconds::max()), nanoseconds::max());
+  const auto now = clock_type::now();
+  EXPECT_EQ(saturating_add(now, nanoseconds::max()), clock_type::time_point::max());
+  EXPECT_EQ(saturating_add(now, 1h), now + 1h);
+  EXPECT_EQ(goro::detail::deadline_after(hours::max()), clock_type::time_point::max());
+  EXPECT_EQ(goro::detail::deadline_after(nanoseconds::max()), clock_type::time_point::max());
+  const auto at_once = goro::detail::deadline_after(hours::min());
+  EXPECT_LE(at_once, clock_type::now());
+}
+
+// Each waits well past "at once" to prove that a duration too long to represent never fires
+// (wrapped around, it would be a deadline in the past).
+TEST(TimerDeadlineTest, HugeDurationsNeverFire) {
+  using std::chrono::hours;
+  using std::chrono::nanoseconds;
+  constexpr auto wait = 20ms;
+  EXPECT_EQ(goro::after(hours::max()).recv_for(wait).status, chan_status::timeout);
+  EXPECT_EQ(goro::after(nanoseconds::max()).recv_for(wait).status, chan_status::timeout);
+  EXPECT_EQ(goro::after(std::chrono::duration<double>(1e300)).recv_for(wait).status,
+            chan_status::timeout);
+
+  goro::timer t(hours::max());
+  EXPECT_EQ(chan_of(t).recv_for(wait).status, chan_status::timeout);
+  EXPECT_TRUE(t.stop()) << "a timer set for never is still active";
+  EXPECT_FALSE(t.reset(nanoseconds::max()));
+  EXPECT_EQ(chan_of(t).recv_for(wait).status, chan_status::timeout);
+  EXPECT_TRUE(t.reset(hours::max()));
+  EXPECT_EQ(chan_of(t).recv_for(wait).status, chan_status::timeout);
+  EXPECT_TRUE(t.reset(1ms)) << "a timer set for never, reset, fires";
+  EXPECT_TRUE(chan_of(t).recv().has_value());
+
+  goro::ticker tk(hours::max());
+  EXPECT_EQ(chan_of(tk).recv_for(wait).status, chan_status::timeout);
+  tk.reset(nanoseconds::max());
+  EXPECT_EQ(chan_of(tk).recv_for(wait).status, chan_status::timeout);
+  tk.reset(1ms);
+  EXPECT_TRUE(chan_of(tk).recv().has_value());
+  EXPECT_THROW(goro::ticker(hours::min()), std::invalid_argument);
+  EXPECT_THROW(tk.reset(hours::min()), std::invalid_argument);
+
+  // In a fiber, on the fiber's runtime.
+  goro::runtime rt{goro::options{.workers = 2}};
+  std::atomic<int> fired{0};
+  run_fibers(rt, 4, [&](std::size_t i) {
+    if (i % 2 == 0) {
+      if (goro::after(hours::max()).recv_for(wait).status != chan_status::timeout) ++fired;
+    } else {
+      goro::ticker k(nanoseconds::max());
+      if (chan_of(k).recv_for(wait).status != chan_status::timeout) ++fired;
+    }
+  });
+  EXPECT_EQ(fired.load(), 0);
+}
+
+// ---- timers and tickers that outlive their runtime ---------------------------------------
+
+// Made in a fiber of a runtime that is then destroyed, in every state: fired, stopped, pending
+// (a timer), stopped and ticking (a ticker). Afterwards stop() is false, reset() throws
+// std::logic_error and leaves it stopped, and the destructors are safe (AddressSanitizer
+// reports a heap-use-after-free of the scheduler otherwise).
+TEST(TimerLifetimeTest, TimersOutliveTheirRuntime) {
+  std::unique_ptr<goro::timer> fired;
+  std::unique_ptr<goro::timer> stopped;
+  std::unique_ptr<goro::timer> pending;
+  std::unique_ptr<goro::ticker> stopped_ticker;
+  std::unique_ptr<goro::ticker> ticking;
+  {
+    goro::runtime rt{goro::options{.workers = 2}};
+    run_fibers(rt, 1, [&](std::size_t) {
+      fired = std::make_unique<goro::timer>(0ns);
+      EXPECT_TRUE(chan_of(*fired).recv().has_value());
+      stopped = std::make_unique<goro::timer>(1h);
+      EXPECT_TRUE(stopped->stop());
+      pending = std::make_unique<goro::timer>(1h);
+      stopped_ticker = std::make_unique<goro::ticker>(1ms);
+      EXPECT_TRUE(chan_of(*stopped_ticker).recv().has_value());
+      stopped_ticker->stop();
+      ticking = std::make_unique<goro::ticker>(1ms);
+      EXPECT_TRUE(chan_of(*ticking).recv().has_value());
+    });
+  }
+  for (goro::timer* t : {fired.get(), stopped.get(), pending.get()}) {
+    EXPECT_FALSE(t->stop());
+    EXPECT_THROW(t->reset(1ms), std::logic_error);
+    EXPECT_FALSE(t->stop());
+  }
+  for (goro::ticker* t : {stopped_ticker.get(), ticking.get()}) {
+    t->stop();
+    EXPECT_THROW(t->reset(1ms), std::logic_error);
+  }
+  (void)chan_of(*ticking).try_recv();  // a tick sent before the runtime went may be buffered
+  // Waits many periods to prove that nothing fires any more.
+  EXPECT_EQ(chan_of(*ticking).recv_for(20ms).status, chan_status::timeout);
+  EXPECT_EQ(chan_of(*pending).try_recv().status, chan_status::empty);
+  fired.reset();
+  stopped.reset();
+  pending.reset();
+  stopped_ticker.reset();
+  ticking.reset();
+}
+
+// stop() and reset() on another thread racing ~runtime(): each either works on the live
+// runtime or finds it gone (ThreadSanitizer and AddressSanitizer watch the race).
+TEST(TimerLifetimeTest, StopAndResetRaceRuntimeDestruction) {
+  const std::size_t rounds = goro_test::scaled(200);
+  for (std::size_t round = 0; round < rounds; ++round) {
+    auto rt = std::make_unique<goro::runtime>(goro::options{.workers = 2});
+    std::unique_ptr<goro::timer> t;
+    std::unique_ptr<goro::ticker> tk;
+    run_fibers(*rt, 1, [&](std::size_t) {
+      t = std::make_unique<goro::timer>(std::chrono::microseconds(round % 3));
+      tk = std::make_unique<goro::ticker>(std::chrono::microseconds(1 + round % 5));
+    });
+    goro::wait_group started;
+    started.add(1);
+    std::thread user([&] {
+      started.done();
+      for (bool gone = false; !gone;) {
+        (void)t->stop();
+        tk->stop();
+        try {
+          (void)t->reset(std::chrono::microseconds(round % 2));
+          tk->reset(1us);
+        } catch (const std::logic_error&) {
+          gone = true;
+        }
+      }
+    });
+    started.wait();
+    rt.reset();
+    user.join();
+    EXPECT_FALSE(t->stop());
+  }
+}
+
+// ---- what a timer's firing may do ---------------------------------------------------------
+
+// Sleepers whose deadlines all pass while their one worker is busy are woken in one batch,
+// and run in deadline order, whatever order they went to sleep in. (With more workers, idle
+// ones may take some of them, so the order is only promised here.) An attempt counts only if
+// every sleeper was asleep before the first deadline; a slow (sanitized) build retries with
+// more room.
+TEST(TimerOrderTest, SleepersWokenInOneBatchRunInDeadlineOrder) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  constexpr int sleepers = 8;
+  for (auto room = 10ms; room <= 640ms; room *= 2) {
+    std::vector<int> woke;  // one worker: the sleepers never run at the same time
+    bool all_asleep = false;
+    run_fibers(rt, 1, [&](std::size_t) {
+      goro::wait_group done;
+      done.add(sleepers);
+      const auto first = clock_type::now() + room;
+      for (int i = 0; i < sleepers; ++i) {
+        const int slot = (i * 5) % sleepers;  // sleep in an order unlike the deadline order
+        goro::go([&, slot] {  // runs at once, until it sleeps
+          goro::this_fiber::sleep_until(first + std::chrono::milliseconds(slot));
+          woke.push_back(slot);
+          done.done();
+        });
+      }
+      all_asleep = clock_type::now() < first;
+      // Holds the worker, without yielding, until every deadline has passed: nothing fires
+      // meanwhile, so the sleepers wake in one batch when this fiber parks.
+      while (clock_type::now() < first + std::chrono::milliseconds(sleepers + 10)) {
+      }
+      done.wait();
+    });
+    if (!all_asleep) continue;
+    ASSERT_EQ(woke.size(), static_cast<std::size_t>(sleepers));
+    EXPECT_TRUE(std::is_sorted(woke.begin(), woke.end())) << ::testing::PrintToString(woke);
+    return;
+  }
+  ADD_FAILURE() << "the sleepers never all went to sleep in time";
+}
+
+// A fiber receiving, again and again, from a fresh timer's channel: each receive parks the
+// fiber with the channel's lock held until its switch is done, and a due timer on that very
+// channel must not fire then (its send would spin on the lock for ever). One worker also runs
+// without membarrier, which turns off the lock's bias to that worker (with the bias, the send
+// took the lock again instead of spinning). Run as a program so that a deadlock is a timeout,
+// not a hung test.
+TEST(TimerOrderTest, ReceivingOnATimersChannelNeverDeadlocksItsWorker) {
+  const std::string iterations = std::to_string(goro_test::sanitized ? 300 : 3000);
+  struct setup {
+    const char* workers;
+    std::vector<std::string> env;
+  };
+  const setup setups[] = {{"1", {}}, {"1", {"GORO_NO_MEMBARRIER=1"}}, {"2", {}}, {"4", {}},
+                          {"8", {}}};
+  for (const char* how : {"timer", "after", "micro"}) {
+    for (const setup& s : setups) {
+      const auto r = goro_test::run_program(goro_test::program_path("timer_recv_loop"),
+                                            {s.workers, iterations, how}, 20s, s.env);
+      ASSERT_TRUE(r.exited && r.exit_code == 0)
+          << how << " on " << s.workers << " workers" << (s.env.empty() ? "" : " without bias")
+          << ": " << r.describe();
+      EXPECT_NE(r.out.find("done"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace

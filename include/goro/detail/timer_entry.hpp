@@ -10,13 +10,14 @@
 
 namespace goro::detail {
 
-class scheduler;
 using clock = std::chrono::steady_clock;
 
 struct timer_entry {
-  // Runs on a worker, with no lock held, once `when` has passed. Must not block. Returns true
-  // to be queued again at the `when` it has set (a ticker), false to go idle.
+  // Runs on a worker once `when` has passed, with no lock held, neither by the worker nor by a
+  // fiber it is switching away from. Must not block. Returns true to be queued again at the
+  // `when` it has set (a ticker), false to go idle.
   bool (*fire)(timer_entry& self) noexcept = nullptr;
+  // clock::time_point::max() means never: the entry stays queued, and never fires.
   clock::time_point when{};
   // fire() deletes the entry: the heap must not touch it afterwards, and nobody may stop it.
   // If the runtime goes away first, discard() deletes it without firing.
@@ -28,16 +29,6 @@ struct timer_entry {
   std::size_t heap_index = not_queued;
   enum : std::uint8_t { idle, pending, firing };
   std::atomic<std::uint8_t> state{idle};
-  scheduler* sched = nullptr;
 };
-
-// Queues `entry` (which must be idle) on `sched`, to fire at entry.when.
-void timer_start(timer_entry& entry, scheduler& sched);
-
-// Unqueues `entry`. True if it was pending and now will not fire. If it is firing right now,
-// waits until fire() has returned (removing it again if fire() re-armed it), so the caller may
-// then destroy it. Entries left pending when their runtime is destroyed are detached: stopping
-// them afterwards returns false.
-bool timer_stop(timer_entry& entry) noexcept;
 
 }  // namespace goro::detail
