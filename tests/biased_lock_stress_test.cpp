@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../src/asymmetric_fence.hpp"
+#include "platform/asymmetric_fence.hpp"
 #include "goro/detail/biased_lock.hpp"
 #include "test_support.hpp"
 

@@ -31,7 +31,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../src/run_queue.hpp"
+#include "sched/run_queue.hpp"
 #include "test_support.hpp"
 
 namespace {

@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../src/run_queue.hpp"
+#include "sched/run_queue.hpp"
 
 namespace {
 

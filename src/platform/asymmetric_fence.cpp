@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // heavy_fence() over membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (Linux 4.14), and the one-time
 // choice between it and plain seq_cst fences. See docs/scheduler.md, "Asymmetric fences".
-#include "asymmetric_fence.hpp"
+#include "platform/asymmetric_fence.hpp"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "fatal.hpp"
+#include "platform/fatal.hpp"
 
 namespace goro::detail {
 namespace {

@@ -7,7 +7,7 @@
 #pragma once
 
 
-#include "fatal.hpp"
+#include "platform/fatal.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/wait_list.hpp"

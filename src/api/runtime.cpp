@@ -10,11 +10,11 @@
 #include <string>
 #include <thread>
 
-#include "eager_binding.hpp"
-#include "fatal.hpp"
+#include "platform/eager_binding.hpp"
+#include "platform/fatal.hpp"
 #include "goro/this_fiber.hpp"
-#include "sanitizers.hpp"
-#include "scheduler.hpp"
+#include "platform/sanitizers.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro {
 namespace {

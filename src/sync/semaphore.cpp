@@ -17,7 +17,7 @@
 #include <stdexcept>
 
 #include "goro/semaphore.hpp"
-#include "sync_queue.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro::detail {
 

@@ -17,7 +17,7 @@
 #include <mutex>
 #include <vector>
 
-#include "stack_canary.hpp"
+#include "stack/stack_canary.hpp"
 
 namespace goro::detail {
 

@@ -23,8 +23,8 @@
 #include <thread>
 
 #include "goro/mutex.hpp"
-#include "scheduler.hpp"
-#include "sync_queue.hpp"
+#include "sched/scheduler.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro {
 

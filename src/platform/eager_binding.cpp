@@ -8,7 +8,7 @@
 // object's dynamic section has DT_BIND_NOW, DF_BIND_NOW in DT_FLAGS or DF_1_NOW in DT_FLAGS_1.
 // The dynamic linker itself has PLT slots too, but relocates itself eagerly. An object without
 // DT_JMPREL has no PLT slots to bind; a static program has no dynamic linker at all.
-#include "eager_binding.hpp"
+#include "platform/eager_binding.hpp"
 
 #include <elf.h>
 #include <fcntl.h>

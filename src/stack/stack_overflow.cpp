@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stack overflow handler; see stack_overflow.hpp.
-#include "stack_overflow.hpp"
+#include "stack/stack_overflow.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -9,8 +9,8 @@
 #include <cinttypes>
 #include <mutex>
 
-#include "fatal.hpp"
-#include "scheduler.hpp"
+#include "platform/fatal.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro::detail {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The work-stealing scheduler: worker loops, run-queue placement, stealing, the spinning and
 // parking protocol, fiber creation and exit. Design and proofs: docs/scheduler.md.
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 
 #include <algorithm>
 #include <cinttypes>
@@ -9,13 +9,13 @@
 #include <exception>
 #include <stdexcept>
 
-#include "asymmetric_fence.hpp"
-#include "fatal.hpp"
-#include "futex.hpp"
+#include "platform/asymmetric_fence.hpp"
+#include "platform/fatal.hpp"
+#include "platform/futex.hpp"
 #include "goro/detail/biased_lock.hpp"  // may_claim_bias
 #include "goro/detail/spinlock.hpp"
-#include "sanitizers.hpp"
-#include "stack_overflow.hpp"
+#include "platform/sanitizers.hpp"
+#include "stack/stack_overflow.hpp"
 
 namespace goro::detail {
 

@@ -33,7 +33,7 @@
 // it. init_thread_context sets it for a thread's own context, on that thread; every other
 // context runs only after a switch on its thread, from a running context, which copies its
 // own. Checked at every switch where GORO_DCHECKs are on.
-#include "context.hpp"
+#include "platform/context.hpp"
 
 #include <cxxabi.h>
 #include <pthread.h>
@@ -41,9 +41,9 @@
 #include <cstddef>
 
 #include <boost/context/detail/fcontext.hpp>
-#include "fatal.hpp"
+#include "platform/fatal.hpp"
 #include "goro/detail/check.hpp"
-#include "sanitizers.hpp"
+#include "platform/sanitizers.hpp"
 
 // cxa_eh_state mirrors the first fields of the Itanium C++ ABI's __cxa_eh_globals, which
 // <cxxabi.h> declares only as an incomplete type. tests/exception_state_test.cpp checks the

@@ -6,7 +6,7 @@
 // is in heap_ exactly when it is pending. remove() of a firing entry spins (yielding) until
 // fire() returns, so the owner can free the entry safely. Entries fire in deadline order (ties
 // in any order): fire_due takes them from the heap's front one by one.
-#include "timer_heap.hpp"
+#include "time/timer_heap.hpp"
 
 #include <thread>
 #include <utility>

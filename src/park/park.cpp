@@ -13,9 +13,9 @@
 #include <ctime>
 #include <stop_token>
 
-#include "futex.hpp"
+#include "platform/futex.hpp"
 #include "goro/detail/park.hpp"
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro::detail {
 

@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "goro/condition_variable.hpp"
-#include "sync_queue.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro {
 

@@ -12,7 +12,7 @@
 #include <mutex>
 
 #include "goro/once.hpp"
-#include "sync_queue.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro {
 

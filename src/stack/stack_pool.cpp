@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Stack slabs and their recycling; the design, the guard-page budget and compact stacks are in
 // docs/scheduler.md, "Stacks".
-#include "stack_pool.hpp"
+#include "stack/stack_pool.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <new>
 #include <unordered_set>
 
-#include "sanitizers.hpp"
+#include "platform/sanitizers.hpp"
 
 namespace goro::detail {
 namespace {

@@ -12,7 +12,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "asymmetric_fence.hpp"
+#include "platform/asymmetric_fence.hpp"
 #include "goro/detail/spinlock.hpp"
 
 namespace goro::detail {

@@ -22,7 +22,7 @@
 #include <mutex>
 
 #include "goro/shared_mutex.hpp"
-#include "sync_queue.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // fatal() and check_failed(); see fatal.hpp.
-#include "fatal.hpp"
+#include "platform/fatal.hpp"
 
 #include <unistd.h>
 

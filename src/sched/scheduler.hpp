@@ -22,13 +22,13 @@
 #include <thread>
 #include <vector>
 
-#include "context.hpp"
+#include "platform/context.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/runtime.hpp"
-#include "run_queue.hpp"
-#include "stack_pool.hpp"
-#include "timer_heap.hpp"
+#include "sched/run_queue.hpp"
+#include "stack/stack_pool.hpp"
+#include "time/timer_heap.hpp"
 
 namespace goro::detail {
 

@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "asymmetric_fence.hpp"
+#include "platform/asymmetric_fence.hpp"
 
 namespace goro::detail {
 

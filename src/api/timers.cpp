@@ -22,7 +22,7 @@
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/timer.hpp"
-#include "scheduler.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro::detail {
 
