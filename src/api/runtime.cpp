@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: api. May include: api, chan, sync, park, sched, stack, time, platform.
 // goro::runtime, the default runtime, and this_fiber: the public face of the scheduler.
 #include "goro/runtime.hpp"
 
@@ -12,6 +13,7 @@
 
 #include "platform/eager_binding.hpp"
 #include "platform/fatal.hpp"
+#include "goro/detail/park.hpp"
 #include "goro/this_fiber.hpp"
 #include "platform/sanitizers.hpp"
 #include "sched/scheduler.hpp"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: api. May include: api, chan, sync, park, sched, stack, time, platform.
 // after(), timer and ticker (goro/timer.hpp) on the runtime's timer heap. Design:
 // docs/scheduler.md, "Timers"; the user's view: docs/select.md, "Timers".
 //

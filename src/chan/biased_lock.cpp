@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
 // Revoking a biased_lock's bias; the protocol is in docs/channels.md, "The lock, biased to a lone
 // worker".
 #include "goro/detail/biased_lock.hpp"
@@ -6,8 +7,14 @@
 #include <thread>
 
 #include "platform/asymmetric_fence.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro::detail {
+
+bool may_claim_bias() noexcept {
+  const worker* w = worker::current();
+  return w != nullptr && w->may_claim_bias();
+}
 
 __attribute__((noinline)) std::uintptr_t this_thread_identity_by_call() noexcept {
   static thread_local const char tag = 0;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
 // chan_core: send, receive and close over a ring buffer and two waiter queues, all under the
 // channel's lock, with Go's semantics (runtime/chan.go is the model; this is our code).
 // The protocol and its invariants are in docs/channels.md.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
 // select over type-erased cases, after Go's selectgo (runtime/select.go): a random poll order
 // for fairness, all channels locked in address order, a first pass that completes a ready
 // case, else one chan_waiter per case on every channel, sharing one waiter whose first claim

@@ -1,16 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The parking mechanism (waiter, see goro/detail/park.hpp) and the futex calls under it.
+// Layer: park. May include: park, sched, stack, time, platform.
+// The parking mechanism: waiter (goro/detail/park.hpp), on a worker's switch or a futex.
 //
 // A waiter's state_ goes running -> notified (unpark first) or running -> parked -> notified.
 // For a fiber, whichever of unpark() and the park's arrival hook comes second makes the fiber
-// runnable (scheduler::finish_park); the exchange decides who is second. A thread sleeps on
+// runnable (finish_park); the exchange decides who is second. A thread sleeps on
 // state_ as a futex word until it reads notified.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <climits>
-#include <ctime>
 #include <stop_token>
 
 #include "platform/futex.hpp"
@@ -19,26 +14,30 @@
 
 namespace goro::detail {
 
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
-          nullptr, nullptr, 0);
+namespace {
+
+struct gated_unlock {
+  void (*unlock)(void*);
+  void* arg;
+};
+
+// Arrival hook of park_gated(): the fiber is saved; let completers in.
+void finish_gated_park(void* arg) noexcept {
+  const auto* g = static_cast<const gated_unlock*>(arg);
+  g->unlock(g->arg);
 }
 
-void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                      clock::time_point deadline) noexcept {
-  const auto left = deadline - clock::now();
-  if (left <= clock::duration::zero()) return;
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, &ts,
-          nullptr, 0);
-}
+}  // namespace
 
-void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
-          nullptr, 0);
+// If unpark() came first, it left the fiber to us to requeue; otherwise, from the exchange on,
+// the fiber is the waker's to make runnable.
+void waiter::finish_park(void* self) noexcept {
+  auto* w = static_cast<waiter*>(self);
+  fiber* f = w->fiber_;
+  if (w->state_.exchange(parked, std::memory_order_acq_rel) == notified) {
+    f->transition(fiber_state::parked, fiber_state::runnable);
+    worker::current()->make_next(f);
+  }
 }
 
 waiter::waiter() noexcept {
@@ -48,7 +47,7 @@ waiter::waiter() noexcept {
 
 void waiter::park() noexcept {
   if (fiber_ != nullptr) {
-    scheduler::park(*this);
+    worker::current()->switch_away(finish_park, this);
     return;
   }
   while (state_.load(std::memory_order_acquire) != notified) futex_wait(state_, running);
@@ -57,7 +56,8 @@ void waiter::park() noexcept {
 void waiter::park_gated(void (*unlock)(void*), void* arg) noexcept {
   if (fiber_ != nullptr) {
     gated_ = true;
-    scheduler::park_gated(*this, unlock, arg);
+    gated_unlock g{unlock, arg};
+    worker::current()->switch_away(finish_gated_park, &g);
     return;
   }
   unlock(arg);

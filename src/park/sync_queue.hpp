@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: park. May include: park, sched, stack, time, platform.
 // The wait queue under goro's sync primitives (mutex, shared_mutex, condition_variable, once,
 // counting_semaphore): an intrusive FIFO of nodes, each one blocked fiber or thread, living on
 // the blocked party's stack; plus the fatal-error report those primitives share. The protocol

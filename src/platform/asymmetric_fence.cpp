@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // heavy_fence() over membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (Linux 4.14), and the one-time
 // choice between it and plain seq_cst fences. See docs/scheduler.md, "Asymmetric fences".
 #include "platform/asymmetric_fence.hpp"

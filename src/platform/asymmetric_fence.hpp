@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // Asymmetric fences for goro's Dekker-shaped protocols (a store then a load on each of two
 // sides): light_fence() goes on the side that runs on every hand-off and costs a compiler
 // barrier; heavy_fence() goes on the rare side (a worker about to sleep, a thief) and makes

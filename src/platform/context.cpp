@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // All of goro's use of Boost.Context: the fcontext primitives make_fcontext, jump_fcontext and
 // ontop_fcontext (Boost 1.74, fcontext backend), wrapped with the AddressSanitizer and
 // ThreadSanitizer fiber annotations that this backend does not make itself, and with the save

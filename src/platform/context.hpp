@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // Execution contexts and the one stack-switch primitive goro uses. This is the only interface
 // to Boost.Context in the project (implemented in context.cpp), the only place that tells
 // AddressSanitizer and ThreadSanitizer about stack switches, and the only place that moves the

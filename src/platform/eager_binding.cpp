@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // The eager-binding check behind options::compact_stacks (eager_binding.hpp): glibc's rules for
 // when a call through the PLT runs the dynamic linker's resolver, applied to the objects
 // dl_iterate_phdr reports. Why compact stacks need it: docs/scheduler.md, "Compact stacks".

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // Whether the dynamic linker has bound, or will bind, every call into a shared library before it
 // is made: compact stacks (options::compact_stacks) are too small for the lazy-binding resolver,
 // so runtime() refuses them otherwise. See docs/scheduler.md, "Compact stacks".

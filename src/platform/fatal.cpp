@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // fatal() and check_failed(); see fatal.hpp.
 #include "platform/fatal.hpp"
 

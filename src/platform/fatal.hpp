@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // The one fatal path: every unrecoverable error in goro (a broken invariant, a fiber's stack
 // overflow, an exception escaping a fiber, a misuse the program cannot survive) is reported by
 // fatal(), in one format, and aborts. docs/errors.md lists the three tiers: expected outcomes

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // Thin wrappers over Linux futex(2) on a std::atomic<uint32_t>: the one way goro puts an OS
 // thread to sleep (idle workers, plain threads blocked in goro calls, ~runtime).
 #pragma once

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: platform. May include: platform.
 // Which sanitizer this translation unit is built with, and their fiber-switch interfaces.
 // Every stack switch in goro is announced to AddressSanitizer and ThreadSanitizer from
 // src/context.cpp; see docs/scheduler.md, "Sanitizers".

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
 // A worker's local run queue: the `next` slot (Go's runnext) and two rings that only their
 // owner pushes to and any worker may take from. `queued` holds fibers in arrival order (yields,
 // batches from the global queue or a victim); `displaced` holds the fibers pushed out of `next`

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
 // The work-stealing scheduler: worker loops, run-queue placement, stealing, the spinning and
 // parking protocol, fiber creation and exit. Design and proofs: docs/scheduler.md.
 #include "sched/scheduler.hpp"
@@ -12,7 +13,6 @@
 #include "platform/asymmetric_fence.hpp"
 #include "platform/fatal.hpp"
 #include "platform/futex.hpp"
-#include "goro/detail/biased_lock.hpp"  // may_claim_bias
 #include "goro/detail/spinlock.hpp"
 #include "platform/sanitizers.hpp"
 #include "stack/stack_overflow.hpp"
@@ -114,6 +114,16 @@ std::uintptr_t record_address(const stack_region& stack) noexcept {
   return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
 }
 
+// Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
+bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id) noexcept {
+  const worker* w = worker::current();
+  const fiber* f = w != nullptr ? w->current_fiber() : nullptr;
+  if (f == nullptr) return false;
+  stack = f->stack;
+  fiber_id = f->id;
+  return true;
+}
+
 // What fatal() says of the calling thread's place in the runtime.
 std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
   const worker* w = worker::current();
@@ -144,11 +154,6 @@ __attribute__((noinline)) worker* worker::current() noexcept {
   return tls_worker;
 }
 #endif
-
-bool may_claim_bias() noexcept {
-  const worker* w = worker::current();
-  return w != nullptr && w->may_claim_bias_;
-}
 
 void worker::start() {
   thread_ = std::thread([this] { main(); });
@@ -458,7 +463,7 @@ void worker::park_thread() noexcept {
 
 scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compact_stacks) {
   set_fatal_context(describe_for_fatal);
-  install_stack_overflow_handler();
+  install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
   workers_.reserve(opts.workers);
   for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
@@ -758,39 +763,6 @@ void scheduler::wake_for_timer() noexcept {
 
 void scheduler::add_timer(timer_entry& e) {
   if (timers_.push(e)) wake_for_timer();
-}
-
-void scheduler::park(waiter& w) noexcept {
-  worker::current()->switch_away(finish_park, &w);
-}
-
-namespace {
-struct gated_unlock {
-  void (*unlock)(void*);
-  void* arg;
-};
-// Arrival hook of park_gated(): the fiber is saved; let completers in.
-void finish_gated_park(void* arg) noexcept {
-  const auto* g = static_cast<const gated_unlock*>(arg);
-  g->unlock(g->arg);
-}
-}  // namespace
-
-void scheduler::park_gated(waiter& w, void (*unlock)(void*), void* arg) noexcept {
-  (void)w;
-  gated_unlock g{unlock, arg};
-  worker::current()->switch_away(finish_gated_park, &g);
-}
-
-// Arrival hook of park(): the fiber is saved. If unpark() came first, it left the fiber to us
-// to requeue; otherwise, from the exchange on, the fiber is the waker's to make runnable.
-void scheduler::finish_park(void* waiter_arg) noexcept {
-  auto* w = static_cast<waiter*>(waiter_arg);
-  fiber* f = w->fiber_;
-  if (w->state_.exchange(waiter::parked, std::memory_order_acq_rel) == waiter::notified) {
-    f->transition(fiber_state::parked, fiber_state::runnable);
-    worker::current()->make_next(f);
-  }
 }
 
 // ---- free functions -----------------------------------------------------------------------

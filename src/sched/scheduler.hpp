@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
 // The M:N scheduler: fibers, workers and the runtime-wide state they share. The design, the
 // spinning and parking protocol and its proof are in docs/scheduler.md.
 //
@@ -23,9 +24,9 @@
 #include <vector>
 
 #include "platform/context.hpp"
-#include "goro/detail/park.hpp"
 #include "goro/detail/timer_entry.hpp"
-#include "goro/runtime.hpp"
+#include "goro/detail/spawn.hpp"
+#include "goro/options.hpp"
 #include "sched/run_queue.hpp"
 #include "stack/stack_pool.hpp"
 #include "time/timer_heap.hpp"
@@ -45,7 +46,7 @@ struct fiber_tally {
 // Where a fiber is in its life. Every transition is checked (GORO_DCHECK) where it happens:
 //   created -> running (first switch in) | finished (discarded before it started)
 //   running -> parked (switch_away) | runnable (yield, or its child runs first) | finished
-//   parked -> runnable (ready, or finish_park when the wake-up came first)
+//   parked -> runnable (ready, or waiter::finish_park when the wake-up came first)
 //   runnable -> running
 // Relaxed: the state is written by whoever owns the fiber at that moment, and ownership passes
 // with the synchronisation of the run queues, the waiter and the locks; the atomic only keeps
@@ -108,10 +109,6 @@ class scheduler {
   // What a timer or ticker made on this runtime holds of it (see timer_binding).
   const std::shared_ptr<timer_binding>& binding() const noexcept { return timer_binding_; }
 
-  // Parks the calling fiber, which `w` is bound to, until w.unpark().
-  static void park(waiter& w) noexcept;
-  // Parks the calling fiber; unlock(arg) runs once it is saved (see waiter::park_gated).
-  static void park_gated(waiter& w, void (*unlock)(void*), void* arg) noexcept;
 
   stack_pool& stacks() noexcept { return stacks_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
@@ -125,7 +122,6 @@ class scheduler {
   bool any_work() const noexcept;
   void wake_one() noexcept;
   void wake_for_timer() noexcept;
-  static void finish_park(void* waiter_arg) noexcept;
   void request_stop() noexcept;
   void report_abandoned_stacks_as_roots(bool workers_stopped);
   bool no_live_fibers() const noexcept;
@@ -168,6 +164,9 @@ class worker {
   void join();
 
   fiber* current_fiber() const noexcept { return current_; }
+  // True for the lone worker of a one-worker runtime with asymmetric fences: channel locks may
+  // be biased to its thread (docs/channels.md, "The lock, biased to a lone worker").
+  bool may_claim_bias() const noexcept { return may_claim_bias_; }
   scheduler& sched() noexcept { return sched_; }
 
   // Called on the running fiber: switches to the next runnable fiber (or the worker's own
@@ -189,7 +188,6 @@ class worker {
 
  private:
   friend class scheduler;
-  friend bool may_claim_bias() noexcept;
 
   void main() noexcept;
   fiber* pick_local() noexcept;

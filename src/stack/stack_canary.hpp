@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: stack. May include: stack, time, platform.
 // The canary that stands in for a guard page below a compact stack: one cache line of known
 // words just below the stack's lowest byte. A fiber that runs off the bottom of its compact
 // stack overwrites its own canary before it reaches its neighbour's stack, and the check at its

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: stack. May include: stack, time, platform.
 // The stack overflow handler; see stack_overflow.hpp.
 #include "stack/stack_overflow.hpp"
 
@@ -6,29 +7,30 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cinttypes>
 #include <mutex>
 
 #include "platform/fatal.hpp"
-#include "sched/scheduler.hpp"
 
 namespace goro::detail {
 namespace {
 
 constexpr std::size_t alt_stack_size = 64 * 1024;
 struct sigaction previous_action;
+std::atomic<running_fiber_stack_fn> running_fiber_stack{nullptr};
 
 void on_segv(int sig, siginfo_t* info, void* uctx) {
-  if (worker* w = worker::current()) {
-    if (const fiber* f = w->current_fiber()) {
-      const auto* addr = static_cast<const std::byte*>(info->si_addr);
-      const std::size_t page = stack_pool::page_size();
-      // A guard page; or, below a compact stack, whatever faults within a page of it (the
-      // first compact stack of a slab has unmapped or protected memory below it).
-      if ((f->stack.guarded || f->stack.compact) && addr >= f->stack.low - page &&
-          addr < f->stack.low) {
-        report_stack_overflow(f->id);
-      }
+  stack_region stack;
+  std::uint64_t fiber_id = 0;
+  const running_fiber_stack_fn running = running_fiber_stack.load(std::memory_order_acquire);
+  if (running != nullptr && running(stack, fiber_id)) {
+    const auto* addr = static_cast<const std::byte*>(info->si_addr);
+    const std::size_t page = stack_pool::page_size();
+    // A guard page; or, below a compact stack, whatever faults within a page of it (the first
+    // compact stack of a slab has unmapped or protected memory below it).
+    if ((stack.guarded || stack.compact) && addr >= stack.low - page && addr < stack.low) {
+      report_stack_overflow(fiber_id);
     }
   }
   // Not ours: hand the signal to whoever handled it before us, or to the default action.
@@ -50,7 +52,8 @@ void report_stack_overflow(std::uint64_t fiber_id) noexcept {
   fatal("fiber stack overflow (fiber %" PRIu64 ")", fiber_id);
 }
 
-void install_stack_overflow_handler() {
+void install_stack_overflow_handler(running_fiber_stack_fn running) {
+  running_fiber_stack.store(running, std::memory_order_release);
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction action {};

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: stack. May include: stack, time, platform.
 // Turning a fiber stack overflow into a clear message instead of silent corruption: a SIGSEGV
 // handler, run on a per-worker alternate signal stack, that recognises faults in the current
 // fiber's guard page. See docs/scheduler.md, "Stacks".
@@ -6,13 +7,19 @@
 
 #include <cstdint>
 
+#include "stack/stack_pool.hpp"
+
 namespace goro::detail {
 
-// Installs the process-wide SIGSEGV handler (once); faults it does not recognise go to the
-// handler that was installed before it.
-void install_stack_overflow_handler();
+// The stack of the fiber the calling thread runs, and that fiber's id; false when it runs none.
+// Async-signal-safe. The scheduler, a layer above, supplies it.
+using running_fiber_stack_fn = bool (*)(stack_region& stack, std::uint64_t& fiber_id) noexcept;
 
-// Prints "goro: fiber stack overflow (fiber N)" and aborts. Async-signal-safe.
+// Installs the process-wide SIGSEGV handler (once), which asks `running` where the faulting
+// thread's fiber stack is; faults it does not recognise go to the handler installed before it.
+void install_stack_overflow_handler(running_fiber_stack_fn running);
+
+// Prints "goro: fatal error: fiber stack overflow (fiber N)" and aborts. Async-signal-safe.
 [[noreturn]] void report_stack_overflow(std::uint64_t fiber_id) noexcept;
 
 // An alternate signal stack for the calling thread, for as long as the object lives.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: stack. May include: stack, time, platform.
 // Stack slabs and their recycling; the design, the guard-page budget and compact stacks are in
 // docs/scheduler.md, "Stacks".
 #include "stack/stack_pool.hpp"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: stack. May include: stack, time, platform.
 // Fiber stacks: carved from large lazily-committed mappings (slabs), recycled through a per-worker
 // cache and a shared free list, so spawning a fiber never maps memory in steady state. The guard
 // page budget that reconciles overflow detection with a million live fibers is described in

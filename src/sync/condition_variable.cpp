@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // goro::condition_variable: a FIFO of parked waiters under a spinlock. A wait queues its node
 // before it unlocks the mutex, so a notify issued after a change made under the mutex finds it
 // (Go's sync.Cond does the same with its notifyList ticket). docs/sync.md, "condition_variable".

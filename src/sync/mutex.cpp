@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // goro::mutex's slow paths: spinning, queueing, normal-mode wake-ups and starvation-mode
 // hand-off. The algorithm is Go's (sync/mutex.go: lockSlow, unlockSlow), with the runtime
 // semaphore replaced by a queue of parked waiters under a spinlock, and with deadlines and stop

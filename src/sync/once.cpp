@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // goro::once_flag's slow path: deciding who calls, parking the others, and passing the turn on
 // when a call throws. docs/sync.md, "once".
 //

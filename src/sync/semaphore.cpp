@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // detail::semaphore_base, the core of goro::counting_semaphore: queueing acquirers and handing
 // released permits straight to them. docs/sync.md, "counting_semaphore".
 //

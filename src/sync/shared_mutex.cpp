@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // goro::shared_mutex's slow paths: queueing readers and writers, and handing the mutex over.
 // Every hand-over is a grant: the granter changes state_ on the waiter's behalf (a writer's
 // writer bit, a reader's count) under lock_, claims the waiter and unparks it, so a woken waiter

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // wait_group: a counter and a list of parked waiters. done() without waiters is one atomic
 // add; the lock is taken only by wait() and by the add() that releases waiters.
 //

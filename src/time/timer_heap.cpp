@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: time. May include: stack, time, platform.
 // The timer heap; see timer_heap.hpp.
 //
 // Entry states: idle -> pending (push) -> firing (fire_due, under mu_) -> idle (after fire()),

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: time. May include: stack, time, platform.
 // A runtime's pending timers: a binary min-heap of timer_entry pointers ordered by deadline,
 // with each entry's heap_index kept current so stop() is O(log n). One mutex guards it; the
 // earliest deadline is mirrored in an atomic so the hot path can test "anything due?" without

@@ -59,7 +59,8 @@ class waiter {
   bool in_fiber() const noexcept { return fiber_ != nullptr; }
 
  private:
-  friend class scheduler;
+  // Arrival hook of park(), run once the fiber is saved (src/park/park.cpp).
+  static void finish_park(void* self) noexcept;
   enum : std::uint32_t { running = 0, parked = 1, notified = 2 };
   fiber* fiber_;
   bool gated_ = false;
