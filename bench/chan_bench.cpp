@@ -37,7 +37,12 @@ void BM_Chan_PingPong(benchmark::State& state) {
     state.SetItemsProcessed(state.items_processed() + n);
   }
 }
-BENCHMARK(BM_Chan_PingPong)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Chan_PingPong)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Chan_Buffered(benchmark::State& state) {
   const auto capacity = static_cast<std::size_t>(state.range(0));
@@ -93,7 +98,12 @@ void BM_Chan_Mpmc4x4(benchmark::State& state) {
     state.SetItemsProcessed(state.items_processed() + 4 * per_producer);
   }
 }
-BENCHMARK(BM_Chan_Mpmc4x4)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Chan_Mpmc4x4)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Select_TwoProducers(benchmark::State& state) {
   const auto workers = static_cast<std::size_t>(state.range(0));
@@ -115,7 +125,12 @@ void BM_Select_TwoProducers(benchmark::State& state) {
     state.SetItemsProcessed(state.items_processed() + n);
   }
 }
-BENCHMARK(BM_Select_TwoProducers)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Select_TwoProducers)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Baseline: a bounded queue of capacity 128 on std::mutex + std::condition_variable between two
 // std::threads.

@@ -27,7 +27,12 @@ void BM_Runtime_Spawn(benchmark::State& state) {
     state.SetItemsProcessed(state.items_processed() + n);
   }
 }
-BENCHMARK(BM_Runtime_Spawn)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Runtime_Spawn)
+    ->ArgName("workers")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Runtime_Yield(benchmark::State& state) {
   goro::runtime rt{goro::options{.workers = 1}};

@@ -14,11 +14,13 @@ int main() {
   goro::wait_group wg;
   wg.add(fibers);
   for (int i = 0; i < fibers; ++i) {
-    goro::go([&sum, &wg](int id) {
-      goro::this_fiber::sleep_for(10ms);  // parks the fiber, not the worker thread
-      sum += id;
-      wg.done();
-    }, i);
+    goro::go(
+        [&sum, &wg](int id) {
+          goro::this_fiber::sleep_for(10ms);  // parks the fiber, not the worker thread
+          sum += id;
+          wg.done();
+        },
+        i);
   }
   wg.wait();  // main() is a plain thread: this blocks it
   std::printf("%d fibers slept and summed to %ld\n", fibers, sum.load());

@@ -17,7 +17,8 @@ int main() {
 
   bool timed_out = false;
   goro::select(
-      goro::on_recv(results, [](std::optional<std::string> r) { std::printf("got %s\n", r->c_str()); }),
+      goro::on_recv(results,
+                    [](std::optional<std::string> r) { std::printf("got %s\n", r->c_str()); }),
       goro::on_recv(goro::after(50ms), [&] { timed_out = true; }));
   std::printf("%s\n", timed_out ? "timed out after 50ms" : "result arrived in time");
 

@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "platform/asymmetric_fence.hpp"
 #include "goro/detail/biased_lock.hpp"
+#include "platform/asymmetric_fence.hpp"
 #include "test_support.hpp"
 
 namespace {

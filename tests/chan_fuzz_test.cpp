@@ -847,8 +847,8 @@ void run_sequential() {
 // ---- concurrent phase ------------------------------------------------------------------------
 //
 // Actors (fibers, fibers of a second one-worker runtime, and plain threads) run random programs
-// over up to four channels, in epochs; the test's thread coordinates. What each operation's outcome is checked against, whatever
-// the interleaving:
+// over up to four channels, in epochs; the test's thread coordinates. What each operation's outcome
+// is checked against, whatever the interleaving:
 //   - a send that succeeds must not have begun after a close() of its channel returned; one that
 //     reports closed (returns closed, or throws) must come after a close() began; a try_send
 //     that reports full, or a send_for that times out, must not have begun after a close()

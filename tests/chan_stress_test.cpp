@@ -241,8 +241,9 @@ TEST_P(ChanStressTest, CancellationAndTimeoutsLoseNothing) {
       rt.go([ch, s, token = ss.get_token(), &sent, &senders_done]() mutable {
         for (int i = 0; i < per_sender; ++i) {
           const int v = s * per_sender + i;
-          const chan_status st = i % 3 == 0 ? ch.send_for(v, std::chrono::microseconds(50 * (i % 7)))
-                                            : ch.send(v, token);
+          const chan_status st = i % 3 == 0
+                                     ? ch.send_for(v, std::chrono::microseconds(50 * (i % 7)))
+                                     : ch.send(v, token);
           if (st == chan_status::ok) sent[static_cast<std::size_t>(v)] = 1;
           if (st == chan_status::cancelled) break;
         }
@@ -253,8 +254,8 @@ TEST_P(ChanStressTest, CancellationAndTimeoutsLoseNothing) {
       rt.go([ch, r, cancel_after, token = ss.get_token(), &ss, &got, &taken,
              &receivers_done]() mutable {
         for (int i = 0;; ++i) {
-          const auto res = (i + r) % 4 == 0 ? ch.recv_for(std::chrono::microseconds(100))
-                                            : ch.recv(token);
+          const auto res =
+              (i + r) % 4 == 0 ? ch.recv_for(std::chrono::microseconds(100)) : ch.recv(token);
           if (res.status == chan_status::cancelled) break;
           if (res.status != chan_status::ok) {
             if (token.stop_requested()) break;

@@ -29,8 +29,8 @@
 
 namespace {
 
-using goro_test::run_fibers;
 using goro_test::blocked_for;
+using goro_test::run_fibers;
 using namespace std::chrono_literals;
 using goro::chan;
 using goro::chan_status;
@@ -893,7 +893,7 @@ TEST_P(ChanTest, TimeoutsInFibers) {
     if (!ok) failures.fetch_add(1);
   };
   run_fibers(rt, 4, [&](std::size_t i) {
-    chan<int> ch(i % 2);  // nobody else uses it
+    chan<int> ch(i % 2);         // nobody else uses it
     if (i % 2 == 1) ch.send(0);  // full
     auto start = clock::now();
     check(ch.send_for(1, 10ms) == chan_status::timeout);
@@ -1049,7 +1049,8 @@ TEST_P(ChanTest, CancelledReceiversLoseNothing) {
       std::vector<bool> was_sent(values, false);
       for (int v : sent) was_sent[static_cast<std::size_t>(v)] = true;
       for (int v = 0; v < values; ++v) {
-        wrong += got[static_cast<std::size_t>(v)].load() != (was_sent[static_cast<std::size_t>(v)] ? 1 : 0);
+        wrong += got[static_cast<std::size_t>(v)].load() !=
+                 (was_sent[static_cast<std::size_t>(v)] ? 1 : 0);
       }
       EXPECT_EQ(wrong, 0) << "values lost, duplicated or conjured";
     }

@@ -213,7 +213,8 @@ TEST(ChanSendKeepsValueTest, TimedOutAndFullSendsKeepTheValue) {
     expect_kept(p, 10, "try_send on a full channel");
     EXPECT_EQ(ch.send_for(std::move(p), 1ms), chan_status::timeout);
     expect_kept(p, 10, "send_for timed out");
-    EXPECT_EQ(ch.send_until(std::move(p), std::chrono::steady_clock::now() + 1ms), chan_status::timeout);
+    EXPECT_EQ(ch.send_until(std::move(p), std::chrono::steady_clock::now() + 1ms),
+              chan_status::timeout);
     expect_kept(p, 10, "send_until timed out");
     chan<ptr> nil{nullptr};
     EXPECT_EQ(nil.send_for(std::move(p), 1ms), chan_status::timeout);
@@ -303,7 +304,8 @@ class ChanThrowingMoveTest : public ::testing::TestWithParam<int> {
   // goes on as after any receive.
   void expect_consumed_and_consistent(const chan<fragile>& ch, int cap) {
     EXPECT_EQ(fragile::throws.load(), 1);
-    EXPECT_EQ(fragile::live(), 0) << "made " << fragile::made << ", destroyed " << fragile::destroyed;
+    EXPECT_EQ(fragile::live(), 0) << "made " << fragile::made << ", destroyed "
+                                  << fragile::destroyed;
     EXPECT_EQ(ch.size(), 0u);
     std::thread next;
     if (cap > 0) {
@@ -379,9 +381,8 @@ TEST_P(ChanThrowingMoveTest, SelectRecv) {
     chan<fragile> never;
     std::thread sender = send_fragile(ch, cap, 1);
     bool handled = false;
-    EXPECT_THROW(goro::select(goro::on_recv(never), goro::on_recv(ch, [&](std::optional<fragile>) {
-                                handled = true;
-                              })),
+    EXPECT_THROW(goro::select(goro::on_recv(never),
+                              goro::on_recv(ch, [&](std::optional<fragile>) { handled = true; })),
                  std::runtime_error);
     if (sender.joinable()) sender.join();
     EXPECT_FALSE(handled);
@@ -433,7 +434,8 @@ void range_for_throwing_at(int cap, int extra) {
     if (sender.joinable()) sender.join();
     EXPECT_EQ(seen, 0);
     EXPECT_EQ(fragile::throws.load(), 1);
-    EXPECT_EQ(fragile::live(), 0) << "made " << fragile::made << ", destroyed " << fragile::destroyed;
+    EXPECT_EQ(fragile::live(), 0) << "made " << fragile::made << ", destroyed "
+                                  << fragile::destroyed;
     EXPECT_EQ(ch.recv(), std::nullopt);  // consumed: the channel is closed and drained
   }
   EXPECT_EQ(fragile::live(), 0);

@@ -64,8 +64,7 @@ TEST_P(ExitTest, GoFromAStaticDestructorFailsClearly) {
   ASSERT_TRUE(r.started) << r.err;
   EXPECT_FALSE(r.timed_out) << r.describe();
   EXPECT_EQ(r.signal, SIGABRT) << r.describe();
-  EXPECT_NE(r.err.find("goro: the default runtime has stopped"), std::string::npos)
-      << r.describe();
+  EXPECT_NE(r.err.find("goro: the default runtime has stopped"), std::string::npos) << r.describe();
   EXPECT_EQ(r.out.find("the static destructor's fiber ran"), std::string::npos) << r.describe();
 }
 
@@ -74,8 +73,7 @@ TEST_P(ExitTest, AfterFromAStaticDestructorFailsClearly) {
   ASSERT_TRUE(r.started) << r.err;
   EXPECT_FALSE(r.timed_out) << r.describe();
   EXPECT_EQ(r.signal, SIGABRT) << r.describe();
-  EXPECT_NE(r.err.find("goro: the default runtime has stopped"), std::string::npos)
-      << r.describe();
+  EXPECT_NE(r.err.find("goro: the default runtime has stopped"), std::string::npos) << r.describe();
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ExitTest, testing::Values("1", "2", "4"),

@@ -133,8 +133,7 @@ void expect_exactly_once(const std::vector<const taker_log*>& logs, std::uint32_
     if (count[i] > 1) ++dup;
   }
   if (!partial) {
-    EXPECT_EQ(missing, 0u) << "round " << round << ": fibers never taken, first "
-                           << first_missing;
+    EXPECT_EQ(missing, 0u) << "round " << round << ": fibers never taken, first " << first_missing;
   }
   EXPECT_EQ(dup, 0u) << "round " << round << ": fibers taken more than once";
 }
@@ -468,9 +467,7 @@ class queued_ring_owner {
       case 3:  // fill, and past full: the owner's own half-grabs race the thieves'
         push_some(cap + rng_() % cap);
         break;
-      case 4:
-        take_half();
-        break;
+      case 4: take_half(); break;
       case 5:
         for (std::uint32_t n = rng_() % 64; n > 0; --n) pop_oldest();
         break;
@@ -589,12 +586,8 @@ class queue_owner {
     switch (rng_() % 10) {
       case 0:
       case 1:
-      case 2:
-        set_next();
-        break;
-      case 3:
-        push();
-        break;
+      case 2: set_next(); break;
+      case 3: push(); break;
       case 4:  // a spawn loop: every fiber displaces the one before
         for (std::uint32_t n = 1 + rng_() % 16; n > 0; --n) set_next();
         break;
@@ -602,12 +595,8 @@ class queue_owner {
         spin(rng_() % 64);
         pop();
         break;
-      case 6:
-        pop_queued();
-        break;
-      case 7:
-        pop_oldest_displaced();
-        break;
+      case 6: pop_queued(); break;
+      case 7: pop_oldest_displaced(); break;
       case 8:  // drain everything
         while (pop()) {
         }
@@ -678,9 +667,7 @@ void queue_thief(run_queue& q, const fake_fibers& fibers, taker_log& log,
   while (!stop.load(std::memory_order_acquire)) {
     std::uint32_t n = 0;
     switch (rng() % 4) {
-      case 0:
-        n = q.steal(out.slots);
-        break;
+      case 0: n = q.steal(out.slots); break;
       case 1: {
         const auto seen = q.peek_stuck();
         spin(rng() % 64);

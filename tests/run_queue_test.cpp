@@ -121,14 +121,14 @@ TEST_P(FiberRingTest, PopNewestOfTheOnlyFiberThenReuse) {
 
 TEST_P(FiberRingTest, MixedEndsTakeFromTheirOwnEnd) {
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(ring_->push(fibers_[i]));  // 0 1 2 3 4 5
-  EXPECT_EQ(ring_->pop_oldest(), fibers_[0]);                          // 1 2 3 4 5
-  EXPECT_EQ(ring_->pop_newest(), fibers_[5]);                          // 1 2 3 4
-  ASSERT_TRUE(ring_->push(fibers_[6]));                                // 1 2 3 4 6
-  EXPECT_EQ(ring_->pop_newest(), fibers_[6]);                          // 1 2 3 4
-  EXPECT_EQ(ring_->pop_oldest(), fibers_[1]);                          // 2 3 4
-  EXPECT_EQ(ring_->pop_newest(), fibers_[4]);                          // 2 3
-  EXPECT_EQ(ring_->pop_oldest(), fibers_[2]);                          // 3
-  EXPECT_EQ(ring_->pop_newest(), fibers_[3]);                          //
+  EXPECT_EQ(ring_->pop_oldest(), fibers_[0]);                        // 1 2 3 4 5
+  EXPECT_EQ(ring_->pop_newest(), fibers_[5]);                        // 1 2 3 4
+  ASSERT_TRUE(ring_->push(fibers_[6]));                              // 1 2 3 4 6
+  EXPECT_EQ(ring_->pop_newest(), fibers_[6]);                        // 1 2 3 4
+  EXPECT_EQ(ring_->pop_oldest(), fibers_[1]);                        // 2 3 4
+  EXPECT_EQ(ring_->pop_newest(), fibers_[4]);                        // 2 3
+  EXPECT_EQ(ring_->pop_oldest(), fibers_[2]);                        // 3
+  EXPECT_EQ(ring_->pop_newest(), fibers_[3]);                        //
   EXPECT_EQ(ring_->pop_newest(), nullptr);
   EXPECT_EQ(ring_->pop_oldest(), nullptr);
   EXPECT_TRUE(ring_->empty());
@@ -211,23 +211,23 @@ TEST_P(FiberRingTest, TakeOldestIfRefusesOnceTheFrontMoved) {
   EXPECT_EQ(ring_->pop_oldest(), fibers_[1]) << "a refused take_oldest_if took a fiber";
 
   grab_buffer out;
-  h = ring_->oldest();                          // 2 3 4 5
-  ASSERT_EQ(ring_->grab(out.slots), 2u);        // 4 5
+  h = ring_->oldest();                    // 2 3 4 5
+  ASSERT_EQ(ring_->grab(out.slots), 2u);  // 4 5
   EXPECT_EQ(ring_->take_oldest_if(h), nullptr);
 
   h = ring_->oldest();
-  ASSERT_TRUE(ring_->push(fibers_[6]));         // 4 5 6
-  ASSERT_EQ(ring_->pop_newest(), fibers_[6]);   // 4 5
-  ASSERT_EQ(ring_->pop_newest(), fibers_[5]);   // 4
+  ASSERT_TRUE(ring_->push(fibers_[6]));        // 4 5 6
+  ASSERT_EQ(ring_->pop_newest(), fibers_[6]);  // 4 5
+  ASSERT_EQ(ring_->pop_newest(), fibers_[5]);  // 4
   EXPECT_EQ(ring_->oldest(), h);
-  ASSERT_TRUE(ring_->push(fibers_[7]));         // 4 7
+  ASSERT_TRUE(ring_->push(fibers_[7]));             // 4 7
   EXPECT_EQ(ring_->take_oldest_if(h), fibers_[4]);  // 7
   EXPECT_EQ(ring_->take_oldest_if(h), nullptr) << "its own take moved the front";
   EXPECT_EQ(ring_->oldest(), h + 1);
 
   // The only fiber, taken by pop_newest: shared, it races thieves for it by CAS on the front
   // (docs/scheduler.md), so the front moves; unshared, the front may stay.
-  h = ring_->oldest();                          // 7
+  h = ring_->oldest();  // 7
   ASSERT_EQ(ring_->pop_newest(), fibers_[7]);
   EXPECT_EQ(ring_->take_oldest_if(h), nullptr) << "the ring is empty";
   ASSERT_TRUE(ring_->push(fibers_[8]));

@@ -124,8 +124,7 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
   // fiber, which is quick (each child runs until it sleeps), and sleep until a deadline far
   // beyond any spawning time, so all of them are asleep at once when VmRSS is read; then a
   // stop request wakes them all. (A deadline of 3 s once failed on a loaded machine.)
-  const std::size_t n =
-      goro_test::sanitized ? goro_test::live_fiber_cap(scaled(100'000)) : 100'000;
+  const std::size_t n = goro_test::sanitized ? goro_test::live_fiber_cap(scaled(100'000)) : 100'000;
   goro::runtime rt{goro::options{.workers = 2}};
   goro::wait_group asleep;
   goro::wait_group finished;
@@ -152,8 +151,8 @@ TEST(RuntimeFiguresTest, MemoryPerSleepingFiber) {
   EXPECT_EQ(overslept.load(), 0u);  // every one was still asleep when the stop came
   const double per_fiber =
       static_cast<double>(during - std::min(during, before)) / static_cast<double>(n);
-  std::printf("[ figure ] VmRSS per sleeping fiber at %zu fibers (stack %zu KiB): %.0f bytes\n",
-              n, rt.stack_size() / 1024, per_fiber);
+  std::printf("[ figure ] VmRSS per sleeping fiber at %zu fibers (stack %zu KiB): %.0f bytes\n", n,
+              rt.stack_size() / 1024, per_fiber);
   RecordProperty("rss_bytes_per_sleeping_fiber", std::to_string(per_fiber));
   ASSERT_TRUE(all_asleep) << "spawning took longer than the sleep; the figure would be wrong";
   EXPECT_GT(per_fiber, 0.0);

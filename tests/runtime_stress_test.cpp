@@ -43,16 +43,16 @@ TEST_P(RuntimeStressTest, SpawnsAMillionFibersIntoOneWaitGroup) {
         i);
   }
   wg.wait();
-  std::printf("[ figure ] %zu fibers spawned from a thread and joined on %zu workers: %.0f ms\n",
-              n, workers(), ms_since(start));
+  std::printf("[ figure ] %zu fibers spawned from a thread and joined on %zu workers: %.0f ms\n", n,
+              workers(), ms_since(start));
   EXPECT_EQ(sum.load(), n * (n - 1) / 2);
   EXPECT_EQ(wg.count(), 0);
 }
 
 // One skynet node: leaves report their number, inner nodes spawn ten children and add up
 // what they report. Every node reports into its parent's accumulator, then done()s.
-void skynet(std::atomic<std::uint64_t>& parent_sum, goro::wait_group& parent_wg,
-            std::uint64_t num, std::uint64_t size) {
+void skynet(std::atomic<std::uint64_t>& parent_sum, goro::wait_group& parent_wg, std::uint64_t num,
+            std::uint64_t size) {
   if (size == 1) {
     parent_sum.fetch_add(num, std::memory_order_relaxed);
     parent_wg.done();
@@ -151,11 +151,11 @@ TEST(RuntimeStressOnceTest, AMillionFibersAliveAtOnce) {
   finished.wait();
   const double rss_per_fiber =
       static_cast<double>(rss_alive - std::min(rss_alive, rss_before)) / static_cast<double>(n);
-  std::printf("[ figure ] %zu fibers alive at once: spawned and parked in %.0f ms, released "
-              "and joined in %.0f ms, VmRSS +%.0f MiB (%.0f bytes per fiber)\n",
-              n, spawn_ms, ms_since(release_start),
-              static_cast<double>(rss_alive - std::min(rss_alive, rss_before)) / (1 << 20),
-              rss_per_fiber);
+  std::printf(
+      "[ figure ] %zu fibers alive at once: spawned and parked in %.0f ms, released "
+      "and joined in %.0f ms, VmRSS +%.0f MiB (%.0f bytes per fiber)\n",
+      n, spawn_ms, ms_since(release_start),
+      static_cast<double>(rss_alive - std::min(rss_alive, rss_before)) / (1 << 20), rss_per_fiber);
   RecordProperty("alive_fibers", std::to_string(n));
   RecordProperty("alive_rss_bytes_per_fiber", std::to_string(rss_per_fiber));
   EXPECT_EQ(sum.load(), static_cast<std::uint64_t>(n) * (n - 1) / 2);

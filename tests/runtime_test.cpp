@@ -21,8 +21,8 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <stop_token>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,8 +48,8 @@ INSTANTIATE_TEST_SUITE_P(Workers, RuntimeWorkersTest, goro_test::worker_counts()
 TEST_P(RuntimeWorkersTest, ReportsItsConfiguration) {
   goro::runtime rt{opts()};
   EXPECT_EQ(rt.workers(), workers());
-  EXPECT_EQ(rt.stack_size(), goro_test::sanitized ? 4 * goro::default_stack_size
-                                                   : goro::default_stack_size);
+  EXPECT_EQ(rt.stack_size(),
+            goro_test::sanitized ? 4 * goro::default_stack_size : goro::default_stack_size);
 }
 
 TEST_P(RuntimeWorkersTest, SpawnsFromThreadAndFiberIntoOneWaitGroup) {
@@ -91,8 +91,7 @@ TEST_P(RuntimeWorkersTest, DestructorWaitsForFibersAndEveryFiberTheySpawned) {
   const int depth = goro_test::live_fiber_cap(10'000) < 10'000 ? 4 : 5;
   constexpr int fan_out = 6;
   std::size_t expected = 0;
-  for (std::size_t level = 1, i = 0; i <= static_cast<std::size_t>(depth);
-       ++i, level *= fan_out) {
+  for (std::size_t level = 1, i = 0; i <= static_cast<std::size_t>(depth); ++i, level *= fan_out) {
     expected += level;
   }
   std::atomic<std::size_t> visited{0};
@@ -777,8 +776,7 @@ TEST(RuntimeTest, GoPropagatesAnArgumentCopyThatThrows) {
   {
     goro::runtime rt{goro::options{.workers = 2}};
     const throws_on_copy t;
-    EXPECT_THROW(rt.go([&ran](const throws_on_copy&) { ran.fetch_add(1); }, t),
-                 std::runtime_error);
+    EXPECT_THROW(rt.go([&ran](const throws_on_copy&) { ran.fetch_add(1); }, t), std::runtime_error);
     rt.go([&ran] { ran.fetch_add(10); });  // the runtime still works
   }  // and ~runtime() does not wait for the fiber that never started
   EXPECT_EQ(ran.load(), 10);
@@ -952,9 +950,10 @@ TEST(RuntimeTest, UsesNoCpuWhileEveryFiberIsParked) {
 
   const double cpu_ms = std::chrono::duration<double, std::milli>(cpu).count();
   const double percent = 100.0 * cpu_ms / wall_ms;
-  std::printf("[ figure ] idle CPU with %d parked + %d sleeping fibers on 4 workers: "
-              "%.3f ms over %.0f ms (%.3f%% of one core)\n",
-              parked, sleepers, cpu_ms, wall_ms, percent);
+  std::printf(
+      "[ figure ] idle CPU with %d parked + %d sleeping fibers on 4 workers: "
+      "%.3f ms over %.0f ms (%.3f%% of one core)\n",
+      parked, sleepers, cpu_ms, wall_ms, percent);
   RecordProperty("idle_cpu_percent_of_one_core", std::to_string(percent));
   EXPECT_TRUE(before_wake) << "the sleepers woke inside the window; the machine is too slow";
   EXPECT_LT(percent, 1.0);
@@ -976,8 +975,8 @@ std::string number_after(const std::string& text, const std::string& prefix) {
 TEST(RuntimeDeathTest, ExceptionEscapingAFiberTerminatesWithItsMessage) {
   for (const char* where : {"runtime", "default"}) {
     SCOPED_TRACE(where);
-    const auto r = goro_test::run_program(goro_test::program_path("fiber_throws"),
-                                          {"std", where}, subprocess_timeout);
+    const auto r = goro_test::run_program(goro_test::program_path("fiber_throws"), {"std", where},
+                                          subprocess_timeout);
     ASSERT_TRUE(r.started) << r.err;
     EXPECT_FALSE(r.timed_out) << r.describe();
     EXPECT_EQ(r.signal, SIGABRT) << r.describe();
@@ -988,8 +987,8 @@ TEST(RuntimeDeathTest, ExceptionEscapingAFiberTerminatesWithItsMessage) {
 }
 
 TEST(RuntimeDeathTest, NonStandardExceptionEscapingAFiberTerminates) {
-  const auto r = goro_test::run_program(goro_test::program_path("fiber_throws"),
-                                        {"int", "runtime"}, subprocess_timeout);
+  const auto r = goro_test::run_program(goro_test::program_path("fiber_throws"), {"int", "runtime"},
+                                        subprocess_timeout);
   ASSERT_TRUE(r.started) << r.err;
   EXPECT_FALSE(r.timed_out) << r.describe();
   EXPECT_EQ(r.signal, SIGABRT) << r.describe();
@@ -999,8 +998,8 @@ TEST(RuntimeDeathTest, NonStandardExceptionEscapingAFiberTerminates) {
 TEST(RuntimeDeathTest, StackOverflowEndsWithAClearMessage) {
   for (const char* stack : {"0", "16384", "1048576"}) {
     SCOPED_TRACE(std::string("stack_size ") + stack);
-    const auto r = goro_test::run_program(goro_test::program_path("fiber_stack_overflow"),
-                                          {stack}, subprocess_timeout);
+    const auto r = goro_test::run_program(goro_test::program_path("fiber_stack_overflow"), {stack},
+                                          subprocess_timeout);
     ASSERT_TRUE(r.started) << r.err;
     EXPECT_FALSE(r.timed_out) << r.describe();
     EXPECT_EQ(r.signal, SIGABRT) << r.describe();
@@ -1035,8 +1034,8 @@ TEST(RuntimeExitTest, MainReturnsWhileFibersAreParkedForever) {
 #endif
   for (const char* maxprocs : {"1", "2", "4", "8"}) {
     SCOPED_TRACE(std::string("GORO_MAXPROCS=") + maxprocs);
-    const auto r = goro_test::run_program(goro_test::program_path("exit_with_parked"), {},
-                                          limit, {std::string("GORO_MAXPROCS=") + maxprocs});
+    const auto r = goro_test::run_program(goro_test::program_path("exit_with_parked"), {}, limit,
+                                          {std::string("GORO_MAXPROCS=") + maxprocs});
     std::printf("exit_with_parked, GORO_MAXPROCS=%s: exited in %lld ms\n", maxprocs,
                 static_cast<long long>(r.elapsed.count()));
     ASSERT_TRUE(r.started) << r.err;
@@ -1049,8 +1048,8 @@ TEST(RuntimeExitTest, MainReturnsWhileFibersAreParkedForever) {
 }
 
 TEST(RuntimeExitTest, MainReturnsWhileFibersYieldForever) {
-  const auto r = goro_test::run_program(goro_test::program_path("exit_with_parked"),
-                                        {"yielding"}, 10s, {"GORO_MAXPROCS=2"});
+  const auto r = goro_test::run_program(goro_test::program_path("exit_with_parked"), {"yielding"},
+                                        10s, {"GORO_MAXPROCS=2"});
   ASSERT_TRUE(r.started) << r.err;
   EXPECT_FALSE(r.timed_out) << r.describe();
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();

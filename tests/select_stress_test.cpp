@@ -87,8 +87,9 @@ TEST_P(SelectStressTest, GoSelectStress) {
           if (++count[k] == n) c1[k] = chan<int>(nullptr);
         };
       };
-      select(on_send(c1[3], 1000000 + count[3], sent(3)), on_send(c1[1], 1000000 + count[1], sent(1)),
-             on_send(c1[0], 1000000 + count[0], sent(0)), on_send(c1[2], 1000000 + count[2], sent(2)));
+      select(
+          on_send(c1[3], 1000000 + count[3], sent(3)), on_send(c1[1], 1000000 + count[1], sent(1)),
+          on_send(c1[0], 1000000 + count[0], sent(0)), on_send(c1[2], 1000000 + count[2], sent(2)));
     }
     for (std::size_t k = 0; k < 4; ++k) sent_sum[k].fetch_add(s[k]);
     wg.done();

@@ -33,8 +33,8 @@
 
 namespace {
 
-using goro_test::run_fibers;
 using goro_test::blocked_for;
+using goro_test::run_fibers;
 using namespace std::chrono_literals;
 using goro::chan;
 using goro::chan_status;
@@ -152,16 +152,19 @@ TEST(SelectBasicsTest, FairnessOverBuffersKeptFull) {
   int na = 0;
   int nb = 0;
   for (int i = 0; i < 10000; ++i) {
-    const std::size_t k = select(on_recv(never), on_recv(a, [&](std::optional<int> v) {
-                                   EXPECT_EQ(v, std::optional<int>(1));
-                                   ++na;
-                                   a.send(1);
-                                 }),
-                                 on_recv(b, [&](std::optional<int> v) {
-                                   EXPECT_EQ(v, std::optional<int>(2));
-                                   ++nb;
-                                   b.send(2);
-                                 }),
+    const std::size_t k = select(on_recv(never),
+                                 on_recv(a,
+                                         [&](std::optional<int> v) {
+                                           EXPECT_EQ(v, std::optional<int>(1));
+                                           ++na;
+                                           a.send(1);
+                                         }),
+                                 on_recv(b,
+                                         [&](std::optional<int> v) {
+                                           EXPECT_EQ(v, std::optional<int>(2));
+                                           ++nb;
+                                           b.send(2);
+                                         }),
                                  otherwise([] { ADD_FAILURE() << "default taken"; }));
     EXPECT_NE(k, 0u);
   }
@@ -178,9 +181,9 @@ TEST(SelectBasicsTest, PseudoRandomChoiceBetweenSendCases) {
 TEST(SelectBasicsTest, LoneSelfSelectOnUnbufferedChannelTakesTheDefault) {
   chan<int> ch;
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_EQ(select(on_send(ch, 1), on_recv(ch, [] { ADD_FAILURE() << "matched itself"; }),
-                     otherwise()),
-              2u);
+    ASSERT_EQ(
+        select(on_send(ch, 1), on_recv(ch, [] { ADD_FAILURE() << "matched itself"; }), otherwise()),
+        2u);
   }
   EXPECT_EQ(ch.try_send(1), chan_status::full);  // and left nothing queued
   EXPECT_EQ(ch.try_recv().status, chan_status::empty);
@@ -214,10 +217,11 @@ TEST(SelectBasicsTest, MoveOnlyValues) {
   EXPECT_EQ(select(on_send(never, std::make_unique<int>(1)), on_send(ch, std::make_unique<int>(2))),
             1u);
   std::unique_ptr<int> got;
-  EXPECT_EQ(select(on_recv(never), on_recv(ch, [&](std::optional<std::unique_ptr<int>> v) {
-                     ASSERT_TRUE(v.has_value());
-                     got = std::move(*v);
-                   })),
+  EXPECT_EQ(select(on_recv(never), on_recv(ch,
+                                           [&](std::optional<std::unique_ptr<int>> v) {
+                                             ASSERT_TRUE(v.has_value());
+                                             got = std::move(*v);
+                                           })),
             1u);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(*got, 2);
@@ -242,7 +246,8 @@ TEST(SelectBasicsTest, SendCaseMovesFromAnRvalueOnlyIfPerformed) {
 
   EXPECT_EQ(select(on_send(unbuffered, std::move(q)), otherwise()), 1u);
   expect_kept(q, 5, "default taken");
-  EXPECT_EQ(select(on_send(full, std::move(q)), on_send(unbuffered, std::move(q)), otherwise()), 2u);
+  EXPECT_EQ(select(on_send(full, std::move(q)), on_send(unbuffered, std::move(q)), otherwise()),
+            2u);
   expect_kept(q, 5, "default taken over two send cases");
 
   ready.send(1);
@@ -313,7 +318,8 @@ std::vector<std::size_t> choices_among_four() {
   }
   std::vector<std::size_t> picked;
   for (int i = 0; i < rounds; ++i) {
-    picked.push_back(select(on_recv(chans[0]), on_recv(chans[1]), on_recv(chans[2]), on_recv(chans[3])));
+    picked.push_back(
+        select(on_recv(chans[0]), on_recv(chans[1]), on_recv(chans[2]), on_recv(chans[3])));
   }
   return picked;
 }
@@ -348,8 +354,9 @@ TEST(SelectBasicsTest, RunTimeForm) {
   std::vector<std::optional<int>> got(n, -1);
   std::vector<goro::select_case> cases;
   for (int i = 0; i < n; ++i) {
-    cases.push_back(on_recv(chans[static_cast<std::size_t>(i)],
-                            [&got, i](std::optional<int> v) { got[static_cast<std::size_t>(i)] = v; }));
+    cases.push_back(on_recv(chans[static_cast<std::size_t>(i)], [&got, i](std::optional<int> v) {
+      got[static_cast<std::size_t>(i)] = v;
+    }));
   }
   EXPECT_EQ(select(std::span(cases)), 5u);
   EXPECT_EQ(got[5], std::nullopt);
@@ -379,7 +386,8 @@ TEST(SelectBasicsTest, RunTimeCaseKeepsItsOwnHandle) {
   {
     chan<int> ch(1);
     ch.send(42);
-    cases.push_back(on_recv(ch, [](std::optional<int> v) { EXPECT_EQ(v, std::optional<int>(42)); }));
+    cases.push_back(
+        on_recv(ch, [](std::optional<int> v) { EXPECT_EQ(v, std::optional<int>(42)); }));
   }  // the case is now the channel's only owner
   EXPECT_EQ(select(std::span(cases)), 0u);
   {
@@ -420,7 +428,7 @@ TEST(SelectBasicsTest, OnStopWakesABlockedThread) {
             3u);
   stopper.join();
   EXPECT_TRUE(stopped);
-  EXPECT_EQ(empty.try_send(1), chan_status::full);  // no stale receiver
+  EXPECT_EQ(empty.try_send(1), chan_status::full);         // no stale receiver
   EXPECT_EQ(empty.try_recv().status, chan_status::empty);  // no stale sender
 }
 
@@ -537,8 +545,8 @@ TEST_P(SelectTest, WokenSelectChoosesRandomlyAmongCasesOnOneChannel) {
     chan<int> c;
     chan<int> result(1);
     rt.go([c, result, sending]() mutable {
-      const std::size_t k = sending ? select(on_send(c, 0), on_send(c, 1))
-                                    : select(on_recv(c), on_recv(c));
+      const std::size_t k =
+          sending ? select(on_send(c, 0), on_send(c, 1)) : select(on_recv(c), on_recv(c));
       result.send(static_cast<int>(k));
     });
     // Proves the select is blocked (it has no partner yet), so what follows wakes it.
@@ -660,10 +668,9 @@ TEST_P(SelectTest, DuplicateSendAndReceiveCasesOnOneChannel) {
     const bool wake_by_recv = round % 2 == 0;
     int got = -1;
     rt.go([=, &got]() mutable {
-      const std::size_t k = select(on_recv(c, [&got](std::optional<int> v) { got = *v; }),
-                                   on_send(c, 5),
-                                   on_recv(c, [&got](std::optional<int> v) { got = *v; }),
-                                   on_send(c, 6));
+      const std::size_t k =
+          select(on_recv(c, [&got](std::optional<int> v) { got = *v; }), on_send(c, 5),
+                 on_recv(c, [&got](std::optional<int> v) { got = *v; }), on_send(c, 6));
       result.send(static_cast<int>(k));
     });
     // Proves the select blocks: it cannot match its own send with its own receive.
@@ -959,8 +966,8 @@ TEST_P(SelectTest, OnStopWakesABlockedSelect) {
     std::stop_source ss;
     std::atomic<bool> handler_ran{false};
     rt.go([c, result, token = ss.get_token(), &handler_ran]() mutable {
-      result.send(static_cast<int>(select(on_recv(c), on_send(c, 1),
-                                          on_stop(token, [&] { handler_ran = true; }))));
+      result.send(static_cast<int>(
+          select(on_recv(c), on_send(c, 1), on_stop(token, [&] { handler_ran = true; }))));
     });
     // Proves the select blocks until the stop.
     EXPECT_EQ(result.recv_for(blocked_for).status, chan_status::timeout);
@@ -1008,15 +1015,15 @@ TEST_P(SelectTest, RunTimeFormOverManyChannels) {
       int closed_at = -1;
       std::vector<goro::select_case> cases;
       for (std::size_t pos = 0; pos < open.size(); ++pos) {
-        cases.push_back(on_recv(chans[static_cast<std::size_t>(open[pos])],
-                                [&, pos](std::optional<int> v) {
-                                  if (v) {
-                                    sum += *v;
-                                    ++count;
-                                  } else {
-                                    closed_at = static_cast<int>(pos);
-                                  }
-                                }));
+        cases.push_back(
+            on_recv(chans[static_cast<std::size_t>(open[pos])], [&, pos](std::optional<int> v) {
+              if (v) {
+                sum += *v;
+                ++count;
+              } else {
+                closed_at = static_cast<int>(pos);
+              }
+            }));
       }
       const std::size_t k = select(std::span(cases));
       if (closed_at >= 0) {

@@ -75,15 +75,9 @@ TEST_P(SyncStressTest, MutexUnderEveryKindOfLock) {
           m.lock();
           ok = true;
           break;
-        case 1:
-          ok = m.try_lock();
-          break;
-        case 2:
-          ok = m.try_lock_for(50us);
-          break;
-        case 3:
-          ok = m.lock(cancel.token(static_cast<std::size_t>(i)));
-          break;
+        case 1: ok = m.try_lock(); break;
+        case 2: ok = m.try_lock_for(50us); break;
+        case 3: ok = m.lock(cancel.token(static_cast<std::size_t>(i))); break;
         default:
           ok = m.try_lock_until(std::chrono::steady_clock::now() + 200us,
                                 cancel.token(static_cast<std::size_t>(i + id)));
@@ -141,11 +135,8 @@ TEST_P(SyncStressTest, SharedMutexReadersWritersTimeoutsAndCancels) {
                 m.lock();
                 ok = true;
                 break;
-              case 1:
-                ok = m.lock(tok);
-                break;
-              default:
-                ok = m.try_lock_for(100us);
+              case 1: ok = m.lock(tok); break;
+              default: ok = m.try_lock_for(100us);
             }
             if (!ok) continue;
             if (activity.fetch_add(10000) != 0) violations.fetch_add(1);
@@ -159,11 +150,8 @@ TEST_P(SyncStressTest, SharedMutexReadersWritersTimeoutsAndCancels) {
                 m.lock_shared();
                 ok = true;
                 break;
-              case 1:
-                ok = m.lock_shared(tok);
-                break;
-              default:
-                ok = m.try_lock_shared_for(100us);
+              case 1: ok = m.lock_shared(tok); break;
+              default: ok = m.try_lock_shared_for(100us);
             }
             if (!ok) continue;
             if (activity.fetch_add(1) >= 10000) violations.fetch_add(1);
@@ -214,15 +202,9 @@ TEST_P(SyncStressTest, SemaphoreConservesPermits) {
         for (long i = 0;; ++i) {
           bool ok = false;
           switch ((i + c) % 4) {
-            case 0:
-              ok = s.try_acquire();
-              break;
-            case 1:
-              ok = s.try_acquire_for(100us);
-              break;
-            case 2:
-              ok = s.acquire(cancel.token(static_cast<std::size_t>(i)));
-              break;
+            case 0: ok = s.try_acquire(); break;
+            case 1: ok = s.try_acquire_for(100us); break;
+            case 2: ok = s.acquire(cancel.token(static_cast<std::size_t>(i))); break;
             default:
               ok = s.try_acquire_until(std::chrono::steady_clock::now() + 300us,
                                        cancel.token(static_cast<std::size_t>(i + c)));

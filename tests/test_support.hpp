@@ -191,8 +191,8 @@ inline std::string program_path(const std::string& name) {
 }
 
 // Runs `path` with `args` (argv[1...]), the current environment plus `extra_env`
-// ("NAME=value" strings; a bare "NAME" removes NAME), and stdout and stderr captured. Kills it with SIGKILL once
-// `timeout` has passed. No shell is involved.
+// ("NAME=value" strings; a bare "NAME" removes NAME), and stdout and stderr captured. Kills it with
+// SIGKILL once `timeout` has passed. No shell is involved.
 inline process_result run_program(const std::string& path, const std::vector<std::string>& args,
                                   std::chrono::milliseconds timeout,
                                   const std::vector<std::string>& extra_env = {}) {
@@ -260,8 +260,8 @@ inline process_result run_program(const std::string& path, const std::vector<std
     }
     if (open_fds > 0) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-      const int wait_ms = r.timed_out ? 100 : static_cast<int>(std::clamp<long long>(
-                                                  left.count(), 1, 100));
+      const int wait_ms =
+          r.timed_out ? 100 : static_cast<int>(std::clamp<long long>(left.count(), 1, 100));
       if (::poll(fds, 2, wait_ms) > 0) {
         for (int i = 0; i < 2; ++i) {
           if (fds[i].fd < 0 || fds[i].revents == 0) continue;

@@ -437,8 +437,8 @@ TEST(TimerStarvationTest, PingPongDoesNotStarveTimers) {
         goro::timer t(10ms);
         (void)chan_of(t).recv();
       }
-      waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start)
-                      .count();
+      waited_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start).count();
       done = true;
     });
     players.wait();
@@ -642,7 +642,7 @@ TEST(TimerOrderTest, SleepersWokenInOneBatchRunInDeadlineOrder) {
       const auto first = clock_type::now() + room;
       for (int i = 0; i < sleepers; ++i) {
         const int slot = (i * 5) % sleepers;  // sleep in an order unlike the deadline order
-        goro::go([&, slot] {  // runs at once, until it sleeps
+        goro::go([&, slot] {                  // runs at once, until it sleeps
           goro::this_fiber::sleep_until(first + std::chrono::milliseconds(slot));
           woke.push_back(slot);
           done.done();
@@ -675,8 +675,8 @@ TEST(TimerOrderTest, ReceivingOnATimersChannelNeverDeadlocksItsWorker) {
     const char* workers;
     std::vector<std::string> env;
   };
-  const setup setups[] = {{"1", {}}, {"1", {"GORO_NO_MEMBARRIER=1"}}, {"2", {}}, {"4", {}},
-                          {"8", {}}};
+  const setup setups[] = {
+      {"1", {}}, {"1", {"GORO_NO_MEMBARRIER=1"}}, {"2", {}}, {"4", {}}, {"8", {}}};
   for (const char* how : {"timer", "after", "micro"}) {
     for (const setup& s : setups) {
       const auto r = goro_test::run_program(goro_test::program_path("timer_recv_loop"),

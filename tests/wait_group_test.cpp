@@ -12,8 +12,8 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <stop_token>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>

@@ -178,7 +178,8 @@ class chan {
   // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled
   // (v not moved from).
   chan_status send(T&& v, std::stop_token stop) const {
-    return check_send(send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
+    return check_send(
+        send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
   }
   chan_status send(const T& v, std::stop_token stop) const requires std::copy_constructible<T> {
     T copy(v);
@@ -196,11 +197,15 @@ class chan {
 
   // As recv, but gives up when `stop` is requested (status ok, closed or cancelled). Every
   // form of receive treats a throwing move constructor as recv() does.
-  recv_result<T> recv(std::stop_token stop) const { return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false); }
+  recv_result<T> recv(std::stop_token stop) const {
+    return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false);
+  }
 
   // Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
   // v is moved from only on ok.
-  chan_status try_send(T&& v) const { return detail::to_status(send_impl(v, {}, true), chan_status::full); }
+  chan_status try_send(T&& v) const {
+    return detail::to_status(send_impl(v, {}, true), chan_status::full);
+  }
   chan_status try_send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
     return try_send(std::move(copy));
@@ -218,14 +223,14 @@ class chan {
   chan_status send_for(T&& v, std::chrono::duration<Rep, Period> timeout) const {
     return send_until(std::move(v), detail::deadline_after(timeout));
   }
-  chan_status send_until(const T& v, std::chrono::steady_clock::time_point deadline) const
-    requires std::copy_constructible<T> {
+  chan_status send_until(const T& v, std::chrono::steady_clock::time_point deadline)
+      const requires std::copy_constructible<T> {
     T copy(v);
     return send_until(std::move(copy), deadline);
   }
   template <class Rep, class Period>
-  chan_status send_for(const T& v, std::chrono::duration<Rep, Period> timeout) const
-    requires std::copy_constructible<T> {
+  chan_status send_for(const T& v, std::chrono::duration<Rep, Period> timeout)
+      const requires std::copy_constructible<T> {
     return send_until(v, detail::deadline_after(timeout));
   }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // goro::mutex: Go's sync.Mutex (with its starvation mode) spelled as the standard library's
 // timed mutex, so std::lock_guard, std::unique_lock and std::scoped_lock work with it. A fiber
-// that blocks on it parks and frees its worker; a plain thread sleeps. Contract and design: docs/sync.md, "mutex".
+// that blocks on it parks and frees its worker; a plain thread sleeps. Contract and design:
+// docs/sync.md, "mutex".
 #pragma once
 
 #include <atomic>

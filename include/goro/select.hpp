@@ -24,7 +24,7 @@ struct select_op {
   chan_core* ch = nullptr;  // null: a nil channel (or a non-channel case), never ready
   void* slot = nullptr;     // send: the value to move from; recv: storage to construct into
   select_kind kind = select_kind::none;
-  bool ok = false;          // recv outcome of the chosen case: true = value, false = closed
+  bool ok = false;  // recv outcome of the chosen case: true = value, false = closed
 };
 
 // Performs one of the ready cases, chosen uniformly at random, and returns its index. If none
@@ -47,7 +47,7 @@ struct recv_case {
 template <class T, class F>
 struct send_case {
   const chan<T>* ch;
-  T* value;                // the caller's object; null when `owned` holds the value
+  T* value;  // the caller's object; null when `owned` holds the value
   F handler;
   std::optional<T> owned;  // the case's own T, engaged exactly when value is null
 
@@ -65,7 +65,8 @@ send_case<T, std::decay_t<F>> make_send_case(const chan<T>& ch, U&& value, F&& h
   if constexpr (std::is_same_v<U, T>) {  // deduced from an rvalue of type T itself
     return {&ch, &value, std::forward<F>(handler), std::nullopt};
   } else {
-    return {&ch, nullptr, std::forward<F>(handler), std::optional<T>(std::in_place, std::forward<U>(value))};
+    return {&ch, nullptr, std::forward<F>(handler),
+            std::optional<T>(std::in_place, std::forward<U>(value))};
   }
 }
 
@@ -137,8 +138,7 @@ void complete(default_case<F>& c, const select_op&) {
 }
 
 template <class... Cases, std::size_t... I>
-void complete_nth(std::size_t k, const select_op* ops, std::index_sequence<I...>,
-                  Cases&... cases) {
+void complete_nth(std::size_t k, const select_op* ops, std::index_sequence<I...>, Cases&... cases) {
   ((k == I ? (complete(cases, ops[I]), true) : false) || ...);
 }
 
@@ -226,8 +226,10 @@ detail::default_case<std::decay_t<F>> otherwise(F&& handler = {}) {
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
-  constexpr std::size_t defaults = (std::size_t{detail::is_default_case<std::remove_cvref_t<Cases>>} + ... + 0);
-  constexpr std::size_t stops = (std::size_t{detail::is_stop_case<std::remove_cvref_t<Cases>>} + ... + 0);
+  constexpr std::size_t defaults =
+      (std::size_t{detail::is_default_case<std::remove_cvref_t<Cases>>} + ... + 0);
+  constexpr std::size_t stops =
+      (std::size_t{detail::is_stop_case<std::remove_cvref_t<Cases>>} + ... + 0);
   static_assert(defaults <= 1, "goro::select: at most one otherwise() case");
   static_assert(stops <= 1, "goro::select: at most one on_stop() case");
   detail::select_op ops[n];
@@ -257,10 +259,12 @@ class select_case {
  public:
   template <class T, class F>
   select_case(detail::recv_case<T, F>&& c)  // NOLINT: implicit, for on_recv(...)
-      : impl_(std::make_unique<detail::erased_case_of<detail::recv_case<T, F>>>(std::move(c), *c.ch)) {}
+      : impl_(std::make_unique<detail::erased_case_of<detail::recv_case<T, F>>>(std::move(c),
+                                                                                *c.ch)) {}
   template <class T, class F>
   select_case(detail::send_case<T, F>&& c)  // NOLINT: implicit, for on_send(...)
-      : impl_(std::make_unique<detail::erased_case_of<detail::send_case<T, F>>>(std::move(c), *c.ch)) {}
+      : impl_(std::make_unique<detail::erased_case_of<detail::send_case<T, F>>>(std::move(c),
+                                                                                *c.ch)) {}
   template <class F>
   select_case(detail::default_case<F>&& c)  // NOLINT: implicit, for otherwise(...)
       : default_([h = std::move(c.handler)]() mutable { detail::call_handler(h); }) {}

@@ -11,10 +11,10 @@
 #include <string>
 #include <thread>
 
-#include "platform/eager_binding.hpp"
-#include "platform/fatal.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/this_fiber.hpp"
+#include "platform/eager_binding.hpp"
+#include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
 #include "sched/scheduler.hpp"
 
@@ -57,9 +57,8 @@ options resolve(const options& in) {
   if (out.workers == 0) out.workers = workers_from_environment();
   if (out.compact_stacks) {
     if (out.stack_size == 0) {
-      out.stack_size =
-          detail::sanitized || !optimized ? 6 * default_compact_stack_size
-                                          : default_compact_stack_size;
+      out.stack_size = detail::sanitized || !optimized ? 6 * default_compact_stack_size
+                                                       : default_compact_stack_size;
     } else if (out.stack_size < min_compact_stack_size || out.stack_size >= min_stack_size) {
       throw std::invalid_argument(
           "goro::runtime: compact stack_size " + std::to_string(out.stack_size) + " is outside [" +

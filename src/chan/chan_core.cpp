@@ -31,8 +31,8 @@ const wait_limit no_limit{};
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops) : ops_(ops), capacity_(capacity) {
   GORO_DCHECK(capacity_ <= max_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
   if (capacity_ > 0) {
-    buffer_ = static_cast<std::byte*>(
-        ::operator new(capacity_ * ops_.size, std::align_val_t(ops_.align)));
+    buffer_ =
+        static_cast<std::byte*>(::operator new(capacity_* ops_.size, std::align_val_t(ops_.align)));
   }
 }
 

@@ -33,10 +33,13 @@ __attribute__((noinline, cold)) std::uint64_t fresh_seed() noexcept {
   // Relaxed: only distinctness matters, which the read-modify-write gives on its own.
   static std::atomic<std::uint64_t> seeds{0};
   std::uint64_t entropy = 0;
-  if (::getrandom(&entropy, sizeof entropy, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof entropy)) {
-    entropy = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  if (::getrandom(&entropy, sizeof entropy, GRND_NONBLOCK) !=
+      static_cast<ssize_t>(sizeof entropy)) {
+    entropy =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   }
-  std::uint64_t z = entropy + 0x9E3779B97F4A7C15ULL * (seeds.fetch_add(1, std::memory_order_relaxed) + 1);
+  std::uint64_t z =
+      entropy + 0x9E3779B97F4A7C15ULL * (seeds.fetch_add(1, std::memory_order_relaxed) + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   z ^= z >> 31;
@@ -49,7 +52,8 @@ __attribute__((noinline, cold)) std::uint64_t fresh_seed() noexcept {
 // (xorshift never reaches 0 from a nonzero state).
 __attribute__((noinline)) std::uint64_t next_random() noexcept {
   thread_local std::uint64_t state = 0;
-  if (state == 0) [[unlikely]] state = fresh_seed();
+  if (state == 0) [[unlikely]]
+    state = fresh_seed();
   state ^= state >> 12;
   state ^= state << 25;
   state ^= state >> 27;

@@ -8,8 +8,8 @@
 // state_ as a futex word until it reads notified.
 #include <stop_token>
 
-#include "platform/futex.hpp"
 #include "goro/detail/park.hpp"
+#include "platform/futex.hpp"
 #include "sched/scheduler.hpp"
 
 namespace goro::detail {

@@ -7,11 +7,10 @@
 // described in docs/sync.md, "Waiting".
 #pragma once
 
-
-#include "platform/fatal.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/wait_list.hpp"
+#include "platform/fatal.hpp"
 
 namespace goro::detail {
 

@@ -42,8 +42,8 @@
 #include <cstddef>
 
 #include <boost/context/detail/fcontext.hpp>
-#include "platform/fatal.hpp"
 #include "goro/detail/check.hpp"
+#include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
 
 // cxa_eh_state mirrors the first fields of the Itanium C++ ABI's __cxa_eh_globals, which

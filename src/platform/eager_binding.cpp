@@ -66,19 +66,15 @@ bool binds_lazily(const dl_phdr_info& info) {
   bool has_plt = false;
   for (const ElfW(Dyn)* d = dynamic; d->d_tag != DT_NULL; ++d) {
     switch (d->d_tag) {
-      case DT_JMPREL:
-        has_plt = true;
-        break;
-      case DT_BIND_NOW:
-        return false;
+      case DT_JMPREL: has_plt = true; break;
+      case DT_BIND_NOW: return false;
       case DT_FLAGS:
         if ((d->d_un.d_val & DF_BIND_NOW) != 0) return false;
         break;
       case DT_FLAGS_1:
         if ((d->d_un.d_val & DF_1_NOW) != 0) return false;
         break;
-      default:
-        break;
+      default: break;
     }
   }
   return has_plt;

@@ -13,8 +13,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "platform/asymmetric_fence.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "platform/asymmetric_fence.hpp"
 
 namespace goro::detail {
 

@@ -10,10 +10,10 @@
 #include <exception>
 #include <stdexcept>
 
+#include "goro/detail/spinlock.hpp"
 #include "platform/asymmetric_fence.hpp"
 #include "platform/fatal.hpp"
 #include "platform/futex.hpp"
-#include "goro/detail/spinlock.hpp"
 #include "platform/sanitizers.hpp"
 #include "stack/stack_overflow.hpp"
 
@@ -47,7 +47,7 @@ void fiber::transition(fiber_state from, [[maybe_unused]] fiber_state to) noexce
 
 void fiber::start_running() noexcept {
   transition(state.load(std::memory_order_relaxed) == fiber_state::created ? fiber_state::created
-                                                                             : fiber_state::runnable,
+                                                                           : fiber_state::runnable,
              fiber_state::running);
 }
 
@@ -205,8 +205,9 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   // The fiber that called std::exit runs the static destructors: if one of them blocks, no
   // worker is left to resume it, and the process would hang where Go's would have ended.
   if (sched_.exiting_on_.load(std::memory_order_relaxed) == this) {
-    fatal("a goro call blocked during process exit, on the fiber that called std::exit; "
-          "the runtime has stopped and nothing would resume it");
+    fatal(
+        "a goro call blocked during process exit, on the fiber that called std::exit; "
+        "the runtime has stopped and nothing would resume it");
   }
   self->transition(fiber_state::running, fiber_state::parked);
   fiber* next = pick_local();
@@ -236,11 +237,14 @@ void worker::run_child_first(fiber* child) noexcept {
   parent->transition(fiber_state::running, fiber_state::runnable);
   child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
-  switch_context(parent->ctx, child->ctx, [](void* p) noexcept {
-    worker* w = worker::current();
-    w->make_next(static_cast<fiber*>(p));
-    if (w->sched_.workers_.size() > 1) w->sched_.wake_one();
-  }, parent);
+  switch_context(
+      parent->ctx, child->ctx,
+      [](void* p) noexcept {
+        worker* w = worker::current();
+        w->make_next(static_cast<fiber*>(p));
+        if (w->sched_.workers_.size() > 1) w->sched_.wake_one();
+      },
+      parent);
 }
 
 void worker::exit_fiber() noexcept {
@@ -363,8 +367,8 @@ fiber* worker::find_runnable() noexcept {
       if (!spinning_) {
         // At most half the busy workers spin at once (Go's findrunnable). A heuristic, so
         // relaxed reads of the counts are enough.
-        const int busy = static_cast<int>(sched_.workers_.size()) -
-                         sched_.idle_.load(std::memory_order_relaxed);
+        const int busy =
+            static_cast<int>(sched_.workers_.size()) - sched_.idle_.load(std::memory_order_relaxed);
         if (2 * sched_.spinning_.load(std::memory_order_relaxed) < busy) {
           spinning_ = true;
           sched_.spinning_.fetch_add(1, std::memory_order_seq_cst);
@@ -443,9 +447,8 @@ void worker::park_thread() noexcept {
       const clock::time_point slept_from = clock::now();
       futex_wait(wake_word_, 0);
       const clock::duration slept = clock::now() - slept_from;
-      idle_spin_ = slept < 2 * idle_spin_
-                       ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
-                       : clock::duration(idle_spin);
+      idle_spin_ = slept < 2 * idle_spin_ ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
+                                          : clock::duration(idle_spin);
     }
   }
   std::lock_guard lock(sched_.idle_mu_);
@@ -466,7 +469,8 @@ scheduler::scheduler(const options& opts) : stacks_(opts.stack_size, opts.compac
   install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
   workers_.reserve(opts.workers);
-  for (unsigned i = 0; i < opts.workers; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
+  for (unsigned i = 0; i < opts.workers; ++i)
+    workers_.push_back(std::make_unique<worker>(*this, i));
   for (auto& w : workers_) w->runq_.set_shared(workers_.size() > 1);
   // Channel locks may be biased to a lone worker, but only with asymmetric fences: the
   // owner's side of the bias is a compiler barrier (docs/channels.md, "The lock, biased to a
@@ -496,7 +500,8 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   const std::size_t min_usable = stack.compact ? stack.size / 2 : min_usable_stack;
   if (size > stack.size || storage < low || sp - low < min_usable) {
     stacks_.release(cache, stack);
-    throw std::invalid_argument("goro::go: the callable and its arguments do not fit the fiber stack");
+    throw std::invalid_argument(
+        "goro::go: the callable and its arguments do not fit the fiber stack");
   }
   // Relaxed: the count happens-before the fiber starts, hence before its finish is counted
   // with release, which is what wait_for_fibers() acquires (docs/scheduler.md, "Counting live

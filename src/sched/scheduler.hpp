@@ -23,10 +23,10 @@
 #include <thread>
 #include <vector>
 
-#include "platform/context.hpp"
-#include "goro/detail/timer_entry.hpp"
 #include "goro/detail/spawn.hpp"
+#include "goro/detail/timer_entry.hpp"
 #include "goro/options.hpp"
+#include "platform/context.hpp"
 #include "sched/run_queue.hpp"
 #include "stack/stack_pool.hpp"
 #include "time/timer_heap.hpp"
@@ -109,7 +109,6 @@ class scheduler {
   // What a timer or ticker made on this runtime holds of it (see timer_binding).
   const std::shared_ptr<timer_binding>& binding() const noexcept { return timer_binding_; }
 
-
   stack_pool& stacks() noexcept { return stacks_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
   void fiber_finished(worker* w) noexcept;
@@ -143,7 +142,8 @@ class scheduler {
   std::atomic<bool> stopping_{false};
   std::atomic<worker*> exiting_on_{nullptr};  // the worker whose fiber ran stop_at_exit()
   fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
-  alignas(64) std::atomic<int> external_wakers_{0};  // ready() calls from outside the runtime in progress
+  alignas(64) std::atomic<int> external_wakers_{
+      0};                                    // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
   std::atomic<std::uint32_t> done_epoch_{0};
 
@@ -209,15 +209,15 @@ class worker {
   std::uint64_t rng_;
   clock::duration idle_spin_;  // how long spin_for_work looks; adapted by park_thread
   bool spinning_ = false;
-  bool in_idle_list_ = false;  // GUARDED_BY(sched_.idle_mu_)
+  bool in_idle_list_ = false;    // GUARDED_BY(sched_.idle_mu_)
   bool may_claim_bias_ = false;  // see may_claim_bias(); set before the thread starts
-  std::uint64_t next_id_ = 0;  // fiber ids [next_id_, end_id_) are this worker's to give
+  std::uint64_t next_id_ = 0;    // fiber ids [next_id_, end_id_) are this worker's to give
   std::uint64_t end_id_ = 0;
   std::atomic<std::uint32_t> wake_word_{0};
   run_queue runq_;
   stack_cache stacks_;
-  fiber_tally tally_;  // written only by this worker's thread
-  std::atomic<bool> loop_done_{false};  // main() has left its loop
+  fiber_tally tally_;                         // written only by this worker's thread
+  std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
 };
 

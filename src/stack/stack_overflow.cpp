@@ -65,8 +65,8 @@ void install_stack_overflow_handler(running_fiber_stack_fn running) {
 }
 
 alt_signal_stack::alt_signal_stack() {
-  void* mem = mmap(nullptr, alt_stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  void* mem =
+      mmap(nullptr, alt_stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   stack_t ss{};
   ss.ss_sp = mem;

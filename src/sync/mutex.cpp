@@ -24,8 +24,8 @@
 #include <thread>
 
 #include "goro/mutex.hpp"
-#include "sched/scheduler.hpp"
 #include "park/sync_queue.hpp"
+#include "sched/scheduler.hpp"
 
 namespace goro {
 

@@ -9,8 +9,8 @@
 
 #include <cstdint>
 #include <mutex>
-#include <utility>
 #include <stdexcept>
+#include <utility>
 
 #include "goro/detail/park.hpp"
 

@@ -19,33 +19,33 @@ constexpr std::chrono::milliseconds settle{20};
 }  // namespace
 
 int main(int argc, char** argv) {
-    const unsigned procs = peer::procs_from_env();
-    const std::int64_t n = peer::size_from_args(argc, argv, 100'000);
-    peer::worker_pool pool{procs};
+  const unsigned procs = peer::procs_from_env();
+  const std::int64_t n = peer::size_from_args(argc, argv, 100'000);
+  peer::worker_pool pool{procs};
 
-    boost::fibers::unbuffered_channel<int> gate;
-    peer::countdown parked{n};
-    peer::countdown joined{n};
-    std::atomic<std::int64_t> released{0};
+  boost::fibers::unbuffered_channel<int> gate;
+  peer::countdown parked{n};
+  peer::countdown joined{n};
+  std::atomic<std::int64_t> released{0};
 
-    const std::int64_t before = peer::resident_bytes();
-    for (std::int64_t i = 0; i < n; ++i) {
-        boost::fibers::fiber{[&] {
-            parked.done();
-            int unused = 0;
-            if (gate.pop(unused) == boost::fibers::channel_op_status::closed) {
-                released.fetch_add(1, std::memory_order_relaxed);
-            }
-            joined.done();
-        }}.detach();
-    }
-    parked.wait();
-    boost::this_fiber::sleep_for(settle);
-    const std::int64_t after = peer::resident_bytes();
+  const std::int64_t before = peer::resident_bytes();
+  for (std::int64_t i = 0; i < n; ++i) {
+    boost::fibers::fiber{[&] {
+      parked.done();
+      int unused = 0;
+      if (gate.pop(unused) == boost::fibers::channel_op_status::closed) {
+        released.fetch_add(1, std::memory_order_relaxed);
+      }
+      joined.done();
+    }}.detach();
+  }
+  parked.wait();
+  boost::this_fiber::sleep_for(settle);
+  const std::int64_t after = peer::resident_bytes();
 
-    gate.close();
-    joined.wait();
+  gate.close();
+  joined.wait();
 
-    const double per_fiber = static_cast<double>(after - before) / static_cast<double>(n);
-    return peer::report("parked", procs, n, per_fiber, "bytes", released.load() == n);
+  const double per_fiber = static_cast<double>(after - before) / static_cast<double>(n);
+  return peer::report("parked", procs, n, per_fiber, "bytes", released.load() == n);
 }

@@ -16,36 +16,36 @@ constexpr std::int64_t fan_out = 10;
 
 // Sends on `out` the sum of the indices [first, first + count).
 void skynet(channel& out, std::int64_t first, std::int64_t count) {
-    if (count == 1) {
-        out.push(first);
-        return;
-    }
-    const std::int64_t children = std::min(fan_out, count);
-    channel in;
-    for (std::int64_t i = 0; i < children; ++i) {
-        const std::int64_t lo = first + count * i / children;
-        const std::int64_t hi = first + count * (i + 1) / children;
-        boost::fibers::fiber{[&in, lo, hi] { skynet(in, lo, hi - lo); }}.detach();
-    }
-    std::int64_t sum = 0;
-    for (std::int64_t i = 0; i < children; ++i) {
-        sum += in.value_pop();
-    }
-    out.push(sum);
+  if (count == 1) {
+    out.push(first);
+    return;
+  }
+  const std::int64_t children = std::min(fan_out, count);
+  channel in;
+  for (std::int64_t i = 0; i < children; ++i) {
+    const std::int64_t lo = first + count * i / children;
+    const std::int64_t hi = first + count * (i + 1) / children;
+    boost::fibers::fiber{[&in, lo, hi] { skynet(in, lo, hi - lo); }}.detach();
+  }
+  std::int64_t sum = 0;
+  for (std::int64_t i = 0; i < children; ++i) {
+    sum += in.value_pop();
+  }
+  out.push(sum);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    const unsigned procs = peer::procs_from_env();
-    const std::int64_t n = peer::size_from_args(argc, argv, 1'000'000);
-    peer::worker_pool pool{procs};
+  const unsigned procs = peer::procs_from_env();
+  const std::int64_t n = peer::size_from_args(argc, argv, 1'000'000);
+  peer::worker_pool pool{procs};
 
-    const peer::stopwatch timer;
-    channel root;
-    boost::fibers::fiber{[&root, n] { skynet(root, 0, n); }}.detach();
-    const std::int64_t sum = root.value_pop();
-    const auto elapsed = timer.elapsed();
+  const peer::stopwatch timer;
+  channel root;
+  boost::fibers::fiber{[&root, n] { skynet(root, 0, n); }}.detach();
+  const std::int64_t sum = root.value_pop();
+  const auto elapsed = timer.elapsed();
 
-    return peer::report("skynet", procs, n, peer::millis(elapsed), "ms", sum == n * (n - 1) / 2);
+  return peer::report("skynet", procs, n, peer::millis(elapsed), "ms", sum == n * (n - 1) / 2);
 }

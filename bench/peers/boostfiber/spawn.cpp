@@ -11,20 +11,20 @@
 #include "common.hpp"
 
 int main(int argc, char** argv) {
-    const unsigned procs = peer::procs_from_env();
-    const std::int64_t n = peer::size_from_args(argc, argv, 1'000'000);
-    peer::worker_pool pool{procs};
+  const unsigned procs = peer::procs_from_env();
+  const std::int64_t n = peer::size_from_args(argc, argv, 1'000'000);
+  peer::worker_pool pool{procs};
 
-    peer::countdown finished{n};
-    std::int64_t spawned = 0;
+  peer::countdown finished{n};
+  std::int64_t spawned = 0;
 
-    const peer::stopwatch timer;
-    for (std::int64_t i = 0; i < n; ++i) {
-        boost::fibers::fiber{[&finished] { finished.done(); }}.detach();
-        ++spawned;
-    }
-    finished.wait();
-    const auto elapsed = timer.elapsed();
+  const peer::stopwatch timer;
+  for (std::int64_t i = 0; i < n; ++i) {
+    boost::fibers::fiber{[&finished] { finished.done(); }}.detach();
+    ++spawned;
+  }
+  finished.wait();
+  const auto elapsed = timer.elapsed();
 
-    return peer::report("spawn", procs, n, peer::nanos_per(elapsed, n), "ns", spawned == n);
+  return peer::report("spawn", procs, n, peer::nanos_per(elapsed, n), "ns", spawned == n);
 }

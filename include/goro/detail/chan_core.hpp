@@ -13,8 +13,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "goro/detail/park.hpp"
 #include "goro/detail/biased_lock.hpp"
+#include "goro/detail/park.hpp"
 #include "goro/detail/wait_list.hpp"
 
 namespace goro::detail {
@@ -35,15 +35,15 @@ inline constexpr elem_ops elem_ops_for{
     sizeof(T), alignof(T),
     [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
-    std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>};
+    std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T>};
 
 // One blocked operation on one channel (Go's sudog): a send of *slot, or a receive into the
 // raw storage at slot. A select has one per case, all sharing its waiter.
 struct chan_waiter {
   waiter* w = nullptr;
   void* slot = nullptr;
-  int index = 0;        // the claim index: the select case, or 0
-  bool ok = false;      // set by the completer: true = value moved, false = channel closed
+  int index = 0;    // the claim index: the select case, or 0
+  bool ok = false;  // set by the completer: true = value moved, false = channel closed
   // False when nothing else can complete the waiter (a plain blocking send or receive, with no
   // deadline or stop token): the completer then skips the claim.
   bool needs_claim = true;
@@ -191,11 +191,11 @@ class chan_core {
   const elem_ops& ops_;
   const std::size_t capacity_;
   std::byte* buffer_ = nullptr;
-  std::size_t head_ = 0;                // GUARDED_BY(lock_)
+  std::size_t head_ = 0;  // GUARDED_BY(lock_)
   // Written under lock_ (which orders it for every reader that locks, hence relaxed there);
   // read lock-free only by size(), a snapshot like Go's len.
   std::atomic<std::size_t> count_{0};
-  bool closed_ = false;                 // GUARDED_BY(lock_)
+  bool closed_ = false;  // GUARDED_BY(lock_)
   std::atomic<std::size_t> refs_{1};
 };
 

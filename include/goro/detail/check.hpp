@@ -14,8 +14,9 @@ namespace goro::detail {
 }  // namespace goro::detail
 
 #if defined(GORO_DCHECKS) && GORO_DCHECKS
-#define GORO_DCHECK(condition) \
-  ((condition) ? static_cast<void>(0) : ::goro::detail::check_failed(#condition, __FILE__, __LINE__))
+#define GORO_DCHECK(condition)        \
+  ((condition) ? static_cast<void>(0) \
+               : ::goro::detail::check_failed(#condition, __FILE__, __LINE__))
 #else
 // Compiled out, but still type-checked, so a check cannot rot in release builds.
 #define GORO_DCHECK(condition) static_cast<void>(sizeof(!(condition)))

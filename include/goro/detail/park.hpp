@@ -82,8 +82,9 @@ struct wait_limit {
   }
 };
 
-// Parks `w` until unparked, or until the limit claims it (as claim_timed_out or claim_cancelled). In the
-// latter case nothing else completed the operation, and the caller must undo its registration.
+// Parks `w` until unparked, or until the limit claims it (as claim_timed_out or claim_cancelled).
+// In the latter case nothing else completed the operation, and the caller must undo its
+// registration.
 void park_limited(waiter& w, const wait_limit& limit) noexcept;
 
 }  // namespace goro::detail
