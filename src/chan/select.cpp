@@ -94,6 +94,7 @@ class scratch {
 
  public:
   explicit scratch(std::size_t n) : n_(n) {
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): T is the element type, at times a pointer.
     if (n > Inline) heap_ = std::make_unique_for_overwrite<std::byte[]>(n * sizeof(T));
     data_ = reinterpret_cast<T*>(n > Inline ? heap_.get() : inline_);
   }
@@ -104,7 +105,7 @@ class scratch {
   T& operator[](std::size_t i) noexcept { return data_[i]; }
 
  private:
-  alignas(T) std::byte inline_[Inline * sizeof(T)];
+  alignas(T) std::byte inline_[Inline * sizeof(T)];  // NOLINT(bugprone-sizeof-expression)
   std::unique_ptr<std::byte[]> heap_;
   std::size_t n_;
   T* data_;
