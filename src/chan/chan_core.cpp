@@ -48,21 +48,19 @@ waiter* chan_core::hand_over(chan_waiter* r, void* value) noexcept {
   return r->w;
 }
 
-bool chan_core::try_send_locked(void* value, bool& closed, waiter*& wake) noexcept {
-  closed = closed_;
-  if (closed_) return false;
-  if (chan_waiter* r = recvq_.pop_claimed()) {
-    wake = hand_over(r, value);
-    return true;
-  }
+chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
+  using enum attempt::outcome;
+  if (closed_) return {closed, nullptr};
+  if (chan_waiter* r = recvq_.pop_claimed()) return {done, hand_over(r, value)};
   if (count_.load(std::memory_order_relaxed) < capacity_) {
     buffer_push(value);
-    return true;
+    return {done, nullptr};
   }
-  return false;
+  return {would_block, nullptr};
 }
 
-bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
+chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
+  using enum attempt::outcome;
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
       move_in(out, s->slot);
@@ -73,20 +71,14 @@ bool chan_core::try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept {
       move_in(slot_at(capacity_ - 1), s->slot);
     }
     s->ok = true;
-    wake = s->w;
-    ok = true;
-    return true;
+    return {done, s->w};
   }
   if (count_.load(std::memory_order_relaxed) > 0) {
     buffer_pop(out);
-    ok = true;
-    return true;
+    return {done, nullptr};
   }
-  if (closed_) {
-    ok = false;
-    return true;
-  }
-  return false;
+  if (closed_) return {closed, nullptr};
+  return {would_block, nullptr};
 }
 
 // Plain send and receive: the commonest cases are tried inline first, each with the fewest
@@ -140,27 +132,25 @@ chan_result chan_core::recv(void* out, const wait_limit& limit, bool non_blockin
 }
 
 chan_result chan_core::send_locked(void* value, const wait_limit& limit, bool non_blocking) {
-  bool closed = false;
-  waiter* wake = nullptr;
-  if (try_send_locked(value, closed, wake)) {
+  const attempt a = try_send_locked(value);
+  if (a.result == attempt::outcome::done) {
     lock_.unlock();
-    if (wake != nullptr) wake->unpark();
+    if (a.wake != nullptr) a.wake->unpark();
     return chan_result::ok;
   }
-  if (closed || non_blocking) {
+  if (a.result == attempt::outcome::closed || non_blocking) {
     lock_.unlock();
-    return closed ? chan_result::closed : chan_result::would_block;
+    return a.result == attempt::outcome::closed ? chan_result::closed : chan_result::would_block;
   }
   return wait_in(sendq_, value, limit);
 }
 
 chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_blocking) {
-  bool ok = false;
-  waiter* wake = nullptr;
-  if (try_recv_locked(out, ok, wake)) {
+  const attempt a = try_recv_locked(out);
+  if (a.result != attempt::outcome::would_block) {
     lock_.unlock();
-    if (wake != nullptr) wake->unpark();
-    return ok ? chan_result::ok : chan_result::closed;
+    if (a.wake != nullptr) a.wake->unpark();
+    return a.result == attempt::outcome::done ? chan_result::ok : chan_result::closed;
   }
   if (non_blocking) {
     lock_.unlock();

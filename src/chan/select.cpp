@@ -141,12 +141,12 @@ class channel_locks {
   // order is as deadlock-free as the whole.
   void lock(const chan_core* skip = nullptr) noexcept {
     for (std::size_t i = 0; i < count_; ++i) {
-      if (chans_[i] != skip) chans_[i]->lock_.lock();
+      if (chans_[i] != skip) chans_[i]->lock().lock();
     }
   }
   void unlock(const chan_core* skip = nullptr) noexcept {
     for (std::size_t i = count_; i-- > 0;) {
-      if (chans_[i] != skip) chans_[i]->lock_.unlock();
+      if (chans_[i] != skip) chans_[i]->lock().unlock();
     }
   }
 
@@ -160,7 +160,7 @@ class channel_locks {
 }
 
 waiter_queue& queue_for(const select_op& op) noexcept {
-  return op.kind == select_kind::send ? op.ch->sendq_ : op.ch->recvq_;
+  return op.kind == select_kind::send ? op.ch->sendq() : op.ch->recvq();
 }
 
 // The channel whose lock the unlinking after a wake-up can skip: the winner's, if no other
@@ -209,22 +209,22 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop
     }
     if (op.ch == nullptr) continue;
     if (op.kind == select_kind::send) {
-      bool closed = false;
-      waiter* wake = nullptr;
-      if (op.ch->try_send_locked(op.slot, closed, wake)) {
+      const chan_core::attempt a = op.ch->try_send_locked(op.slot);
+      if (a.result == chan_core::attempt::outcome::done) {
         locks.unlock();
-        if (wake != nullptr) wake->unpark();
+        if (a.wake != nullptr) a.wake->unpark();
         return static_cast<int>(poll[i]);
       }
-      if (closed) {
+      if (a.result == chan_core::attempt::outcome::closed) {
         locks.unlock();
         throw_send_on_closed();
       }
     } else {
-      waiter* wake = nullptr;
-      if (op.ch->try_recv_locked(op.slot, op.ok, wake)) {
+      const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
+      if (a.result != chan_core::attempt::outcome::would_block) {
+        op.ok = a.result == chan_core::attempt::outcome::done;
         locks.unlock();
-        if (wake != nullptr) wake->unpark();
+        if (a.wake != nullptr) a.wake->unpark();
         return static_cast<int>(poll[i]);
       }
     }

@@ -116,22 +116,36 @@ class chan_core {
   std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
   std::size_t capacity() const noexcept { return capacity_; }
 
-  // ---- for select (src/select.cpp), under lock_ ----
+  // ---- for select (src/select.cpp), under lock() ----
+  biased_lock& lock() noexcept { return lock_; }
+  // What try_send_locked or try_recv_locked did. `wake`, when not null, is the waiter of a
+  // blocked party whose operation this one completed: the caller must unpark it *after*
+  // unlocking, since once woken the party may drop the last handle and free the channel, lock
+  // included.
+  struct attempt {
+    enum class outcome : std::uint8_t {
+      would_block,  // nothing happened
+      done,         // sent; or received a value into `out`
+      closed,       // the channel is closed: a send did nothing, a receive completed empty
+    };
+    outcome result = outcome::would_block;
+    waiter* wake = nullptr;
+  };
+  // A send or receive that can complete now, completed.
+  attempt try_send_locked(void* value) noexcept;
+  attempt try_recv_locked(void* out) noexcept;
+  bool closed_locked() const noexcept { return closed_; }
+  waiter_queue& sendq() noexcept { return sendq_; }  // REQUIRES(lock())
+  waiter_queue& recvq() noexcept { return recvq_; }  // REQUIRES(lock())
+
+ private:
   // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
   // for the lock on another core then reads only those, and the holder's writes to the fields
-  // below do not each cost a transfer.
+  // below do not each cost a transfer. Declared first, as the layout has it.
   alignas(64) biased_lock lock_;
-  // A send or receive that can complete now, completed; false if it would block. If it
-  // completed a blocked party's operation, `wake` is that party's waiter, which the caller
-  // must unpark *after* unlocking: once woken, the party may drop the last handle and free the
-  // channel, lock included.
-  bool try_send_locked(void* value, bool& closed, waiter*& wake) noexcept;
-  bool try_recv_locked(void* out, bool& ok, waiter*& wake) noexcept;
-  bool closed_locked() const noexcept { return closed_; }
   alignas(64) waiter_queue sendq_;  // GUARDED_BY(lock_)
   waiter_queue recvq_;              // GUARDED_BY(lock_)
 
- private:
   // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
   void* slot_at(std::size_t i) const noexcept {
     std::size_t index = head_ + i;
