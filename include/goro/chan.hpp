@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::chan<T>: Go's typed channel, buffered or unbuffered, usable from fibers and plain
-// threads alike. Semantics, memory ordering and the waiting protocol: docs/channels.md.
+/// @file
+/// goro::chan<T>: Go's typed channel, buffered or unbuffered, usable from fibers and plain
+/// threads alike. Semantics, memory ordering and the waiting protocol: docs/channels.md.
 #pragma once
 
 #include <chrono>
@@ -20,20 +21,20 @@
 
 namespace goro {
 
-// Why a non-blocking, timed or cancellable channel operation did not complete.
+/// Why a non-blocking, timed or cancellable channel operation did not complete.
 enum class chan_status {
-  ok,         // the value was sent or received
-  closed,     // the channel is closed (and, for a receive, drained)
-  full,       // try_send: no receiver waiting and no room in the buffer
-  empty,      // try_recv: no sender waiting and nothing buffered
-  timeout,    // the deadline passed first
-  cancelled,  // the stop token was triggered first
+  ok,         ///< the value was sent or received
+  closed,     ///< the channel is closed (and, for a receive, drained)
+  full,       ///< try_send: no receiver waiting and no room in the buffer
+  empty,      ///< try_recv: no sender waiting and nothing buffered
+  timeout,    ///< the deadline passed first
+  cancelled,  ///< the stop token was triggered first
 };
 
-// What try_recv, recv_for, recv_until and recv(stop_token) give back.
+/// What try_recv, recv_for, recv_until and recv(stop_token) give back.
 template <class T>
 struct recv_result {
-  std::optional<T> value;  // engaged exactly when status == chan_status::ok
+  std::optional<T> value;  ///< engaged exactly when status == chan_status::ok
   chan_status status;
 
   explicit operator bool() const noexcept { return status == chan_status::ok; }
@@ -114,37 +115,37 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 
 }  // namespace detail
 
-// A handle to a channel of T. Copies share one channel, like Go channel values; the channel
-// lives while any handle, or any operation in flight, refers to it. A default-constructed chan
-// is unbuffered; chan(nullptr) is nil: sends and receives on it block forever.
-//
-// T may be move-only and need not be default-constructible. Values are moved in and out. A T
-// whose move constructor throws inside the channel (into or out of its buffer, or in a
-// hand-off, all under the channel's lock) terminates the program; one that throws as a
-// received value is moved out to the caller destroys that value and propagates, the receive
-// having happened (the value is consumed, and the channel is as after any receive).
-//
-// Operations are const: they act on the shared channel, not on the handle (as a Go channel
-// value is used by copy).
-//
-// Memory ordering: a send happens-before the receive that takes its value completes, and a
-// close happens-before a receive that observes it (std::nullopt / chan_status::closed).
+/// A handle to a channel of T. Copies share one channel, like Go channel values; the channel
+/// lives while any handle, or any operation in flight, refers to it. A default-constructed chan
+/// is unbuffered; chan(nullptr) is nil: sends and receives on it block forever.
+///
+/// T may be move-only and need not be default-constructible. Values are moved in and out. A T
+/// whose move constructor throws inside the channel (into or out of its buffer, or in a
+/// hand-off, all under the channel's lock) terminates the program; one that throws as a
+/// received value is moved out to the caller destroys that value and propagates, the receive
+/// having happened (the value is consumed, and the channel is as after any receive).
+///
+/// Operations are const: they act on the shared channel, not on the handle (as a Go channel
+/// value is used by copy).
+///
+/// Memory ordering: a send happens-before the receive that takes its value completes, and a
+/// close happens-before a receive that observes it (std::nullopt / chan_status::closed).
 template <class T>
 class chan {
  public:
   using value_type = T;
 
-  // An unbuffered channel: a send waits for a receiver.
+  /// An unbuffered channel: a send waits for a receiver.
   chan() : core_(new_core(0)) {}
-  // A channel buffering exactly `capacity` values; 0 is unbuffered. Checks before allocating
-  // or constructing anything (Go panics "makechan: size out of range" for both): throws
-  // std::invalid_argument if capacity is negative, and std::length_error if the buffer and the
-  // channel together would take more than PTRDIFF_MAX bytes
-  // (detail::chan_core::max_capacity(sizeof(T)); the product is never computed unchecked). A
-  // capacity within that limit that memory cannot hold throws std::bad_alloc.
+  /// A channel buffering exactly `capacity` values; 0 is unbuffered. Checks before allocating
+  /// or constructing anything (Go panics "makechan: size out of range" for both): throws
+  /// std::invalid_argument if capacity is negative, and std::length_error if the buffer and the
+  /// channel together would take more than PTRDIFF_MAX bytes
+  /// (detail::chan_core::max_capacity(sizeof(T)); the product is never computed unchecked). A
+  /// capacity within that limit that memory cannot hold throws std::bad_alloc.
   template <std::integral I>
   explicit chan(I capacity) : core_(new_core(checked_capacity(capacity))) {}
-  // The nil channel.
+  /// The nil channel.
   chan(std::nullptr_t) noexcept {}
 
   chan(const chan& other) noexcept : core_(other.core_) {
@@ -159,14 +160,16 @@ class chan {
     if (core_ != nullptr) core_->release();
   }
 
-  // Every send has two forms. The T&& form moves from the caller's object only if the value is
-  // sent (ok): after any other outcome (full, timeout, cancelled, or closed, thrown or
-  // returned) the object is as it was. The const T& form sends a copy and never changes the
-  // caller's object. An argument of another type is converted to a temporary T first, which an
-  // unsent value then leaves with.
+  /// @name Sending and receiving
+  /// Every send has two forms. The T&& form moves from the caller's object only if the value is
+  /// sent (ok): after any other outcome (full, timeout, cancelled, or closed, thrown or
+  /// returned) the object is as it was. The const T& form sends a copy and never changes the
+  /// caller's object. An argument of another type is converted to a temporary T first, which an
+  /// unsent value then leaves with.
+  ///@{
 
-  // Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
-  // channel is, or while blocked becomes, closed; v is then neither delivered nor moved from.
+  /// Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
+  /// channel is, or while blocked becomes, closed; v is then neither delivered nor moved from.
   void send(T&& v) const {
     check_send(core_ != nullptr ? core_->send(&v) : detail::wait_on_nil({}, false));
   }
@@ -175,8 +178,8 @@ class chan {
     send(std::move(copy));
   }
 
-  // As send, but gives up when `stop` is requested: returns chan_status::ok or ::cancelled
-  // (v not moved from).
+  /// As send, but gives up when `stop` is requested: returns chan_status::ok or
+  /// chan_status::cancelled (v not moved from).
   chan_status send(T&& v, std::stop_token stop) const {
     return check_send(
         send_impl(v, detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false));
@@ -186,23 +189,23 @@ class chan {
     return send(std::move(copy), std::move(stop));
   }
 
-  // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
-  // If T's move constructor throws as the value is moved out, the value is destroyed, the
-  // exception propagates, and the value counts as received.
+  /// Blocks until a value arrives; std::nullopt once the channel is closed and drained.
+  /// If T's move constructor throws as the value is moved out, the value is destroyed, the
+  /// exception propagates, and the value counts as received.
   std::optional<T> recv() const {
     detail::recv_slot<T> slot;
     if (recv_blocking(slot) == detail::chan_result::ok) return slot.take();
     return std::nullopt;
   }
 
-  // As recv, but gives up when `stop` is requested (status ok, closed or cancelled). Every
-  // form of receive treats a throwing move constructor as recv() does.
+  /// As recv, but gives up when `stop` is requested (status ok, closed or cancelled). Every
+  /// form of receive treats a throwing move constructor as recv() does.
   recv_result<T> recv(std::stop_token stop) const {
     return recv_with(detail::wait_limit{detail::clock::time_point::max(), std::move(stop)}, false);
   }
 
-  // Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
-  // v is moved from only on ok.
+  /// Never blocks. ok, full or closed (unlike send, a closed channel is reported, not thrown).
+  /// v is moved from only on ok.
   chan_status try_send(T&& v) const {
     return detail::to_status(send_impl(v, {}, true), chan_status::full);
   }
@@ -211,11 +214,11 @@ class chan {
     return try_send(std::move(copy));
   }
 
-  // Never blocks. ok (value engaged), empty or closed.
+  /// Never blocks. ok (value engaged), empty or closed.
   recv_result<T> try_recv() const { return recv_with({}, true); }
 
-  // As send, but gives up at the deadline: ok or timeout; throws closed_channel_error as send.
-  // v is moved from only on ok.
+  /// As send, but gives up at the deadline: ok or timeout; throws closed_channel_error as send.
+  /// v is moved from only on ok.
   chan_status send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
     return check_send(send_impl(v, detail::wait_limit{deadline, std::stop_token{}}, false));
   }
@@ -234,7 +237,7 @@ class chan {
     return send_until(v, detail::deadline_after(timeout));
   }
 
-  // As recv, but gives up at the deadline: ok, closed or timeout.
+  /// As recv, but gives up at the deadline: ok, closed or timeout.
   recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
     return recv_with(detail::wait_limit{deadline, std::stop_token{}}, false);
   }
@@ -242,43 +245,44 @@ class chan {
   recv_result<T> recv_for(std::chrono::duration<Rep, Period> timeout) const {
     return recv_until(detail::deadline_after(timeout));
   }
+  ///@}
 
-  // Closes the channel: blocked receivers get std::nullopt once the buffer is drained, blocked
-  // senders throw. Throws closed_channel_error if already closed, or if nil.
+  /// Closes the channel: blocked receivers get std::nullopt once the buffer is drained, blocked
+  /// senders throw. Throws closed_channel_error if already closed, or if nil.
   void close() const {
     if (core_ == nullptr) throw closed_channel_error("goro::chan::close: close of nil channel");
     core_->close();
   }
 
-  // Values buffered now (Go's len); always 0 for unbuffered and nil channels.
+  /// Values buffered now (Go's len); always 0 for unbuffered and nil channels.
   std::size_t size() const noexcept { return core_ != nullptr ? core_->size() : 0; }
-  // The buffer's capacity (Go's cap); 0 for unbuffered and nil channels.
+  /// The buffer's capacity (Go's cap); 0 for unbuffered and nil channels.
   std::size_t capacity() const noexcept { return core_ != nullptr ? core_->capacity() : 0; }
 
-  // Whether this is a non-nil channel.
+  /// Whether this is a non-nil channel.
   explicit operator bool() const noexcept { return core_ != nullptr; }
-  // Handles are equal when they refer to the same channel (or are both nil).
+  /// Handles are equal when they refer to the same channel (or are both nil).
   friend bool operator==(const chan& a, const chan& b) noexcept { return a.core_ == b.core_; }
 
-  // Range-for support: receives until the channel is closed and drained. *it is an rvalue
-  // (T&&): `for (T v : ch)` moves each value into v (so move-only T works), `for (auto&& v : ch)`
-  // and `for (const T& v : ch)` bind to it without a move, and `for (auto& v : ch)` does not
-  // compile. The iterator holds each value until it advances or is destroyed, and never assigns
-  // one (so T need not be assignable). A throwing move constructor: see recv (the move out of
-  // the receive's slot into the iterator) and the loop's own move into v, after which the
-  // iterator still holds, and later destroys, the value.
+  /// Range-for support: receives until the channel is closed and drained. *it is an rvalue
+  /// (T&&): `for (T v : ch)` moves each value into v (so move-only T works), `for (auto&& v : ch)`
+  /// and `for (const T& v : ch)` bind to it without a move, and `for (auto& v : ch)` does not
+  /// compile. The iterator holds each value until it advances or is destroyed, and never assigns
+  /// one (so T need not be assignable). A throwing move constructor: see recv (the move out of
+  /// the receive's slot into the iterator) and the loop's own move into v, after which the
+  /// iterator still holds, and later destroys, the value.
   class iterator {
    public:
     using iterator_concept = std::input_iterator_tag;
     using value_type = T;
-    // An lvalue for copyable T, so `for (auto& v : ch)` and `for (T v : ch)` both work; an
-    // rvalue for move-only T, so `for (std::unique_ptr<U> v : ch)` moves the value out.
+    /// An lvalue for copyable T, so `for (auto& v : ch)` and `for (T v : ch)` both work; an
+    /// rvalue for move-only T, so `for (std::unique_ptr<U> v : ch)` moves the value out.
     using reference = std::conditional_t<std::is_copy_constructible_v<T>, T&, T&&>;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
     explicit iterator(const chan* ch) : ch_(ch) { advance(); }
 
-    // The value received last. REQUIRES: *this != end().
+    /// The value received last. REQUIRES: *this != end().
     reference operator*() const noexcept { return static_cast<reference>(*current_); }
     iterator& operator++() {
       advance();
@@ -356,9 +360,11 @@ class chan {
   detail::chan_core* core_ = nullptr;
 };
 
+/// @cond detail
 template <class T>
 detail::chan_core* detail::core_of(const chan<T>& ch) noexcept {
   return ch.core_;
 }
+/// @endcond
 
 }  // namespace goro

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::go: start a fiber, Go's `go` statement.
+/// @file
+/// goro::go: start a fiber, Go's `go` statement.
 #pragma once
 
 #include <utility>
@@ -8,13 +9,13 @@
 
 namespace goro {
 
-// Runs f(args...) in a new fiber. Arguments are decay-copied, as by std::thread. Called in a
-// fiber, the new fiber goes to the same runtime and runs at once on the same worker, the caller
-// continuing when it blocks or finishes, or sooner on another worker (work-first spawning, see
-// docs/scheduler.md); so, as around any goro call that can switch fibers, do not hold a
-// std::mutex that the new fiber may take (use goro::mutex). Called from any other thread, the
-// fiber goes to the default runtime, started on first use. An exception escaping f prints what
-// it was and calls std::terminate, as one escaping a std::thread does.
+/// Runs f(args...) in a new fiber. Arguments are decay-copied, as by std::thread. Called in a
+/// fiber, the new fiber goes to the same runtime and runs at once on the same worker, the caller
+/// continuing when it blocks or finishes, or sooner on another worker (work-first spawning, see
+/// docs/scheduler.md); so, as around any goro call that can switch fibers, do not hold a
+/// std::mutex that the new fiber may take (use goro::mutex). Called from any other thread, the
+/// fiber goes to the default runtime, started on first use. An exception escaping f prints what
+/// it was and calls std::terminate, as one escaping a std::thread does.
 template <class F, class... Args>
 void go(F&& f, Args&&... args) {
   detail::spawn(detail::current_or_default_scheduler(), std::forward<F>(f),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The umbrella header: all of goro's public API.
+/// @file
+/// The umbrella header: all of goro's public API.
 #pragma once
 
 #include "goro/chan.hpp"

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::group: Go's errgroup.Group (golang.org/x/sync/errgroup) for fibers. go() runs functions
-// in fibers, wait() waits for them and rethrows the first exception, which also requests stop
-// on the group's std::stop_token (errgroup.WithContext's cancel); an optional limit caps how
-// many run at once (SetLimit). Contract: docs/sync.md, "group".
+/// @file
+/// goro::group: Go's errgroup.Group (golang.org/x/sync/errgroup) for fibers. go() runs functions
+/// in fibers, wait() waits for them and rethrows the first exception, which also requests stop
+/// on the group's std::stop_token (errgroup.WithContext's cancel); an optional limit caps how
+/// many run at once (SetLimit). Contract: docs/sync.md, "group".
 #pragma once
 
 #include <atomic>
@@ -23,24 +24,24 @@
 
 namespace goro {
 
-// A set of fibers working on one task, waited for together. A group is used once: go() (or
-// try_go(), set_limit(), wait()) after wait() has returned throws std::logic_error.
-//
-// Each function runs in a new fiber (goro::go: the caller's runtime, or the default runtime
-// from a plain thread). It may take a std::stop_token, the group's: stop is requested when a
-// function first throws, when the parent token given to the constructor is stopped, on
-// request_stop(), and when wait() returns.
-//
-// Memory ordering: everything each function did happens-before wait() returns.
+/// A set of fibers working on one task, waited for together. A group is used once: go() (or
+/// try_go(), set_limit(), wait()) after wait() has returned throws std::logic_error.
+///
+/// Each function runs in a new fiber (goro::go: the caller's runtime, or the default runtime
+/// from a plain thread). It may take a std::stop_token, the group's: stop is requested when a
+/// function first throws, when the parent token given to the constructor is stopped, on
+/// request_stop(), and when wait() returns.
+///
+/// Memory ordering: everything each function did happens-before wait() returns.
 class group {
  public:
-  // No limit on how many functions run at once.
+  /// No limit on how many functions run at once.
   group() = default;
-  // At most `limit` functions run at once; go() blocks at the limit. Negative: no limit.
-  // Zero: go() blocks forever and try_go() fails (as errgroup.SetLimit(0)).
+  /// At most `limit` functions run at once; go() blocks at the limit. Negative: no limit.
+  /// Zero: go() blocks forever and try_go() fails (as errgroup.SetLimit(0)).
   explicit group(std::ptrdiff_t limit) { set_limit(limit); }
-  // As group(limit), and stop is requested on this group when `parent` is stopped
-  // (errgroup.WithContext(parent)).
+  /// As group(limit), and stop is requested on this group when `parent` is stopped
+  /// (errgroup.WithContext(parent)).
   explicit group(std::stop_token parent, std::ptrdiff_t limit = -1) {
     set_limit(limit);
     parent_stop_.emplace(std::move(parent), stop_forwarder{&stop_});
@@ -48,8 +49,8 @@ class group {
   group(const group&) = delete;
   group& operator=(const group&) = delete;
 
-  // A group destroyed without wait() first requests stop, then waits for its functions (as
-  // std::jthread); their exception, if any, is dropped.
+  /// A group destroyed without wait() first requests stop, then waits for its functions (as
+  /// std::jthread); their exception, if any, is dropped.
   ~group() {
     if (!waited_.load(std::memory_order_acquire)) {
       stop_.request_stop();
@@ -57,9 +58,9 @@ class group {
     }
   }
 
-  // Runs f, or f(get_stop_token()), in a new fiber; blocks first while the limit is reached.
-  // An exception from f is kept for wait(), the first one only. Throws std::logic_error after
-  // wait(), and what goro::go throws (std::bad_alloc); then f does not run.
+  /// Runs f, or f(get_stop_token()), in a new fiber; blocks first while the limit is reached.
+  /// An exception from f is kept for wait(), the first one only. Throws std::logic_error after
+  /// wait(), and what goro::go throws (std::bad_alloc); then f does not run.
   template <class F>
   void go(F&& f) {
     check_open("goro::group::go: go after wait; a group is used once");
@@ -67,7 +68,7 @@ class group {
     launch(std::forward<F>(f));
   }
 
-  // As go(), but never blocks: false (and f does not run) if the limit is reached.
+  /// As go(), but never blocks: false (and f does not run) if the limit is reached.
   template <class F>
   bool try_go(F&& f) {
     check_open("goro::group::try_go: go after wait; a group is used once");
@@ -76,9 +77,9 @@ class group {
     return true;
   }
 
-  // Blocks until every function has returned, then rethrows the first exception, if any.
-  // Requests stop on the group's token before it returns. Throws std::logic_error if called
-  // again after it has returned.
+  /// Blocks until every function has returned, then rethrows the first exception, if any.
+  /// Requests stop on the group's token before it returns. Throws std::logic_error if called
+  /// again after it has returned.
   void wait() {
     check_open("goro::group::wait: wait after wait; a group is used once");
     wg_.wait();
@@ -88,8 +89,8 @@ class group {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // Caps how many functions run at once; negative: no limit. Throws std::logic_error if any
-  // function is still running (as errgroup.SetLimit panics), or after wait().
+  /// Caps how many functions run at once; negative: no limit. Throws std::logic_error if any
+  /// function is still running (as errgroup.SetLimit panics), or after wait().
   void set_limit(std::ptrdiff_t limit) {
     check_open("goro::group::set_limit: set_limit after wait; a group is used once");
     if (wg_.count() != 0) {
@@ -99,10 +100,10 @@ class group {
     if (limit >= 0) slots_.emplace(limit);
   }
 
-  // The token every function may take; stopped as described above.
+  /// The token every function may take; stopped as described above.
   std::stop_token get_stop_token() const noexcept { return stop_.get_token(); }
 
-  // Requests stop on the group's token, as a first exception does.
+  /// Requests stop on the group's token, as a first exception does.
   void request_stop() noexcept { stop_.request_stop(); }
 
  private:

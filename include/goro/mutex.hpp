@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::mutex: Go's sync.Mutex (with its starvation mode) spelled as the standard library's
-// timed mutex, so std::lock_guard, std::unique_lock and std::scoped_lock work with it. A fiber
-// that blocks on it parks and frees its worker; a plain thread sleeps. Contract and design:
-// docs/sync.md, "mutex".
+/// @file
+/// goro::mutex: Go's sync.Mutex (with its starvation mode) spelled as the standard library's
+/// timed mutex, so std::lock_guard, std::unique_lock and std::scoped_lock work with it. A fiber
+/// that blocks on it parks and frees its worker; a plain thread sleeps. Contract and design:
+/// docs/sync.md, "mutex".
 #pragma once
 
 #include <atomic>
@@ -21,25 +22,25 @@ namespace detail {
 struct sync_node;
 }  // namespace detail
 
-// A mutual-exclusion lock for fibers and threads alike (Go's sync.Mutex). Meets the standard's
-// Lockable and TimedLockable requirements. Not recursive; it may be unlocked by a fiber or
-// thread other than the one that locked it, as in Go.
-//
-// Fairness (Go's starvation mode): a newcomer may take the lock ahead of a woken waiter, which
-// keeps throughput high; but once a waiter has waited more than 1 ms, unlock() hands the lock
-// directly to the longest waiter, and newcomers queue behind it, until the queue drains or a
-// waiter gets it in under 1 ms.
-//
-// Memory ordering: an unlock() happens-before every later successful lock of the same mutex.
+/// A mutual-exclusion lock for fibers and threads alike (Go's sync.Mutex). Meets the standard's
+/// Lockable and TimedLockable requirements. Not recursive; it may be unlocked by a fiber or
+/// thread other than the one that locked it, as in Go.
+///
+/// Fairness (Go's starvation mode): a newcomer may take the lock ahead of a woken waiter, which
+/// keeps throughput high; but once a waiter has waited more than 1 ms, unlock() hands the lock
+/// directly to the longest waiter, and newcomers queue behind it, until the queue drains or a
+/// waiter gets it in under 1 ms.
+///
+/// Memory ordering: an unlock() happens-before every later successful lock of the same mutex.
 class mutex {
  public:
   constexpr mutex() noexcept = default;
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
-  // REQUIRES: unlocked, and no fiber or thread waiting for it.
+  /// REQUIRES: unlocked, and no fiber or thread waiting for it.
   ~mutex() = default;
 
-  // Blocks until the caller holds the mutex. Never throws.
+  /// Blocks until the caller holds the mutex. Never throws.
   void lock() {
     // The uncontended path, one CAS as std::mutex. Acquire pairs with unlock's release.
     std::uint32_t expected = 0;
@@ -50,13 +51,13 @@ class mutex {
     lock_slow({});
   }
 
-  // As lock(), but gives up when `stop` is requested: true if the caller now holds the mutex,
-  // false if not (it never half-acquires). A mutex free at the call is taken even if stop was
-  // already requested.
+  /// As lock(), but gives up when `stop` is requested: true if the caller now holds the mutex,
+  /// false if not (it never half-acquires). A mutex free at the call is taken even if stop was
+  /// already requested.
   bool lock(std::stop_token stop);
 
-  // Takes the mutex if that needs no wait; false otherwise. Does not take it from a waiter the
-  // mutex is being handed to (starvation mode), like Go's TryLock.
+  /// Takes the mutex if that needs no wait; false otherwise. Does not take it from a waiter the
+  /// mutex is being handed to (starvation mode), like Go's TryLock.
   bool try_lock() noexcept {
     // Relaxed load: only a first guess, which the CAS checks. Acquire pairs with unlock's
     // release.
@@ -70,27 +71,27 @@ class mutex {
     return false;
   }
 
-  // As lock(), giving up once `d` has passed; true if the caller now holds the mutex.
+  /// As lock(), giving up once `d` has passed; true if the caller now holds the mutex.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock() || lock_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
 
-  // As lock(), giving up once `tp` has passed; true if the caller now holds the mutex.
+  /// As lock(), giving up once `tp` has passed; true if the caller now holds the mutex.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
     return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
 
-  // As try_lock_until, also giving up when `stop` is requested.
+  /// As try_lock_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop) {
     return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
   }
 
-  // Releases the mutex, waking a waiter if there is one. Unlocking a mutex that is not locked
-  // is a fatal error: it prints "goro::mutex::unlock: unlock of unlocked mutex" and aborts
-  // (as Go's "fatal error: sync: unlock of unlocked mutex"; unlock() is noexcept, as std's).
+  /// Releases the mutex, waking a waiter if there is one. Unlocking a mutex that is not locked
+  /// is a fatal error: it prints "goro::mutex::unlock: unlock of unlocked mutex" and aborts
+  /// (as Go's "fatal error: sync: unlock of unlocked mutex"; unlock() is noexcept, as std's).
   void unlock() noexcept {
     // Proof that nobody is left waiting: the CAS succeeds only on exactly `locked`, so no
     // waiter is queued, none is awake and no hand-off is due. A locker queues only after a CAS

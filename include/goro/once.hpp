@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::once_flag and goro::call_once: Go's sync.Once with std::call_once's spelling and its
-// retry-after-throw rule; concurrent callers park (fibers free their worker) while the first
-// call runs. Contract: docs/sync.md, "once".
+/// @file
+/// goro::once_flag and goro::call_once: Go's sync.Once with std::call_once's spelling and its
+/// retry-after-throw rule; concurrent callers park (fibers free their worker) while the first
+/// call runs. Contract: docs/sync.md, "once".
 #pragma once
 
 #include <atomic>
@@ -19,17 +20,17 @@ struct sync_node;
 
 class once_flag;
 
-// Calls f(args...) unless a call through `flag` has already returned normally. Callers that
-// arrive while one call runs block until it ends. If that call throws, the exception goes to
-// its caller only, the flag stays unset, and one blocked caller (or a later one) makes the next
-// call, as std::call_once. A call_once on `flag` from inside f deadlocks, as in Go.
-//
-// Memory ordering: the call that returned normally happens-before every call_once on the same
-// flag that returns without calling.
+/// Calls f(args...) unless a call through `flag` has already returned normally. Callers that
+/// arrive while one call runs block until it ends. If that call throws, the exception goes to
+/// its caller only, the flag stays unset, and one blocked caller (or a later one) makes the next
+/// call, as std::call_once. A call_once on `flag` from inside f deadlocks, as in Go.
+///
+/// Memory ordering: the call that returned normally happens-before every call_once on the same
+/// flag that returns without calling.
 template <class F, class... Args>
 void call_once(once_flag& flag, F&& f, Args&&... args);
 
-// The state call_once keeps: not yet called, being called, or done.
+/// The state call_once keeps: not yet called, being called, or done.
 class once_flag {
  public:
   constexpr once_flag() noexcept = default;

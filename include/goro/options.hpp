@@ -1,38 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::options, what a runtime is made with, and the limits on it. Includes nothing of goro's,
-// so the scheduler, below the API, can take it too. Design: docs/scheduler.md.
+/// @file
+/// goro::options, what a runtime is made with, and the limits on it. Includes nothing of goro's,
+/// so the scheduler, below the API, can take it too. Design: docs/scheduler.md.
 #pragma once
 
 #include <cstddef>
 
 namespace goro {
 
-// Largest worker count a runtime accepts.
+/// Largest worker count a runtime accepts.
 inline constexpr std::size_t max_workers = 1024;
-// Smallest fiber stack accepted, and the default (sanitized builds use 4x the default).
+/// Smallest fiber stack accepted, and the default (sanitized builds use 4x the default).
 inline constexpr std::size_t min_stack_size = 16 * 1024;
 inline constexpr std::size_t default_stack_size = 64 * 1024;
-// With options::compact_stacks: the smallest stack accepted, and the default (sanitized and
-// unoptimised builds use 6x the default, as their frames need up to 8 KiB). Compact stacks are
-// smaller than min_stack_size.
+/// With options::compact_stacks: the smallest stack accepted, and the default (sanitized and
+/// unoptimised builds use 6x the default, as their frames need up to 8 KiB). Compact stacks are
+/// smaller than min_stack_size.
 inline constexpr std::size_t min_compact_stack_size = 1024;
 inline constexpr std::size_t default_compact_stack_size = 2 * 1024;
 
 struct options {
-  // Worker threads. 0: the environment variable GORO_MAXPROCS if set, else
-  // std::thread::hardware_concurrency().
+  /// Worker threads. 0: the environment variable GORO_MAXPROCS if set, else
+  /// std::thread::hardware_concurrency().
   std::size_t workers = 0;
-  // Bytes of stack per fiber, rounded up to whole pages. 0: default_stack_size.
-  // With compact_stacks: rounded up to a multiple of 256 bytes; 0: default_compact_stack_size.
+  /// Bytes of stack per fiber, rounded up to whole pages. 0: default_stack_size.
+  /// With compact_stacks: rounded up to a multiple of 256 bytes; 0: default_compact_stack_size.
   std::size_t stack_size = 0;
-  // Compact stacks, for very many fibers with known shallow call chains: stacks smaller than a
-  // page, packed several to a page, so a parked fiber costs about stack_size + 64 bytes instead
-  // of a 4 KiB page. There are no guard pages: an overflow is detected (best effort) by a canary
-  // below each stack at the fiber's next switch, when the stack below may already be damaged.
-  // Deep recursion, large locals, exceptions, stdio and signal handlers not installed with
-  // SA_ONSTACK need more room than these stacks have, and so does the dynamic linker's lazy
-  // binding: the runtime refuses compact stacks unless binding is eager (LD_BIND_NOW=1, or
-  // every loaded object linked with -z now). See docs/scheduler.md, "Compact stacks".
+  /// Compact stacks, for very many fibers with known shallow call chains: stacks smaller than a
+  /// page, packed several to a page, so a parked fiber costs about stack_size + 64 bytes instead
+  /// of a 4 KiB page. There are no guard pages: an overflow is detected (best effort) by a canary
+  /// below each stack at the fiber's next switch, when the stack below may already be damaged.
+  /// Deep recursion, large locals, exceptions, stdio and signal handlers not installed with
+  /// SA_ONSTACK need more room than these stacks have, and so does the dynamic linker's lazy
+  /// binding: the runtime refuses compact stacks unless binding is eager (LD_BIND_NOW=1, or
+  /// every loaded object linked with -z now). See docs/scheduler.md, "Compact stacks".
   bool compact_stacks = false;
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::select: Go's select statement over any number of channel cases, fair among ready cases,
-// parking (never polling) when none is ready. The protocol is in docs/select.md.
+/// @file
+/// goro::select: Go's select statement over any number of channel cases, fair among ready cases,
+/// parking (never polling) when none is ready. The protocol is in docs/select.md.
 #pragma once
 
 #include <cstddef>
@@ -174,8 +175,8 @@ struct erased_case_of final : erased_case {
 
 }  // namespace detail
 
-// A case that receives from ch. The handler, if any, gets the std::optional<T> a recv()
-// would return (std::nullopt: closed), or no argument if it takes none.
+/// A case that receives from ch. The handler, if any, gets the std::optional<T> a recv()
+/// would return (std::nullopt: closed), or no argument if it takes none.
 template <class T>
 detail::recv_case<T, detail::no_handler> on_recv(const chan<T>& ch) {
   return {&ch, {}};
@@ -185,16 +186,16 @@ detail::recv_case<T, std::decay_t<F>> on_recv(const chan<T>& ch, F&& handler) {
   return {&ch, std::forward<F>(handler)};
 }
 
-// A case that sends value on ch. A send case on a closed channel makes select throw
-// closed_channel_error.
-// - An rvalue of type T (std::move(x), or a temporary): the case refers to that object, which
-//   is moved from only if this case is performed. After a select that performed another case,
-//   took the default, or threw, it is as it was. The object must outlive the select (a
-//   temporary in the select's own arguments does).
-// - Anything else (an lvalue, a const T, another type): the case holds its own T, copied or
-//   converted from value when the case is built; the caller's lvalue is never changed.
-// - A select_case built from a send case holds its own T in every case: the value is moved
-//   into it (from the caller's object, for an rvalue of type T) when the select_case is built.
+/// A case that sends value on ch. A send case on a closed channel makes select throw
+/// closed_channel_error.
+/// - An rvalue of type T (std::move(x), or a temporary): the case refers to that object, which
+///   is moved from only if this case is performed. After a select that performed another case,
+///   took the default, or threw, it is as it was. The object must outlive the select (a
+///   temporary in the select's own arguments does).
+/// - Anything else (an lvalue, a const T, another type): the case holds its own T, copied or
+///   converted from value when the case is built; the caller's lvalue is never changed.
+/// - A select_case built from a send case holds its own T in every case: the value is moved
+///   into it (from the caller's object, for an rvalue of type T) when the select_case is built.
 template <class T, class U>
 detail::send_case<T, detail::no_handler> on_send(const chan<T>& ch, U&& value) {
   return detail::make_send_case(ch, std::forward<U>(value), detail::no_handler{});
@@ -204,25 +205,25 @@ detail::send_case<T, std::decay_t<F>> on_send(const chan<T>& ch, U&& value, F&& 
   return detail::make_send_case(ch, std::forward<U>(value), std::forward<F>(handler));
 }
 
-// A case that is ready once stop is requested on token: Go's `case <-ctx.Done():`.
+/// A case that is ready once stop is requested on token: Go's `case <-ctx.Done():`.
 template <class F = detail::no_handler>
 detail::stop_case<std::decay_t<F>> on_stop(std::stop_token token, F&& handler = {}) {
   return {std::move(token), std::forward<F>(handler)};
 }
 
-// The default case: with it, select never blocks.
+/// The default case: with it, select never blocks.
 template <class F = detail::no_handler>
 detail::default_case<std::decay_t<F>> otherwise(F&& handler = {}) {
   return {std::forward<F>(handler)};
 }
 
-// Blocks until at least one case can proceed, performs exactly one (chosen uniformly at random
-// among the ready ones), runs only its handler and returns its index in the argument list.
-// With otherwise(), never blocks. Cases on nil channels never fire; select() with no
-// channel-ready case and no otherwise() blocks forever, as Go's `select {}` does.
-//
-// Cases refer to their channels: build them in the call's arguments, as in the examples.
-// Throws closed_channel_error if the case performed is a send on a closed channel.
+/// Blocks until at least one case can proceed, performs exactly one (chosen uniformly at random
+/// among the ready ones), runs only its handler and returns its index in the argument list.
+/// With otherwise(), never blocks. Cases on nil channels never fire; select() with no
+/// channel-ready case and no otherwise() blocks forever, as Go's `select {}` does.
+///
+/// Cases refer to their channels: build them in the call's arguments, as in the examples.
+/// Throws closed_channel_error if the case performed is a send on a closed channel.
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
@@ -250,11 +251,11 @@ std::size_t select(Cases&&... cases) {
   return chosen;
 }
 
-// A case for the run-time form of select, for a number of cases known only at run time (Go's
-// reflect.Select). It keeps its own handle on the channel and, for a send, its own value
-// (moved or copied in when the select_case is built): a select_case usually outlives the
-// statement that built it, and so would outlive a temporary. A send case's value is moved
-// into the channel only if the case is performed; until then it stays in the select_case.
+/// A case for the run-time form of select, for a number of cases known only at run time (Go's
+/// reflect.Select). It keeps its own handle on the channel and, for a send, its own value
+/// (moved or copied in when the select_case is built): a select_case usually outlives the
+/// statement that built it, and so would outlive a temporary. A send case's value is moved
+/// into the channel only if the case is performed; until then it stays in the select_case.
 class select_case {
  public:
   template <class T, class F>
@@ -275,8 +276,8 @@ class select_case {
   std::function<void()> default_;
 };
 
-// The run-time form: as the variadic select, over cases built with on_recv, on_send and
-// otherwise. Returns the index in `cases` of the case performed.
+/// The run-time form: as the variadic select, over cases built with on_recv, on_send and
+/// otherwise. Returns the index in `cases` of the case performed.
 std::size_t select(std::span<select_case> cases);
 
 }  // namespace goro

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::counting_semaphore and goro::binary_semaphore: std's semaphores for fibers and threads
-// alike, with a FIFO of waiters, direct hand-off of released permits, deadlines and stop
-// tokens. The non-template core is detail::semaphore_base (src/semaphore.cpp). Contract:
-// docs/sync.md, "counting_semaphore".
+/// @file
+/// goro::counting_semaphore and goro::binary_semaphore: std's semaphores for fibers and threads
+/// alike, with a FIFO of waiters, direct hand-off of released permits, deadlines and stop
+/// tokens. The non-template core is detail::semaphore_base (src/semaphore.cpp). Contract:
+/// docs/sync.md, "counting_semaphore".
 #pragma once
 
 #include <atomic>
@@ -78,51 +79,51 @@ class semaphore_base {
 
 }  // namespace detail
 
-// A semaphore holding between 0 and LeastMaxValue permits (std::counting_semaphore). Blocked
-// acquirers are served in arrival order: a release hands its permits straight to them.
-//
-// Misuse: a release that would take the count above max() throws std::logic_error
-// ("goro::counting_semaphore::release: release beyond max()"), and a negative update throws
-// std::invalid_argument; either way the count is left as it was.
-//
-// Memory ordering: a release happens-before the acquire that takes one of its permits.
+/// A semaphore holding between 0 and LeastMaxValue permits (std::counting_semaphore). Blocked
+/// acquirers are served in arrival order: a release hands its permits straight to them.
+///
+/// Misuse: a release that would take the count above max() throws std::logic_error
+/// ("goro::counting_semaphore::release: release beyond max()"), and a negative update throws
+/// std::invalid_argument; either way the count is left as it was.
+///
+/// Memory ordering: a release happens-before the acquire that takes one of its permits.
 template <std::ptrdiff_t LeastMaxValue = PTRDIFF_MAX>
 class counting_semaphore {
   static_assert(LeastMaxValue >= 0, "goro::counting_semaphore: LeastMaxValue must be >= 0");
 
  public:
-  // The largest count: exactly LeastMaxValue.
+  /// The largest count: exactly LeastMaxValue.
   static constexpr std::ptrdiff_t max() noexcept { return LeastMaxValue; }
 
-  // Starts with `desired` permits. Throws std::invalid_argument unless 0 <= desired <= max().
+  /// Starts with `desired` permits. Throws std::invalid_argument unless 0 <= desired <= max().
   explicit counting_semaphore(std::ptrdiff_t desired) : base_(desired, max()) {}
   counting_semaphore(const counting_semaphore&) = delete;
   counting_semaphore& operator=(const counting_semaphore&) = delete;
-  // REQUIRES: no fiber or thread waiting on it.
+  /// REQUIRES: no fiber or thread waiting on it.
   ~counting_semaphore() = default;
 
-  // Adds `update` permits, waking that many waiters (first come, first served).
+  /// Adds `update` permits, waking that many waiters (first come, first served).
   void release(std::ptrdiff_t update = 1) { base_.release(update, max()); }
 
-  // Takes a permit, blocking until one is free. Never throws.
+  /// Takes a permit, blocking until one is free. Never throws.
   void acquire() { base_.acquire({}); }
-  // As acquire(), but gives up when `stop` is requested: true if a permit was taken, false if
-  // not. A free permit is taken even if stop was already requested.
+  /// As acquire(), but gives up when `stop` is requested: true if a permit was taken, false if
+  /// not. A free permit is taken even if stop was already requested.
   bool acquire(std::stop_token stop) { return base_.acquire({.stop = std::move(stop)}); }
-  // Takes a permit if one is free now.
+  /// Takes a permit if one is free now.
   bool try_acquire() noexcept { return base_.try_acquire(); }
-  // As acquire(), giving up once `d` has passed.
+  /// As acquire(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_acquire_for(const std::chrono::duration<Rep, Period>& d) {
     return base_.try_acquire() ||
            base_.acquire({.deadline = detail::deadline_after(d), .stop = {}});
   }
-  // As acquire(), giving up once `tp` has passed.
+  /// As acquire(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp) {
     return base_.try_acquire() || base_.acquire({.deadline = detail::deadline_at(tp), .stop = {}});
   }
-  // As try_acquire_until, also giving up when `stop` is requested.
+  /// As try_acquire_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
   bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop) {
     return base_.try_acquire() ||
@@ -133,7 +134,7 @@ class counting_semaphore {
   detail::semaphore_base base_;
 };
 
-// A semaphore with at most one permit (std::binary_semaphore).
+/// A semaphore with at most one permit (std::binary_semaphore).
 using binary_semaphore = counting_semaphore<1>;
 
 }  // namespace goro

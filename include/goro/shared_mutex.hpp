@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::shared_mutex: Go's sync.RWMutex spelled as std::shared_timed_mutex, so std::shared_lock,
-// std::unique_lock and std::lock_guard work with it; for fibers and threads alike. Contract and
-// design (who goes first when): docs/sync.md, "shared_mutex".
+/// @file
+/// goro::shared_mutex: Go's sync.RWMutex spelled as std::shared_timed_mutex, so std::shared_lock,
+/// std::unique_lock and std::lock_guard work with it; for fibers and threads alike. Contract and
+/// design (who goes first when): docs/sync.md, "shared_mutex".
 #pragma once
 
 #include <atomic>
@@ -15,56 +16,56 @@
 
 namespace goro {
 
-// A reader/writer lock: any number of readers (shared owners), or one writer (exclusive). Meets
-// the standard's SharedTimedMutex requirements. Not recursive.
-//
-// Fairness: once a writer waits, new readers queue behind it, so a stream of readers cannot
-// starve writers; when a writer unlocks, the readers that queued meanwhile all go before the
-// next writer, so a stream of writers cannot starve readers (Go's RWMutex policy).
-//
-// Memory ordering: unlock() happens-before every later lock() and lock_shared();
-// unlock_shared() happens-before every later lock().
+/// A reader/writer lock: any number of readers (shared owners), or one writer (exclusive). Meets
+/// the standard's SharedTimedMutex requirements. Not recursive.
+///
+/// Fairness: once a writer waits, new readers queue behind it, so a stream of readers cannot
+/// starve writers; when a writer unlocks, the readers that queued meanwhile all go before the
+/// next writer, so a stream of writers cannot starve readers (Go's RWMutex policy).
+///
+/// Memory ordering: unlock() happens-before every later lock() and lock_shared();
+/// unlock_shared() happens-before every later lock().
 class shared_mutex {
  public:
   constexpr shared_mutex() noexcept = default;
   shared_mutex(const shared_mutex&) = delete;
   shared_mutex& operator=(const shared_mutex&) = delete;
-  // REQUIRES: unlocked, and no fiber or thread waiting for it.
+  /// REQUIRES: unlocked, and no fiber or thread waiting for it.
   ~shared_mutex() = default;
 
   // ---- exclusive (writer) ----
 
-  // Blocks until the caller holds the mutex exclusively. Never throws.
+  /// Blocks until the caller holds the mutex exclusively. Never throws.
   void lock() {
     if (!try_lock()) lock_slow({});
   }
-  // As lock(), but gives up when `stop` is requested: true if the caller now holds it, false
-  // if not. A free mutex is taken even if stop was already requested.
+  /// As lock(), but gives up when `stop` is requested: true if the caller now holds it, false
+  /// if not. A free mutex is taken even if stop was already requested.
   bool lock(std::stop_token stop) { return try_lock() || lock_slow({.stop = std::move(stop)}); }
-  // Takes the mutex exclusively if that needs no wait.
+  /// Takes the mutex exclusively if that needs no wait.
   bool try_lock() noexcept {
     std::uint32_t expected = 0;
     // Acquire pairs with the release of the last unlock or unlock_shared.
     return state_.compare_exchange_strong(expected, writer, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
-  // As lock(), giving up once `d` has passed.
+  /// As lock(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock() || lock_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
-  // As lock(), giving up once `tp` has passed.
+  /// As lock(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) {
     return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
-  // As try_lock_until, also giving up when `stop` is requested.
+  /// As try_lock_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp, std::stop_token stop) {
     return try_lock() || lock_slow({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
   }
-  // Releases exclusive ownership. Unlocking when no writer holds it is a fatal error:
-  // "goro::shared_mutex::unlock: unlock of unlocked shared_mutex", then abort.
+  /// Releases exclusive ownership. Unlocking when no writer holds it is a fatal error:
+  /// "goro::shared_mutex::unlock: unlock of unlocked shared_mutex", then abort.
   void unlock() noexcept {
     std::uint32_t expected = writer;
     // Release pairs with the next owner's acquire. Fails if anyone waits.
@@ -77,16 +78,16 @@ class shared_mutex {
 
   // ---- shared (reader) ----
 
-  // Blocks until the caller holds the mutex shared. Never throws.
+  /// Blocks until the caller holds the mutex shared. Never throws.
   void lock_shared() {
     if (!try_lock_shared()) lock_shared_slow({});
   }
-  // As lock_shared(), but gives up when `stop` is requested: true if the caller now holds it
-  // shared, false if not.
+  /// As lock_shared(), but gives up when `stop` is requested: true if the caller now holds it
+  /// shared, false if not.
   bool lock_shared(std::stop_token stop) {
     return try_lock_shared() || lock_shared_slow({.stop = std::move(stop)});
   }
-  // Takes the mutex shared if that needs no wait: no writer holds it or waits for it.
+  /// Takes the mutex shared if that needs no wait: no writer holds it or waits for it.
   bool try_lock_shared() noexcept {
     // Relaxed load: a first guess, which the CAS checks.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
@@ -99,26 +100,26 @@ class shared_mutex {
     }
     return false;
   }
-  // As lock_shared(), giving up once `d` has passed.
+  /// As lock_shared(), giving up once `d` has passed.
   template <class Rep, class Period>
   bool try_lock_shared_for(const std::chrono::duration<Rep, Period>& d) {
     return try_lock_shared() ||
            lock_shared_slow({.deadline = detail::deadline_after(d), .stop = {}});
   }
-  // As lock_shared(), giving up once `tp` has passed.
+  /// As lock_shared(), giving up once `tp` has passed.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp) {
     return try_lock_shared() || lock_shared_slow({.deadline = detail::deadline_at(tp), .stop = {}});
   }
-  // As try_lock_shared_until, also giving up when `stop` is requested.
+  /// As try_lock_shared_until, also giving up when `stop` is requested.
   template <class Clock, class Duration>
   bool try_lock_shared_until(const std::chrono::time_point<Clock, Duration>& tp,
                              std::stop_token stop) {
     return try_lock_shared() ||
            lock_shared_slow({.deadline = detail::deadline_at(tp), .stop = std::move(stop)});
   }
-  // Releases one shared ownership. With no reader holding it, a fatal error:
-  // "goro::shared_mutex::unlock_shared: unlock of unlocked shared_mutex", then abort.
+  /// Releases one shared ownership. With no reader holding it, a fatal error:
+  /// "goro::shared_mutex::unlock_shared: unlock of unlocked shared_mutex", then abort.
   void unlock_shared() noexcept {
     // Release: the reader's critical section happens-before the writer that acquires next.
     // Proof that no writer is stranded: a writer queues only in a CAS that sets writers_waiting

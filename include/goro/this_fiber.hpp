@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::this_fiber: what the running fiber can do to itself. Outside fibers each call acts on
-// the calling thread instead (std::this_thread's equivalent).
+/// @file
+/// goro::this_fiber: what the running fiber can do to itself. Outside fibers each call acts on
+/// the calling thread instead (std::this_thread's equivalent).
 #pragma once
 
 #include <chrono>
@@ -11,27 +12,27 @@
 
 namespace goro::this_fiber {
 
-// Lets other runnable fibers on this worker run first (Go's runtime.Gosched).
+/// Lets other runnable fibers on this worker run first (Go's runtime.Gosched).
 void yield() noexcept;
 
-// Parks the fiber, not its worker, until `deadline` has passed.
+/// Parks the fiber, not its worker, until `deadline` has passed.
 void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept;
 
-// Parks the fiber for at least `d`; zero and negative durations return at once.
+/// Parks the fiber for at least `d`; zero and negative durations return at once.
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
   if (d <= d.zero()) return;
   sleep_until(detail::deadline_after(d));
 }
 
-// Sleeps until `deadline` on any clock, by converting it to the steady clock once.
+/// Sleeps until `deadline` on any clock, by converting it to the steady clock once.
 template <class Clock, class Duration>
 void sleep_until(std::chrono::time_point<Clock, Duration> deadline) noexcept {
   sleep_for(deadline - Clock::now());
 }
 
-// As sleep_until, but wakes early when `stop` is requested: true if the deadline was
-// reached, false if cancelled.
+/// As sleep_until, but wakes early when `stop` is requested: true if the deadline was
+/// reached, false if cancelled.
 bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) noexcept;
 
 template <class Rep, class Period>
@@ -40,10 +41,10 @@ bool sleep_for(std::chrono::duration<Rep, Period> d, std::stop_token stop) noexc
   return sleep_until(detail::deadline_after(d), std::move(stop));
 }
 
-// True when called on a fiber.
+/// True when called on a fiber.
 bool in_fiber() noexcept;
 
-// The running fiber's id, unique in the process; 0 outside fibers.
+/// The running fiber's id, unique in the process; 0 outside fibers.
 std::uint64_t get_id() noexcept;
 
 }  // namespace goro::this_fiber

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// goro::wait_group: Go's sync.WaitGroup. Waits for a collection of fibers (or threads) to finish.
+/// @file
+/// goro::wait_group: Go's sync.WaitGroup. Waits for a collection of fibers (or threads) to finish.
 #pragma once
 
 #include <atomic>
@@ -16,9 +17,9 @@ namespace detail {
 struct wait_node;
 }
 
-// A counter that wait() blocks on until it reaches zero.
-//
-// Memory ordering: every done() (and add()) happens-before the wait() that it lets return.
+/// A counter that wait() blocks on until it reaches zero.
+///
+/// Memory ordering: every done() (and add()) happens-before the wait() that it lets return.
 class wait_group {
  public:
   wait_group() = default;
@@ -26,24 +27,24 @@ class wait_group {
   wait_group& operator=(const wait_group&) = delete;
   ~wait_group() = default;
 
-  // Adds `delta` (which may be negative) to the counter; at zero, releases every waiter.
-  // Throws std::logic_error if the counter would drop below zero (it is left unchanged).
+  /// Adds `delta` (which may be negative) to the counter; at zero, releases every waiter.
+  /// Throws std::logic_error if the counter would drop below zero (it is left unchanged).
   void add(std::int64_t delta = 1);
-  // add(-1).
+  /// add(-1).
   void done() { add(-1); }
-  // Blocks the fiber, or the thread, until the counter is zero.
+  /// Blocks the fiber, or the thread, until the counter is zero.
   void wait();
-  // As wait(), but gives up when `stop` is requested: true if the counter reached zero, false
-  // if cancelled first.
+  /// As wait(), but gives up when `stop` is requested: true if the counter reached zero, false
+  /// if cancelled first.
   bool wait(std::stop_token stop);
-  // As wait(), but gives up at the deadline: true if the counter reached zero.
+  /// As wait(), but gives up at the deadline: true if the counter reached zero.
   bool wait_until(std::chrono::steady_clock::time_point deadline);
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     return wait_until(detail::deadline_after(timeout));
   }
 
-  // The counter, for tests and diagnostics.
+  /// The counter, for tests and diagnostics.
   std::int64_t count() const noexcept;
 
  private:
