@@ -18,7 +18,12 @@ namespace goro {
 
 namespace detail {
 struct timer_state;
-}
+// Owns a timer or ticker's state: stops it, then frees it (so destruction and move assignment
+// both stop the timer they drop).
+struct timer_state_stopper {
+  void operator()(timer_state* state) const noexcept;
+};
+}  // namespace detail
 
 using time_channel = chan<std::chrono::steady_clock::time_point>;
 
@@ -59,7 +64,7 @@ class timer {
   }
 
  private:
-  std::unique_ptr<detail::timer_state> state_;
+  std::unique_ptr<detail::timer_state, detail::timer_state_stopper> state_;
 };
 
 /// Sends the current time on c() every `period` (Go's time.Ticker); a slow receiver misses
@@ -88,7 +93,7 @@ class ticker {
   }
 
  private:
-  std::unique_ptr<detail::timer_state> state_;
+  std::unique_ptr<detail::timer_state, detail::timer_state_stopper> state_;
 };
 
 }  // namespace goro

@@ -61,6 +61,11 @@ struct timer_state : timer_entry {
   }
 };
 
+void timer_state_stopper::operator()(timer_state* state) const noexcept {
+  (void)state->stop();
+  delete state;
+}
+
 namespace {
 
 struct after_state : timer_entry {
@@ -101,24 +106,14 @@ time_channel after(clock::duration d) {
   return ch;
 }
 
-timer::timer(clock::duration d) : state_(std::make_unique<detail::timer_state>()) {
+timer::timer(clock::duration d) : state_(new detail::timer_state) {
   state_->fire = detail::timer_state::on_fire;
   state_->start(d, clock::duration::zero(), "goro::timer");
 }
 
-timer::~timer() {
-  if (state_ != nullptr) stop();
-}
-
+timer::~timer() = default;
 timer::timer(timer&&) noexcept = default;
-
-timer& timer::operator=(timer&& other) noexcept {
-  if (this != &other) {
-    if (state_ != nullptr) stop();
-    state_ = std::move(other.state_);
-  }
-  return *this;
-}
+timer& timer::operator=(timer&&) noexcept = default;
 
 const time_channel& timer::c() const noexcept { return state_->ch; }
 
@@ -130,25 +125,15 @@ bool timer::reset(clock::duration d) {
   return was_active;
 }
 
-ticker::ticker(clock::duration period) : state_(std::make_unique<detail::timer_state>()) {
+ticker::ticker(clock::duration period) : state_(new detail::timer_state) {
   detail::require_positive(period, "goro::ticker");
   state_->fire = detail::timer_state::on_fire;
   state_->start(period, period, "goro::ticker");
 }
 
-ticker::~ticker() {
-  if (state_ != nullptr) stop();
-}
-
+ticker::~ticker() = default;
 ticker::ticker(ticker&&) noexcept = default;
-
-ticker& ticker::operator=(ticker&& other) noexcept {
-  if (this != &other) {
-    if (state_ != nullptr) stop();
-    state_ = std::move(other.state_);
-  }
-  return *this;
-}
+ticker& ticker::operator=(ticker&&) noexcept = default;
 
 const time_channel& ticker::c() const noexcept { return state_->ch; }
 
