@@ -13,6 +13,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
 
 namespace goro {
@@ -115,9 +116,9 @@ class condition_variable {
     return true;
   }
 
-  detail::spinlock lock_;              // guards the queue
-  detail::sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
-  detail::sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
+  detail::spinlock lock_;  // guards the queue
+  detail::sync_node* head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

@@ -161,7 +161,9 @@ class group {
   std::stop_source stop_;
   std::optional<std::stop_callback<stop_forwarder>> parent_stop_;  // after stop_: dies first
   detail::spinlock error_lock_;
-  std::exception_ptr error_;  // GUARDED_BY(error_lock_) until wg_.wait() returns
+  // Under error_lock_ until wg_.wait() returns, then read without it (a comment, not
+  // GORO_GUARDED_BY, which cannot say "until").
+  std::exception_ptr error_;
   // Set once wait() has returned. Release/acquire: whoever sees it set (a later go(), the
   // destructor) also sees everything wait() saw.
   std::atomic<bool> waited_{false};

@@ -15,6 +15,7 @@
 #include "goro/detail/deadline.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 
 namespace goro {
 
@@ -120,9 +121,9 @@ class mutex {
   bool may_spin(int iteration) const noexcept;
 
   std::atomic<std::uint32_t> state_{0};
-  detail::spinlock lock_;              // guards the queue and has_waiters
-  detail::sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
-  detail::sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
+  detail::spinlock lock_;  // guards the queue and has_waiters
+  detail::sync_node* head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

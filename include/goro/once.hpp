@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 
 namespace goro {
 
@@ -53,8 +54,8 @@ class once_flag {
 
   std::atomic<std::uint32_t> state_{idle};  // written under lock_; done is read without it
   detail::spinlock lock_;                   // guards the queue
-  detail::sync_node* head_ = nullptr;       // GUARDED_BY(lock_)
-  detail::sync_node* tail_ = nullptr;       // GUARDED_BY(lock_)
+  detail::sync_node* head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 template <class F, class... Args>

@@ -14,6 +14,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
 
 namespace goro {
@@ -72,9 +73,9 @@ class semaphore_base {
   void release_slow(std::ptrdiff_t update, std::ptrdiff_t max);
 
   std::atomic<std::uint64_t> state_;
-  spinlock lock_;              // guards the queue and has_waiters
-  sync_node* head_ = nullptr;  // GUARDED_BY(lock_)
-  sync_node* tail_ = nullptr;  // GUARDED_BY(lock_)
+  spinlock lock_;  // guards the queue and has_waiters
+  sync_node* head_ GORO_GUARDED_BY(lock_) = nullptr;
+  sync_node* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace detail

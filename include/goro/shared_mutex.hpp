@@ -12,6 +12,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
 
 namespace goro {
@@ -142,15 +143,15 @@ class shared_mutex {
   bool lock_shared_slow(const detail::wait_limit& limit);
   void unlock_slow() noexcept;
   void unlock_shared_slow(std::uint32_t before) noexcept;
-  detail::sync_node* admit_readers_locked(std::uint32_t clear) noexcept;
-  detail::sync_node* grant_locked() noexcept;
+  detail::sync_node* admit_readers_locked(std::uint32_t clear) noexcept GORO_REQUIRES(lock_);
+  detail::sync_node* grant_locked() noexcept GORO_REQUIRES(lock_);
 
   std::atomic<std::uint32_t> state_{0};
-  detail::spinlock lock_;                      // guards both queues and the *_waiting flags
-  detail::sync_node* readers_head_ = nullptr;  // GUARDED_BY(lock_)
-  detail::sync_node* readers_tail_ = nullptr;  // GUARDED_BY(lock_)
-  detail::sync_node* writers_head_ = nullptr;  // GUARDED_BY(lock_)
-  detail::sync_node* writers_tail_ = nullptr;  // GUARDED_BY(lock_)
+  detail::spinlock lock_;  // guards both queues and the *_waiting flags
+  detail::sync_node* readers_head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* readers_tail_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* writers_head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* writers_tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

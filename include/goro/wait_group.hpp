@@ -10,6 +10,7 @@
 
 #include "goro/detail/deadline.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 
 namespace goro {
 
@@ -53,7 +54,7 @@ class wait_group {
   // Counter in the high 32 bits, number of waiters in the low 32 (as Go's WaitGroup).
   std::atomic<std::uint64_t> state_{0};
   detail::spinlock lock_;
-  detail::wait_node* waiters_ = nullptr;  // GUARDED_BY(lock_)
+  detail::wait_node* waiters_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

@@ -16,12 +16,17 @@
 
 #include "goro/chan.hpp"
 #include "goro/detail/check.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/errors.hpp"
 
 namespace goro::detail {
 
 namespace {
-void unlock_channel(void* lock) noexcept { static_cast<biased_lock*>(lock)->unlock(); }
+// The arrival hook of wait_in's gated park. Outside the analysis: it releases a lock that
+// another function took, on another stack.
+void unlock_channel(void* lock) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+  static_cast<biased_lock*>(lock)->unlock();
+}
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 }  // namespace
@@ -159,7 +164,9 @@ chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_
   return wait_in(recvq_, out, limit);
 }
 
-chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit& limit) {
+// Outside the analysis: on the gated path, unlock_channel releases lock_ once the fiber is saved.
+chan_result chan_core::wait_in(waiter_queue& queue, void* slot,
+                               const wait_limit& limit) GORO_NO_THREAD_SAFETY_ANALYSIS {
   waiter w;
   chan_waiter node;
   node.w = &w;

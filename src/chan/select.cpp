@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "goro/detail/thread_safety.hpp"
 #include "goro/select.hpp"
 
 namespace goro::detail {
@@ -138,13 +139,14 @@ class channel_locks {
     }
   }
   // Locks every channel but `skip` (null: every one), in address order; any subset of that
-  // order is as deadlock-free as the whole.
-  void lock(const chan_core* skip = nullptr) noexcept {
+  // order is as deadlock-free as the whole. lock and unlock are outside the analysis, which
+  // cannot follow a set of locks taken in a loop.
+  void lock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = 0; i < count_; ++i) {
       if (chans_[i] != skip) chans_[i]->lock().lock();
     }
   }
-  void unlock(const chan_core* skip = nullptr) noexcept {
+  void unlock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = count_; i-- > 0;) {
       if (chans_[i] != skip) chans_[i]->lock().unlock();
     }
@@ -159,7 +161,8 @@ class channel_locks {
   throw closed_channel_error("goro::select: send on closed channel");
 }
 
-waiter_queue& queue_for(const select_op& op) noexcept {
+// Outside the analysis: the caller holds op.ch's lock as one of its channel_locks.
+waiter_queue& queue_for(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
   return op.kind == select_kind::send ? op.ch->sendq() : op.ch->recvq();
 }
 
@@ -183,7 +186,10 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 
 }  // namespace
 
-int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
+// Outside the analysis: the channels' locks are held as a channel_locks set, which it cannot
+// name, and try_send_locked and the queues require each channel's own lock.
+int select_ops(select_op* ops, std::size_t n, bool non_blocking,
+               const std::stop_token* stop) GORO_NO_THREAD_SAFETY_ANALYSIS {
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
   poll.init();

@@ -9,6 +9,7 @@
 
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/detail/wait_list.hpp"
 #include "platform/fatal.hpp"
 
@@ -24,7 +25,7 @@ struct sync_node {
   waiter w;
   sync_node* prev = nullptr;
   sync_node* next = nullptr;
-  bool queued = false;        // GUARDED_BY(the primitive's lock)
+  bool queued = false;        // under the lock of the primitive it is queued on
   clock::time_point since{};  // mutex: when this lock() call first queued
 };
 
@@ -56,14 +57,22 @@ inline void unpark_all(sync_node* list) noexcept {
   }
 }
 
+// The arrival hook of park_queued's gated park: releases the primitive's lock. Outside the
+// analysis: the lock was taken by another function, on another stack.
+inline void unlock_after_park(void* lock) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+  static_cast<spinlock*>(lock)->unlock();
+}
+
 // Parks a node the caller has just queued under `lock` (held): releases the lock and waits
 // until a waker claims and unparks the node, or until the limit claims it (then the caller
 // must unlink the node). Without a limit nothing but a waker, which must hold `lock` to reach
 // the node, can claim it, so the fiber parks gated: the lock is released only once the fiber is
-// saved, and the unpark needs no handshake (waiter::park_gated).
-inline void park_queued(sync_node& node, spinlock& lock, const wait_limit& limit) noexcept {
+// saved, and the unpark needs no handshake (waiter::park_gated). Outside the analysis: there
+// the lock is released by the park's arrival hook, on another stack.
+inline void park_queued(sync_node& node, spinlock& lock, const wait_limit& limit) noexcept
+    GORO_RELEASE(lock) GORO_NO_THREAD_SAFETY_ANALYSIS {
   if (limit.unlimited()) {
-    node.w.park_gated([](void* l) noexcept { static_cast<spinlock*>(l)->unlock(); }, &lock);
+    node.w.park_gated(unlock_after_park, &lock);
     return;
   }
   lock.unlock();

@@ -103,7 +103,7 @@ void stack_pool::map_slab(std::vector<stack_region>& into) {
 
 void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
                                  const std::function<void(const stack_region&)>& visit) {
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   std::unordered_set<const std::byte*> idle;
   for (const stack_region& s : free_) idle.insert(s.low);
   for (const stack_cache* c : caches) {
@@ -118,7 +118,7 @@ void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
 }
 
 void stack_pool::for_each_slab(const std::function<void(void*, std::size_t)>& visit) {
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   for (const slab& s : slabs_) visit(s.base, s.length);
 }
 
@@ -136,7 +136,7 @@ stack_region stack_pool::take(stack_cache* cache) {
     cache->stacks.pop_back();
     return s;
   }
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   std::vector<stack_region> local;
   std::vector<stack_region>& into = cache != nullptr ? cache->stacks : local;
   for (std::size_t i = 0; i < cache_batch && !free_.empty(); ++i) {
@@ -158,14 +158,14 @@ void stack_pool::release(stack_cache* cache, stack_region stack) noexcept {
   if (cache != nullptr) {
     cache->stacks.push_back(stack);
     if (cache->stacks.size() < cache_high_water) return;
-    std::lock_guard lock(mu_);
+    lock_guard lock(mu_);
     for (std::size_t i = 0; i < cache_batch; ++i) {
       free_.push_back(cache->stacks.back());
       cache->stacks.pop_back();
     }
     return;
   }
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   free_.push_back(stack);
 }
 

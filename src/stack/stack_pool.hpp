@@ -15,9 +15,10 @@
 
 #include <cstddef>
 #include <functional>
-#include <mutex>
 #include <vector>
 
+#include "goro/detail/thread_safety.hpp"
+#include "platform/thread_mutex.hpp"
 #include "stack/stack_canary.hpp"
 
 namespace goro::detail {
@@ -74,7 +75,7 @@ class stack_pool {
  private:
   // acquire() without arming the canary: from the cache, else from the free list or a new slab.
   stack_region take(stack_cache* cache);
-  void map_slab(std::vector<stack_region>& into);  // REQUIRES: mu_ held.
+  void map_slab(std::vector<stack_region>& into) GORO_REQUIRES(mu_);
   std::byte* stack_low(std::byte* slab_base, std::size_t i) const noexcept;
 
   struct slab {
@@ -94,10 +95,10 @@ class stack_pool {
   const bool compact_;
   const std::size_t stack_size_;
   const slab_layout layout_;
-  std::mutex mu_;
-  std::vector<stack_region> free_;  // GUARDED_BY(mu_)
-  std::vector<slab> slabs_;         // GUARDED_BY(mu_)
-  std::size_t guarded_ = 0;         // GUARDED_BY(mu_): guarded stacks this pool mapped
+  thread_mutex mu_;
+  std::vector<stack_region> free_ GORO_GUARDED_BY(mu_);
+  std::vector<slab> slabs_ GORO_GUARDED_BY(mu_);
+  std::size_t guarded_ GORO_GUARDED_BY(mu_) = 0;  // guarded stacks this pool mapped
 };
 
 }  // namespace goro::detail

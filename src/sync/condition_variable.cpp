@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "goro/condition_variable.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "park/sync_queue.hpp"
 
 namespace goro {
@@ -18,7 +19,7 @@ namespace goro {
 void condition_variable::notify_one() noexcept {
   detail::sync_node* n = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     n = detail::sync_queue(head_, tail_).pop_claimed(detail::granted);
   }
   if (n != nullptr) n->w.unpark();
@@ -28,7 +29,7 @@ void condition_variable::notify_all() noexcept {
   detail::sync_node* first = nullptr;
   detail::sync_node* last = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     while (detail::sync_node* n = q.pop_claimed(detail::granted)) {
       n->next = nullptr;
@@ -49,14 +50,14 @@ bool condition_variable::wait_core(std::unique_lock<mutex>& lock, const detail::
   }
   detail::sync_node node;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue(head_, tail_).push_back(&node);
   }
   lock.unlock();
   detail::park_limited(node.w, limit);
   const bool notified = node.w.winner() == detail::granted;
   if (!notified) {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue(head_, tail_).remove(&node);
   }
   lock.lock();

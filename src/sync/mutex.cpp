@@ -20,9 +20,9 @@
 //     is held (its owner's unlock sees has_waiters) or a woken waiter is on its way (it will take
 //     the mutex or queue again under locked).
 #include <chrono>
-#include <mutex>
 #include <thread>
 
+#include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
 #include "park/sync_queue.hpp"
 #include "sched/scheduler.hpp"
@@ -134,7 +134,7 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
     }
     // Timed out or cancelled while queued: nobody claimed us, so nobody woke us for the mutex,
     // and nobody owes us anything. Relaxed: the flag publishes nothing; lock_ orders the queue.
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     q.remove(&node);
     if (q.empty()) state_.fetch_and(~has_waiters, std::memory_order_relaxed);
@@ -172,7 +172,7 @@ void mutex::unlock_slow() noexcept {
 void mutex::wake_one() noexcept {
   detail::sync_node* n = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     n = q.pop_claimed(detail::woken);
     std::uint32_t clear = 0;
@@ -190,7 +190,7 @@ void mutex::wake_one() noexcept {
 void mutex::hand_off() noexcept {
   detail::sync_node* n = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     n = q.pop_claimed(detail::granted);
     if (n != nullptr) {

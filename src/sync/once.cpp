@@ -10,9 +10,8 @@
 // Memory ordering: state_ is written only under lock_, which orders every write and read made
 // under it, so those are relaxed. The one lock-free reader, call_once's fast path, acts only on
 // `done`, which finish() stores with release.
-#include <mutex>
-
 #include "goro/once.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "park/sync_queue.hpp"
 
 namespace goro {
@@ -36,7 +35,7 @@ bool once_flag::begin() noexcept {
 void once_flag::abandon() noexcept {
   detail::sync_node* next = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     next = detail::sync_queue(head_, tail_).pop_claimed(detail::granted);
     if (next == nullptr) state_.store(idle, std::memory_order_relaxed);
   }
@@ -46,7 +45,7 @@ void once_flag::abandon() noexcept {
 void once_flag::finish() noexcept {
   detail::sync_node* first = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     // Release pairs with call_once's acquire load: the call happens-before every fast-path
     // return. The waiters below are ordered by claim and unpark instead.
     state_.store(done, std::memory_order_release);

@@ -14,9 +14,9 @@
 // Memory ordering: has_waiters changes are relaxed (the flag publishes nothing; lock_ orders the
 // queue). Permits pass through state_ (release on adding, acquire on taking) or, to a parked
 // waiter, through claim and unpark.
-#include <mutex>
 #include <stdexcept>
 
+#include "goro/detail/thread_safety.hpp"
 #include "goro/semaphore.hpp"
 #include "park/sync_queue.hpp"
 
@@ -56,7 +56,7 @@ bool semaphore_base::acquire_slow(const wait_limit& limit) {
   park_queued(node, lock_, limit);
   if (node.w.winner() == granted) return true;  // a release gave us its permit
   // Timed out or cancelled: no permit was given to us, so there is none to give back.
-  std::lock_guard guard(lock_);
+  lock_guard guard(lock_);
   sync_queue q(head_, tail_);
   q.remove(&node);
   if (q.empty()) state_.fetch_and(~has_waiters, std::memory_order_relaxed);
@@ -70,7 +70,7 @@ void semaphore_base::release_slow(std::ptrdiff_t update, std::ptrdiff_t max) {
   if (update == 0) return;
   sync_node* first = nullptr;
   {
-    std::lock_guard guard(lock_);
+    lock_guard guard(lock_);
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     if (update > max - static_cast<std::ptrdiff_t>(s >> 1)) {
       throw std::logic_error("goro::counting_semaphore::release: release beyond max()");

@@ -20,9 +20,8 @@
 // lock_ orders the queues). Ownership passes either through state_ (acquire on taking, release
 // on giving up, acq_rel where a granter takes it over for a waiter) or, to a parked waiter,
 // through claim and unpark.
-#include <mutex>
-
 #include "goro/shared_mutex.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "park/sync_queue.hpp"
 
 namespace goro {
@@ -109,7 +108,7 @@ bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
   // Timed out or cancelled. Leaving may let the readers queued behind us in.
   detail::sync_node* wake = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     detail::sync_queue q(writers_head_, writers_tail_);
     q.remove(&node);
     if (q.empty()) state_.fetch_and(~writers_waiting, std::memory_order_relaxed);
@@ -144,7 +143,7 @@ bool shared_mutex::lock_shared_slow(const detail::wait_limit& limit) {
   detail::park_queued(node, lock_, limit);
   if (node.w.winner() == detail::granted) return true;
   // Timed out or cancelled. A queued reader blocks nobody, so leaving grants nothing.
-  std::lock_guard guard(lock_);
+  detail::lock_guard guard(lock_);
   detail::sync_queue q(readers_head_, readers_tail_);
   q.remove(&node);
   if (q.empty()) state_.fetch_and(~readers_waiting, std::memory_order_relaxed);
@@ -154,7 +153,7 @@ bool shared_mutex::lock_shared_slow(const detail::wait_limit& limit) {
 void shared_mutex::unlock_slow() noexcept {
   detail::sync_node* wake = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     if ((s & writer) == 0) {
       detail::sync_fatal("goro::shared_mutex::unlock: unlock of unlocked shared_mutex");
@@ -186,7 +185,7 @@ void shared_mutex::unlock_shared_slow(std::uint32_t before) noexcept {
   // We were the last reader and a writer waits: grant it.
   detail::sync_node* wake = nullptr;
   {
-    std::lock_guard guard(lock_);
+    detail::lock_guard guard(lock_);
     wake = grant_locked();
   }
   detail::unpark_all(wake);

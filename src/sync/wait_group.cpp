@@ -6,9 +6,9 @@
 // Invariants: the waiter count (low half of state_) changes only under lock_, and equals the
 // length of waiters_ except while a wait() that found the counter at zero backs out.
 #include "goro/wait_group.hpp"
+#include "goro/detail/thread_safety.hpp"
 
 #include <cstdint>
-#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -49,7 +49,7 @@ void wait_group::add(std::int64_t delta) {
   // until our unpark, after the lock is released.
   detail::wait_node* claimed = nullptr;
   {
-    std::lock_guard lock(lock_);
+    detail::lock_guard lock(lock_);
     const std::uint64_t now = state_.load(std::memory_order_acquire);
     if (counter_of(now) != 0) return;  // re-armed by a concurrent add(); its waiters wait on
     detail::wait_node* list = waiters_;
@@ -75,7 +75,7 @@ void wait_group::wait() {
   if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
   detail::wait_node node;
   {
-    std::lock_guard lock(lock_);
+    detail::lock_guard lock(lock_);
     const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
     if (counter_of(s) == 0) {
       state_.fetch_sub(1, std::memory_order_acq_rel);
@@ -100,7 +100,7 @@ bool wait_group::wait_limited(std::chrono::steady_clock::time_point deadline,
   if (counter_of(state_.load(std::memory_order_acquire)) == 0) return true;
   detail::wait_node node;
   {
-    std::lock_guard lock(lock_);
+    detail::lock_guard lock(lock_);
     const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
     if (counter_of(s) == 0) {
       state_.fetch_sub(1, std::memory_order_acq_rel);
@@ -113,7 +113,7 @@ bool wait_group::wait_limited(std::chrono::steady_clock::time_point deadline,
   if (node.w.winner() == 0) return true;
   // The deadline or stop token won: unregister, unless the releasing add() already took the
   // whole list (and our count) away.
-  std::lock_guard lock(lock_);
+  detail::lock_guard lock(lock_);
   for (detail::wait_node** p = &waiters_; *p != nullptr; p = &(*p)->next) {
     if (*p == &node) {
       *p = node.next;

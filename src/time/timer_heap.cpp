@@ -15,7 +15,7 @@
 namespace goro::detail {
 
 bool timer_heap::push(timer_entry& e) {
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   e.heap_index = heap_.size();
   heap_.push_back(&e);
   e.state.store(timer_entry::pending, std::memory_order_relaxed);  // under mu_, read under mu_
@@ -28,7 +28,7 @@ bool timer_heap::push(timer_entry& e) {
 bool timer_heap::remove(timer_entry& e) noexcept {
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      lock_guard lock(mu_);
       // Acquire: reading idle set by fire_due's release CAS (outside mu_) must order fire()'s
       // effects before our caller frees the entry.
       const std::uint8_t state = e.state.load(std::memory_order_acquire);
@@ -52,7 +52,7 @@ bool timer_heap::remove(timer_entry& e) noexcept {
 bool timer_heap::fire_due(clock::time_point now) {
   std::vector<timer_entry*> due;
   {
-    std::lock_guard lock(mu_);
+    lock_guard lock(mu_);
     while (!heap_.empty() && heap_.front()->when <= now) {
       timer_entry* e = heap_.front();
       erase_at(0);
@@ -73,7 +73,7 @@ bool timer_heap::fire_due(clock::time_point now) {
       // worker may have gone to sleep on timer duty while this entry was out of the heap, until
       // a later deadline: if it is now the earliest, the caller must wake that worker, as
       // after a push (docs/scheduler.md, "Timers").
-      std::lock_guard lock(mu_);
+      lock_guard lock(mu_);
       e->heap_index = heap_.size();
       heap_.push_back(e);
       e->state.store(timer_entry::pending, std::memory_order_release);
@@ -89,7 +89,7 @@ bool timer_heap::fire_due(clock::time_point now) {
 }
 
 void timer_heap::detach_all() noexcept {
-  std::lock_guard lock(mu_);
+  lock_guard lock(mu_);
   for (timer_entry* e : heap_) {
     e->heap_index = timer_entry::not_queued;
     if (e->frees_itself) {

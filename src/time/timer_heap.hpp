@@ -13,11 +13,12 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <shared_mutex>
 #include <vector>
 
+#include "goro/detail/thread_safety.hpp"
 #include "goro/detail/timer_entry.hpp"
+#include "platform/thread_mutex.hpp"
 
 namespace goro::detail {
 
@@ -32,7 +33,9 @@ class scheduler;
 struct timer_binding {
   explicit timer_binding(scheduler* s) noexcept : sched(s) {}
   std::shared_mutex mu;
-  scheduler* sched;  // GUARDED_BY(mu); null once the runtime is destroyed
+  // Read with mu held shared, cleared with it held exclusively; null once the runtime is
+  // destroyed. (Not a GORO_GUARDED_BY: std::shared_mutex and std::shared_lock are not annotated.)
+  scheduler* sched;
 };
 
 class timer_heap {
@@ -54,13 +57,13 @@ class timer_heap {
   bool due(clock::time_point now) const noexcept { return next_deadline() <= now; }
 
  private:
-  void sift_up(std::size_t i) noexcept;
-  void sift_down(std::size_t i) noexcept;
-  void erase_at(std::size_t i) noexcept;
-  void publish_next() noexcept;
+  void sift_up(std::size_t i) noexcept GORO_REQUIRES(mu_);
+  void sift_down(std::size_t i) noexcept GORO_REQUIRES(mu_);
+  void erase_at(std::size_t i) noexcept GORO_REQUIRES(mu_);
+  void publish_next() noexcept GORO_REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::vector<timer_entry*> heap_;  // GUARDED_BY(mu_)
+  thread_mutex mu_;
+  std::vector<timer_entry*> heap_ GORO_GUARDED_BY(mu_);
   std::atomic<clock::rep> next_{clock::time_point::max().time_since_epoch().count()};
 };
 

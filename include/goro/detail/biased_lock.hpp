@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 
 namespace goro::detail {
 
@@ -37,9 +38,9 @@ inline std::uintptr_t this_thread_identity() noexcept {
   return id;
 }
 
-class biased_lock {
+class GORO_CAPABILITY("mutex") biased_lock {
  public:
-  void lock() noexcept {
+  void lock() noexcept GORO_ACQUIRE() {
     // Once revoked, for good: only the load. Relaxed: whatever it reads only picks a path, and
     // each path decides again: lock_biased reloads after its fence, lock_shared under shared_.
     const std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
@@ -52,11 +53,11 @@ class biased_lock {
 
   // As lock(), for a caller that says who it is: `me` is an identity that no other thread
   // uses, or 0 for none. REQUIRES: me != 1, and asymmetric fences on if me != 0. (For tests.)
-  void lock(std::uintptr_t me) noexcept {
+  void lock(std::uintptr_t me) noexcept GORO_ACQUIRE() {
     if (me == 0 || !lock_biased(me)) lock_shared();
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept GORO_RELEASE() {
     if (fast_) {
       owner_in_.store(false, std::memory_order_release);
     } else {
@@ -94,7 +95,7 @@ class biased_lock {
   // Everyone else's way in, and the owner's after a revocation. fast_ is false here without a
   // store (which would cost a line transfer with a waiter spinning on shared_): only a bias
   // sets it, and every holder of shared_ comes after the revocation that cleared it.
-  void lock_shared() noexcept {
+  void lock_shared() noexcept GORO_ACQUIRE(shared_) {
     shared_.lock();
     // Relaxed: a revocation was stored by an earlier holder of shared_, whose unlock we
     // acquired; a value read stale only sends us to revoke()'s exchange, which reads the latest.
@@ -103,7 +104,7 @@ class biased_lock {
 
   // Called with shared_ held: sets bias_ to revoked and, if an owner had claimed it, waits
   // until the owner is out, then clears fast_ (src/biased_lock.cpp).
-  void revoke() noexcept;
+  void revoke() noexcept GORO_REQUIRES(shared_);
 
   // Once revoked, the first line is only read: every lock reads bias_ and every unlock fast_,
   // and on a line apart from shared_ those reads cost no transfer when shared_ is contended.

@@ -15,6 +15,7 @@
 
 #include "goro/detail/biased_lock.hpp"
 #include "goro/detail/park.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/detail/wait_list.hpp"
 
 namespace goro::detail {
@@ -47,7 +48,7 @@ struct chan_waiter {
   // False when nothing else can complete the waiter (a plain blocking send or receive, with no
   // deadline or stop token): the completer then skips the claim.
   bool needs_claim = true;
-  bool queued = false;  // GUARDED_BY(the channel's lock)
+  bool queued = false;  // written and read under the lock of the channel it is queued on
   chan_waiter* prev = nullptr;
   chan_waiter* next = nullptr;
 };
@@ -132,22 +133,22 @@ class chan_core {
     waiter* wake = nullptr;
   };
   // A send or receive that can complete now, completed.
-  attempt try_send_locked(void* value) noexcept;
-  attempt try_recv_locked(void* out) noexcept;
-  bool closed_locked() const noexcept { return closed_; }
-  waiter_queue& sendq() noexcept { return sendq_; }  // REQUIRES(lock())
-  waiter_queue& recvq() noexcept { return recvq_; }  // REQUIRES(lock())
+  attempt try_send_locked(void* value) noexcept GORO_REQUIRES(lock_);
+  attempt try_recv_locked(void* out) noexcept GORO_REQUIRES(lock_);
+  bool closed_locked() const noexcept GORO_REQUIRES(lock_) { return closed_; }
+  waiter_queue& sendq() noexcept GORO_REQUIRES(lock_) { return sendq_; }
+  waiter_queue& recvq() noexcept GORO_REQUIRES(lock_) { return recvq_; }
 
  private:
   // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
   // for the lock on another core then reads only those, and the holder's writes to the fields
   // below do not each cost a transfer. Declared first, as the layout has it.
   alignas(64) biased_lock lock_;
-  alignas(64) waiter_queue sendq_;  // GUARDED_BY(lock_)
-  waiter_queue recvq_;              // GUARDED_BY(lock_)
+  alignas(64) waiter_queue sendq_ GORO_GUARDED_BY(lock_);
+  waiter_queue recvq_ GORO_GUARDED_BY(lock_);
 
   // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
-  void* slot_at(std::size_t i) const noexcept {
+  void* slot_at(std::size_t i) const noexcept GORO_REQUIRES(lock_) {
     std::size_t index = head_ + i;
     if (index >= capacity_) index -= capacity_;
     return buffer_ + index * ops_.size;
@@ -180,24 +181,26 @@ class chan_core {
   // after unlocking.
   waiter* hand_over(chan_waiter* r, void* value) noexcept;
   // The rest of send and recv, entered with lock_ held; return with it released.
-  chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking);
-  chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking);
-  // Queues a blocked operation on `queue` and parks within `limit`. REQUIRES: lock_ held;
+  chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  // Queues a blocked operation on `queue` and parks within `limit`. Entered with lock_ held;
   // returns with it released.
-  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit);
+  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit) GORO_RELEASE(lock_);
   // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
-  void take_front(void* out) noexcept {
+  void take_front(void* out) noexcept GORO_REQUIRES(lock_) {
     relocate(out, slot_at(0));
     if (++head_ == capacity_) head_ = 0;
   }
-  // Appends *value to the buffer. REQUIRES: lock_ held, size() < capacity_.
-  void buffer_push(void* value) noexcept {
+  // Appends *value to the buffer. REQUIRES: size() < capacity_.
+  void buffer_push(void* value) noexcept GORO_REQUIRES(lock_) {
     const std::size_t n = count_.load(std::memory_order_relaxed);  // lock_ orders it
     move_in(slot_at(n), value);
     count_.store(n + 1, std::memory_order_relaxed);
   }
-  // Moves the oldest buffered item into `out`. REQUIRES: lock_ held, size() > 0.
-  void buffer_pop(void* out) noexcept {
+  // Moves the oldest buffered item into `out`. REQUIRES: size() > 0.
+  void buffer_pop(void* out) noexcept GORO_REQUIRES(lock_) {
     take_front(out);
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
@@ -205,11 +208,11 @@ class chan_core {
   const elem_ops& ops_;
   const std::size_t capacity_;
   std::byte* buffer_ = nullptr;
-  std::size_t head_ = 0;  // GUARDED_BY(lock_)
+  std::size_t head_ GORO_GUARDED_BY(lock_) = 0;
   // Written under lock_ (which orders it for every reader that locks, hence relaxed there);
   // read lock-free only by size(), a snapshot like Go's len.
   std::atomic<std::size_t> count_{0};
-  bool closed_ = false;  // GUARDED_BY(lock_)
+  bool closed_ GORO_GUARDED_BY(lock_) = false;
   std::atomic<std::size_t> refs_{1};
 };
 

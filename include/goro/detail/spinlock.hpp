@@ -7,6 +7,8 @@
 #include <atomic>
 #include <thread>
 
+#include "goro/detail/thread_safety.hpp"
+
 namespace goro::detail {
 
 inline void cpu_relax() noexcept {
@@ -17,18 +19,18 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-class spinlock {
+class GORO_CAPABILITY("mutex") spinlock {
  public:
-  void lock() noexcept {
+  void lock() noexcept GORO_ACQUIRE() {
     // Acquire pairs with unlock's release: the previous holder's writes are visible.
     if (!locked_.exchange(true, std::memory_order_acquire)) return;
     lock_slow();
   }
-  bool try_lock() noexcept {
+  bool try_lock() noexcept GORO_TRY_ACQUIRE(true) {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept GORO_RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:
   void lock_slow() noexcept {
