@@ -16,7 +16,7 @@ int main() {
   constexpr int jobs = 40;
   constexpr int workers = 4;
   constexpr auto job_time = 10ms;
-  constexpr auto deadline = 55ms;  // 4 at a time, 10 ms each: about 20 jobs fit
+  static constexpr auto deadline = 55ms;  // 4 at a time, 10 ms each: about 20 jobs fit
 
   // The deadline: a fiber that requests stop when it passes. It holds its own copy of the
   // stop source (a shared handle), so it may outlive this scope.

@@ -67,10 +67,10 @@ void expect_capacity_out_of_range() {
   }
   // A signed capacity past the limit too (where the type can hold one).
   if (max < static_cast<std::size_t>(std::numeric_limits<long long>::max())) {
-    EXPECT_THROW(chan<T>(static_cast<long long>(max) + 1), std::length_error);
+    EXPECT_THROW(chan<T>{static_cast<long long>(max) + 1}, std::length_error);
   }
-  EXPECT_THROW(chan<T>(std::numeric_limits<long long>::max()), std::length_error);
-  EXPECT_THROW(chan<T>(std::numeric_limits<unsigned long long>::max()), std::length_error);
+  EXPECT_THROW(chan<T>{std::numeric_limits<long long>::max()}, std::length_error);
+  EXPECT_THROW(chan<T>{std::numeric_limits<unsigned long long>::max()}, std::length_error);
 }
 
 // Counts constructions (by any constructor) and destructions.
@@ -110,7 +110,7 @@ TEST(ChanCapacityTest, OverflowingCapacityThrowsLengthErrorForEveryElementSize) 
 
 TEST(ChanCapacityTest, NegativeCapacityThrowsInvalidArgument) {
   EXPECT_THROW(chan<int>(-1), std::invalid_argument);
-  EXPECT_THROW(chan<bytes<4096>>(std::numeric_limits<long long>::min()), std::invalid_argument);
+  EXPECT_THROW(chan<bytes<4096>>{std::numeric_limits<long long>::min()}, std::invalid_argument);
   EXPECT_THROW(chan<char>(static_cast<signed char>(-1)), std::invalid_argument);
 }
 

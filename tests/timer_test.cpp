@@ -525,7 +525,7 @@ TEST(TimerDeadlineTest, HugeDurationsNeverFire) {
   EXPECT_EQ(chan_of(tk).recv_for(wait).status, chan_status::timeout);
   tk.reset(1ms);
   EXPECT_TRUE(chan_of(tk).recv().has_value());
-  EXPECT_THROW(goro::ticker(hours::min()), std::invalid_argument);
+  EXPECT_THROW(goro::ticker{hours::min()}, std::invalid_argument);
   EXPECT_THROW(tk.reset(hours::min()), std::invalid_argument);
 
   // In a fiber, on the fiber's runtime.

@@ -140,7 +140,7 @@ void complete(default_case<F>& c, const select_op&) {
 
 template <class... Cases, std::size_t... I>
 void complete_nth(std::size_t k, const select_op* ops, std::index_sequence<I...>, Cases&... cases) {
-  ((k == I ? (complete(cases, ops[I]), true) : false) || ...);
+  (void)((k == I ? (complete(cases, ops[I]), true) : false) || ...);
 }
 
 template <class... Cases>
