@@ -7,6 +7,9 @@
 // described in docs/sync.md, "Waiting".
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
@@ -44,6 +47,28 @@ class sync_queue : public wait_list<sync_node> {
       if (n->w.claim(index)) return n;
     }
     return nullptr;
+  }
+
+  // Waiters claimed together: unlinked, chained through `next` in queue order, to unpark with
+  // unpark_all once the lock is released.
+  struct claimed_batch {
+    sync_node* first = nullptr;
+    std::size_t count = 0;
+  };
+
+  // pop_claimed(index) up to `max` times, chaining what it returns.
+  claimed_batch pop_claimed_batch(int index, std::size_t max = SIZE_MAX) noexcept {
+    claimed_batch batch;
+    sync_node* last = nullptr;
+    while (batch.count < max) {
+      sync_node* n = pop_claimed(index);
+      if (n == nullptr) break;
+      n->next = nullptr;
+      (last != nullptr ? last->next : batch.first) = n;
+      last = n;
+      ++batch.count;
+    }
+    return batch;
   }
 };
 

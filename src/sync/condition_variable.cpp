@@ -26,22 +26,12 @@ void condition_variable::notify_one() noexcept {
 }
 
 void condition_variable::notify_all() noexcept {
-  detail::sync_node* first = nullptr;
-  detail::sync_node* last = nullptr;
+  detail::sync_node* woken = nullptr;
   {
     detail::lock_guard guard(lock_);
-    detail::sync_queue q(head_, tail_);
-    while (detail::sync_node* n = q.pop_claimed(detail::granted)) {
-      n->next = nullptr;
-      if (last != nullptr) {
-        last->next = n;
-      } else {
-        first = n;
-      }
-      last = n;
-    }
+    woken = detail::sync_queue(head_, tail_).pop_claimed_batch(detail::granted).first;
   }
-  detail::unpark_all(first);
+  detail::unpark_all(woken);
 }
 
 bool condition_variable::wait_core(std::unique_lock<mutex>& lock, const detail::wait_limit& limit) {

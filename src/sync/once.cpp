@@ -49,17 +49,7 @@ void once_flag::finish() noexcept {
     // Release pairs with call_once's acquire load: the call happens-before every fast-path
     // return. The waiters below are ordered by claim and unpark instead.
     state_.store(done, std::memory_order_release);
-    detail::sync_queue q(head_, tail_);
-    detail::sync_node* last = nullptr;
-    while (detail::sync_node* n = q.pop_claimed(done)) {
-      n->next = nullptr;
-      if (last != nullptr) {
-        last->next = n;
-      } else {
-        first = n;
-      }
-      last = n;
-    }
+    first = detail::sync_queue(head_, tail_).pop_claimed_batch(done).first;
   }
   detail::unpark_all(first);
 }

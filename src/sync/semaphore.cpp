@@ -77,20 +77,10 @@ void semaphore_base::release_slow(std::ptrdiff_t update, std::ptrdiff_t max) {
     }
     // Hand permits to waiters first; claim and unpark order this release before their return.
     sync_queue q(head_, tail_);
-    sync_node* last = nullptr;
-    std::ptrdiff_t left = update;
-    while (left > 0) {
-      sync_node* n = q.pop_claimed(granted);
-      if (n == nullptr) break;
-      n->next = nullptr;
-      if (last != nullptr) {
-        last->next = n;
-      } else {
-        first = n;
-      }
-      last = n;
-      --left;
-    }
+    const sync_queue::claimed_batch batch =
+        q.pop_claimed_batch(granted, static_cast<std::size_t>(update));
+    first = batch.first;
+    const std::ptrdiff_t left = update - static_cast<std::ptrdiff_t>(batch.count);
     const std::uint64_t clear = q.empty() ? has_waiters : 0;
     // Add what is left. The count may move meanwhile: try_acquire takes permits, and once
     // has_waiters is clear a lock-free release may add some, so re-check max on every try. If

@@ -31,19 +31,8 @@ namespace goro {
 // order), to unpark once lock_ is released.
 detail::sync_node* shared_mutex::admit_readers_locked(std::uint32_t clear) noexcept {
   detail::sync_queue q(readers_head_, readers_tail_);
-  detail::sync_node* first = nullptr;
-  detail::sync_node* last = nullptr;
-  std::uint32_t n = 0;
-  while (detail::sync_node* r = q.pop_claimed(detail::granted)) {
-    r->next = nullptr;
-    if (last != nullptr) {
-      last->next = r;
-    } else {
-      first = r;
-    }
-    last = r;
-    ++n;
-  }
+  const detail::sync_queue::claimed_batch admitted = q.pop_claimed_batch(detail::granted);
+  const auto n = static_cast<std::uint32_t>(admitted.count);
   // The queue is empty now. If every reader had given up, `clear` stays.
   if (n == 0) clear = 0;
   // acq_rel: acquire the state the previous owners released (their critical sections
@@ -52,7 +41,7 @@ detail::sync_node* shared_mutex::admit_readers_locked(std::uint32_t clear) noexc
   while (!state_.compare_exchange_weak(s, ((s & ~(clear | readers_waiting)) + n),
                                        std::memory_order_acq_rel, std::memory_order_relaxed)) {
   }
-  return first;
+  return admitted.first;
 }
 
 // Under lock_: with no writer holding, gives the mutex to whoever may have it now. With no
