@@ -16,7 +16,7 @@
 #include "platform/eager_binding.hpp"
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 namespace goro {
 namespace {

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "platform/asymmetric_fence.hpp"
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 namespace goro::detail {
 

@@ -10,7 +10,7 @@
 
 #include "goro/detail/park.hpp"
 #include "platform/futex.hpp"
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 namespace goro::detail {
 

@@ -25,7 +25,7 @@
 #include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
 #include "park/sync_queue.hpp"
-#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
 
 namespace goro {
 

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
+// A fiber: its record, kept at the top of its own stack, its state, and the counts of fibers
+// created and finished that ~runtime() waits on. Creation, exit and the counting are in
+// fiber.cpp; the design in docs/scheduler.md ("Fibers", "Counting live fibers").
+//
+// Invariants:
+//   - A fiber is, at any moment, exactly one of: running on one worker; in one run queue, a
+//     next slot or the global queue; parked (referenced only by what will unpark it); finished.
+//   - A fiber's context (exec_context::fctx) is saved before anything can make it runnable:
+//     the arrival hook of the switch that suspends it is the first place that may.
+//   - A fiber's record lies at record_address(its stack), so its stack alone finds it.
+//   - The fibers live (created, not yet finished) are the sum over the workers' tallies and
+//     scheduler::outside_ of created minus finished. Each worker counts only on its own tally,
+//     so a spawn writes no shared cache line; wait_for_fibers() sums them (docs/scheduler.md,
+//     "Counting live fibers").
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "platform/context.hpp"
+#include "stack/stack_pool.hpp"
+
+namespace goro::detail {
+
+class scheduler;
+
+// Fibers created and finished on one worker (or, for scheduler::outside_, on no worker of the
+// scheduler). Both counts only grow. A tally has a cache line to itself: its worker writes it on
+// every spawn and exit, and no one else touches it until a runtime is destroyed.
+struct fiber_tally {
+  alignas(64) std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> finished{0};
+};
+
+// Where a fiber is in its life. Every transition is checked (GORO_DCHECK) where it happens:
+//   created -> running (first switch in) | finished (discarded before it started)
+//   running -> parked (switch_away) | runnable (yield, or its child runs first) | finished
+//   parked -> runnable (ready, or waiter::finish_park when the wake-up came first)
+//   runnable -> running
+// Relaxed: the state is written by whoever owns the fiber at that moment, and ownership passes
+// with the synchronisation of the run queues, the waiter and the locks; the atomic only keeps
+// a diagnostic read (a dump, a failed check) from being a data race.
+enum class fiber_state : std::uint8_t { created, runnable, running, parked, finished };
+
+const char* to_string(fiber_state s) noexcept;
+
+struct fiber {
+  exec_context ctx;
+  scheduler* sched;
+  std::uint64_t id;
+  stack_region stack;
+  fiber* next = nullptr;  // link in the global queue
+  void (*run)(void*);
+  void* task;
+  std::atomic<fiber_state> state;
+
+  // Moves the fiber from `from` to `to`, checking that it was in `from`.
+  void transition(fiber_state from, fiber_state to) noexcept;
+  // created or runnable -> running: the worker is about to switch to it.
+  void start_running() noexcept;
+};
+
+// Where a fiber's record goes on its stack: near the top, shifted down by a per-stack multiple
+// of the cache line (cache colouring, as in Bonwick's slab allocator). Without it every fiber's
+// record and hottest frames share one offset within a page, so thousands of parked fibers
+// compete for the same few cache sets. Compact stacks get no shift: up to 31 lines would be
+// most of a 2 KiB stack, and would make the room left depend on where the stack lies. They need
+// none either, as the pool lays them an odd number of cache lines apart, so their tops already
+// fall on every line offset within a page (stack_pool::compact_stack_granule).
+inline std::uintptr_t record_address(const stack_region& stack) noexcept {
+  constexpr std::uintptr_t line = 64;
+  constexpr std::uintptr_t colours = 32;
+  const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
+  const std::uintptr_t colour = stack.compact ? 0 : ((low / 4096) % colours) * line;
+  return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
+}
+
+// Arrival hook of a finished fiber's last switch (worker::exit_fiber): frees its stack, which
+// holds its record, and counts it finished.
+void release_finished(void* arg) noexcept;
+
+}  // namespace goro::detail

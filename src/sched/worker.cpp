@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
+// The worker: its loop (find a fiber, switch to it, repeat), the switches a running fiber makes
+// (park, yield, spawn child-first, exit), where it puts the fibers it makes runnable, the due
+// timers it fires, and stealing from the other workers when it has nothing. Parking the thread
+// is in idle.cpp. Invariants in worker.hpp; design in docs/scheduler.md ("Run queues and
+// placement", "Stealing, spinning and parking workers").
+#include "sched/worker.hpp"
+
+#include "goro/detail/spinlock.hpp"
+#include "platform/fatal.hpp"
+#include "stack/stack_overflow.hpp"
+
+namespace goro::detail {
+
+constinit thread_local worker* tls_worker = nullptr;
+
+namespace {
+
+// Fairness: every this many scheduling decisions, a worker looks at the global queue and the
+// oldest local fiber before its next slot, and checks timers (Go uses 61 too).
+constexpr std::uint32_t fairness_period = 61;
+// Every this many fairness periods, the oldest displaced fiber runs ahead of newer ones. Rarer
+// than the queued ring's turn: the oldest displaced fibers are the roots of whatever tree of
+// work is running (a spawn tree's ancestors), and resuming one starts a new subtree while the
+// current one is unfinished. Every 61 decisions, skynet kept 200,000 fibers alive at once;
+// every 3,904 (64 periods), under a thousand.
+constexpr std::uint32_t displaced_fairness_periods = 64;
+constexpr int steal_rounds = 4;
+
+// Arrival hook of a yield: runs on the next context's stack once the yielding fiber is saved.
+void requeue_yielded(void* arg) noexcept { worker::current()->push_back(static_cast<fiber*>(arg)); }
+
+std::uint64_t seed_for(unsigned index) {
+  return 0x9E3779B97F4A7C15ULL * (index + 1) ^ reinterpret_cast<std::uintptr_t>(&index);
+}
+
+}  // namespace
+
+// ---- the worker loop ----------------------------------------------------------------------
+
+worker::worker(scheduler& sched, unsigned index)
+    : sched_(sched), rng_(seed_for(index)), idle_spin_(idle_spin) {}
+
+#if !GORO_TLS_WORKER_ASM
+// Never inlined: a fiber may resume on another thread, so callers must not keep a cached
+// thread-local address across a switch (worker.hpp, before worker::current).
+__attribute__((noinline)) worker* worker::current() noexcept {
+  asm volatile("" ::: "memory");
+  return tls_worker;
+}
+#endif
+
+void worker::start() {
+  thread_ = std::thread([this] { main(); });
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void worker::main() noexcept {
+  tls_worker = this;
+  init_thread_context(ctx_);
+  const alt_signal_stack alt;
+  while (fiber* f = find_runnable()) {
+    current_ = f;
+    f->start_running();
+    switch_context(ctx_, f->ctx, nullptr, nullptr);
+  }
+  tls_worker = nullptr;
+  loop_done_.store(true, std::memory_order_release);
+}
+
+fiber* worker::find_runnable() noexcept {
+  for (;;) {
+    if (sched_.stopping_.load(std::memory_order_acquire)) return nullptr;
+    poll_timers();
+    fiber* f = pick_local();
+    if (f == nullptr && sched_.workers_.size() > 1) {
+      if (sched_.idle_.try_start_spinning(idle_slot_)) {
+        for (int round = 0; f == nullptr && round < steal_rounds; ++round) f = steal_work();
+        if (f == nullptr) {
+          spin_for_work();
+          f = pick_local();
+          if (f == nullptr) f = steal_work();
+          if (f == nullptr) f = steal_stuck();
+        }
+      }
+    }
+    if (f != nullptr) {
+      // The last spinner to find work wakes another, in case there is more (Go's resetspinning).
+      if (sched_.idle_.stop_spinning(idle_slot_)) sched_.idle_.wake_one();
+      return f;
+    }
+    park_thread();
+  }
+}
+
+fiber* worker::pick_local() noexcept {
+  // Stopping: hand control back to the worker loop at every scheduling point, so fibers that
+  // yield or hand off to each other forever cannot keep the worker from exiting.
+  if (sched_.stopping_.load(std::memory_order_relaxed)) return nullptr;
+  if (++tick_ % fairness_period == 0) {
+    // A fiber on its way to parked may hold the lock its arrival hook releases (park_gated),
+    // and a due timer may send on that very channel: firing here would spin on it forever.
+    // Such a switch goes to the worker loop instead, which fires the timers once the hook has
+    // run, then takes this turn again. A yield or an exit holds no lock, and fires them here.
+    // (docs/scheduler.md, "Timers".)
+    const bool parking = current_ != nullptr &&
+                         current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
+    if (parking) {
+      if (sched_.timers_.next_deadline() != clock::time_point::max() &&
+          sched_.timers_.due(clock::now())) {
+        --tick_;
+        return nullptr;
+      }
+    } else {
+      poll_timers();
+    }
+    if (tick_ % (fairness_period * displaced_fairness_periods) == 0) {
+      if (fiber* f = runq_.pop_oldest_displaced()) return f;
+    }
+    if (fiber* f = sched_.global_take(*this, 1)) return f;
+    if (fiber* f = runq_.pop_queued()) return f;
+  }
+  if (fiber* f = runq_.pop()) return f;
+  return sched_.global_take(*this, run_queue::capacity / 2);
+}
+
+// Fires the due timers, with fibers they wake queued in firing order (see ready()). Runs only
+// where no lock can be held: in the worker loop, and on a yield or an exit (pick_local).
+void worker::poll_timers() noexcept {
+  if (sched_.timers_.next_deadline() == clock::time_point::max()) return;
+  const clock::time_point now = clock::now();
+  if (!sched_.timers_.due(now)) return;
+  firing_timers_ = true;
+  const bool earlier = sched_.timers_.fire_due(now);
+  firing_timers_ = false;
+  if (earlier) sched_.idle_.wake_for_timer();  // a ticker re-armed ahead of a sleeping duty worker
+}
+
+// ---- placement ----------------------------------------------------------------------------
+
+void worker::make_next(fiber* f) noexcept {
+  fiber* displaced = runq_.set_next(f);
+  if (displaced != nullptr && !runq_.push_displaced(displaced)) push_back(displaced);
+}
+
+void worker::push_back(fiber* f) noexcept {
+  if (runq_.push(f)) return;
+  // Full: move the older half and f to the global queue, linked through fiber::next.
+  fiber* batch[run_queue::capacity / 2 + 1];
+  std::uint32_t n = runq_.take_half(batch);
+  batch[n++] = f;
+  for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->next = batch[i + 1];
+  sched_.global_push(batch[0], batch[n - 1], n);
+}
+
+// ---- switching ----------------------------------------------------------------------------
+
+void worker::check_stack(const fiber& f) const noexcept {
+  const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
+  if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id);
+  // A compact stack has no guard page; a fiber that ran below it has overwritten its canary,
+  // even if it has since returned. The stack below it may already be damaged.
+  if (f.stack.compact && !stack_canary_intact(f.stack.low)) report_stack_overflow(f.id);
+}
+
+void worker::switch_away(arrival_hook hook, void* arg) noexcept {
+  fiber* self = current_;
+  check_stack(*self);
+  // The fiber that called std::exit runs the static destructors: if one of them blocks, no
+  // worker is left to resume it, and the process would hang where Go's would have ended.
+  if (sched_.exiting_on_.load(std::memory_order_relaxed) == this) {
+    fatal(
+        "a goro call blocked during process exit, on the fiber that called std::exit; "
+        "the runtime has stopped and nothing would resume it");
+  }
+  self->transition(fiber_state::running, fiber_state::parked);
+  fiber* next = pick_local();
+  current_ = next;
+  if (next != nullptr) next->start_running();
+  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
+}
+
+void worker::yield_current() noexcept {
+  fiber* self = current_;
+  fiber* next = pick_local();
+  // Relaxed reads of stopping_ are hints: stop() also wakes every worker, and the worker loop
+  // re-reads it with acquire.
+  if (next == nullptr && !sched_.stopping_.load(std::memory_order_relaxed)) return;  // keep going
+  self->transition(fiber_state::running, fiber_state::runnable);
+  current_ = next;
+  if (next != nullptr) next->start_running();
+  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
+}
+
+// Work-first spawning, as in Cilk-5 (Frigo, Leiserson, Randall, PLDI 1998): the new fiber runs
+// at once and its parent becomes the next fiber here, where an idle worker can steal it. A
+// spawning loop then reuses one warm stack instead of queueing a cold one per spawn, and a
+// spawn tree is walked depth-first, keeping few fibers alive.
+void worker::run_child_first(fiber* child) noexcept {
+  fiber* parent = current_;
+  parent->transition(fiber_state::running, fiber_state::runnable);
+  child->transition(fiber_state::created, fiber_state::running);
+  current_ = child;
+  switch_context(
+      parent->ctx, child->ctx,
+      [](void* p) noexcept {
+        worker* w = worker::current();
+        w->make_next(static_cast<fiber*>(p));
+        if (w->sched_.workers_.size() > 1) w->sched_.idle_.wake_one();
+      },
+      parent);
+}
+
+void worker::exit_fiber() noexcept {
+  fiber* self = current_;
+  check_stack(*self);
+  self->transition(fiber_state::running, fiber_state::finished);
+  fiber* next = pick_local();
+  current_ = next;
+  if (next != nullptr) next->start_running();
+  exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
+}
+
+// ---- stealing -----------------------------------------------------------------------------
+
+fiber* worker::steal_work() noexcept {
+  const std::size_t n = sched_.workers_.size();
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  const std::size_t start = rng_ % n;
+  fiber* loot[run_queue::capacity / 2];
+  for (std::size_t i = 0; i < n; ++i) {
+    worker& victim = *sched_.workers_[(start + i) % n];
+    if (&victim == this) continue;
+    const std::uint32_t k = victim.runq_.steal(loot);
+    if (k == 0) continue;
+    for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
+    return loot[0];
+  }
+  return nullptr;
+}
+
+// A fiber in another worker's next slot or displaced ring was normally just made runnable by a
+// hand-off and is about to run there, so stealing it at once would split a producer/consumer
+// pair across cores (each hand-off then crosses cores, and both fight over the channel's
+// lock). Take such work only if it is still there after a short wait: its worker is then busy
+// with something long. (Go waits 3 us the same way in runqgrab, for runnext.)
+fiber* worker::steal_stuck() noexcept {
+  for (const auto& victim : sched_.workers_) {
+    if (victim.get() == this || !victim->runq_.queued_empty()) continue;
+    const run_queue::stuck_candidates seen = victim->runq_.peek_stuck();
+    if (seen.next == nullptr && !seen.displaced) continue;
+    const clock::time_point until = clock::now() + std::chrono::microseconds(3);
+    while (clock::now() < until) cpu_relax();
+    if (fiber* f = victim->runq_.steal_displaced_if(seen)) return f;
+    if (victim->runq_.take_next_if(seen.next)) return seen.next;
+  }
+  return nullptr;
+}
+
+// Spinning a little longer before sleeping keeps the spinning count non-zero through the short
+// gaps of a hand-off chain, so wakers skip the futex system call (Go's spinning Ms do the same
+// in findrunnable). Returns as soon as some queue has work.
+void worker::spin_for_work() noexcept {
+  const clock::time_point until = clock::now() + idle_spin_;
+  while (clock::now() < until && !sched_.stopping_.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+    // Relaxed: a hint to stop spinning; the caller then takes work under proper ordering.
+    if (sched_.global_size_.load(std::memory_order_relaxed) != 0) return;
+    for (const auto& w : sched_.workers_) {
+      if (!w->runq_.queued_empty()) return;
+    }
+    if (sched_.timers_.due(clock::now())) return;
+  }
+}
+
+}  // namespace goro::detail

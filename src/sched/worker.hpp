@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: sched. May include: sched, stack, time, platform.
+// A worker: one OS thread running fibers from its own run queue, the global queue and, when
+// those are empty, the other workers' queues. The loop, the switches and stealing are in
+// worker.cpp; parking the thread in idle.cpp. Design and proofs: docs/scheduler.md ("Run
+// queues and placement", "Stealing, spinning and parking workers").
+//
+// Invariants:
+//   - current_ is the fiber running on this worker's thread, or null while the worker's own
+//     loop runs (main, find_runnable, park_thread).
+//   - Only the worker's own thread writes current_, tick_, firing_timers_, rng_, idle_spin_,
+//     next_id_, end_id_, tally_ and its stack cache, and pushes to runq_. Other threads take
+//     from runq_ (stealing), wake it through idle_slot_, and read tally_ (wait_for_fibers).
+//   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
+//     are its alone to give.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+#include "platform/context.hpp"
+#include "sched/fiber.hpp"
+#include "sched/idle.hpp"
+#include "sched/run_queue.hpp"
+#include "sched/scheduler.hpp"
+#include "stack/stack_pool.hpp"
+
+namespace goro::detail {
+
+class worker {
+ public:
+  worker(scheduler& sched, unsigned index);
+
+  // The worker running on the calling thread, or null on other threads.
+  static worker* current() noexcept;
+
+  void start();
+  void join();
+
+  fiber* current_fiber() const noexcept { return current_; }
+  // True for the lone worker of a one-worker runtime with asymmetric fences: channel locks may
+  // be biased to its thread (docs/channels.md, "The lock, biased to a lone worker").
+  bool may_claim_bias() const noexcept { return may_claim_bias_; }
+  scheduler& sched() noexcept { return sched_; }
+
+  // Called on the running fiber: switches to the next runnable fiber (or the worker's own
+  // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
+  void switch_away(arrival_hook hook, void* arg) noexcept;
+  [[noreturn]] void exit_fiber() noexcept;
+  // Called on the running fiber: lets other local fibers run first, if there are any.
+  void yield_current() noexcept;
+
+  // This worker's stack cache if `s` is its scheduler, else null.
+  stack_cache* stack_cache_for(scheduler& s) noexcept { return &s == &sched_ ? &stacks_ : nullptr; }
+
+  // Called on the running fiber: switches to the new fiber `child` at once; the caller runs
+  // next on this worker unless stolen first.
+  void run_child_first(fiber* child) noexcept;
+
+  void make_next(fiber* f) noexcept;
+  void push_back(fiber* f) noexcept;
+
+ private:
+  friend class scheduler;
+
+  // How long a spinning worker keeps looking before it sleeps: idle_spin, doubled up to
+  // max_idle_spin each time a sleep ends sooner than twice the current spin (see
+  // sleep_until_woken).
+  static constexpr std::chrono::microseconds idle_spin{50};
+  static constexpr std::chrono::microseconds max_idle_spin{1000};
+
+  // worker.cpp: the loop, finding work, stealing.
+  void main() noexcept;
+  fiber* pick_local() noexcept;
+  fiber* find_runnable() noexcept;
+  fiber* steal_work() noexcept;
+  fiber* steal_stuck() noexcept;
+  void spin_for_work() noexcept;
+  void poll_timers() noexcept;
+  void check_stack(const fiber& f) const noexcept;
+
+  // idle.cpp: parking the thread, in steps.
+  void park_thread() noexcept;
+  void report_finished_fibers() noexcept;
+  void sleep() noexcept;
+  void sleep_on_timer_duty(clock::time_point deadline) noexcept;
+  void sleep_until_woken() noexcept;
+
+  scheduler& sched_;
+  std::thread thread_;
+  exec_context ctx_;
+  fiber* current_ = nullptr;
+  std::uint32_t tick_ = 0;
+  bool firing_timers_ = false;  // inside poll_timers: ready() queues fibers in firing order
+  std::uint64_t rng_;
+  clock::duration idle_spin_;    // how long spin_for_work looks; adapted by sleep_until_woken
+  bool may_claim_bias_ = false;  // see may_claim_bias(); set before the thread starts
+  std::uint64_t next_id_ = 0;    // fiber ids [next_id_, end_id_) are this worker's to give
+  std::uint64_t end_id_ = 0;
+  idle_slot idle_slot_;  // its place in sched_.idle_: the futex word it sleeps on, its flags
+  run_queue runq_;
+  stack_cache stacks_;
+  fiber_tally tally_;                         // written only by this worker's thread
+  std::atomic<bool> loop_done_{false};        // main() has left its loop
+  std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
+};
+
+// The calling thread's worker; set by worker::main. Read it through worker::current(), or
+// directly only where no fiber switch can intervene (worker::main, on its own thread's stack).
+extern thread_local worker* tls_worker __asm__("goro_tls_worker")
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+// A fiber may resume on another thread, so no read of tls_worker, nor of the thread pointer it
+// is found from, may be reused across a switch; compilers treat both as fixed for a function's
+// whole run. On x86-64 ELF the read is one asm statement (initial-exec TLS: the variable's
+// offset from the GOT, then a load through %fs), re-executed wherever it is written: volatile,
+// so never merged with an earlier one, and clobbering memory, so never moved across a call that
+// may touch memory, as every switch is (switch_context and exit_context end in Boost's
+// assembly, out of the compiler's sight). It runs in a few of every hand-off's paths, where the
+// out-of-line call it replaces cost 6-10% of pingpong and spawn. Elsewhere, a call the compiler
+// cannot see into (worker.cpp). Initial-exec TLS marks a shared libgoro (or a shared object
+// linking the static one) DF_STATIC_TLS: dlopen() of it needs 8 bytes of glibc's surplus static
+// TLS, which is there unless other such libraries used it up.
+#if defined(__x86_64__) && defined(__LP64__) && defined(__ELF__)
+#define GORO_TLS_WORKER_ASM 1
+#else
+#define GORO_TLS_WORKER_ASM 0
+#endif
+
+#if GORO_TLS_WORKER_ASM
+inline worker* worker::current() noexcept {
+  worker* w;
+  asm volatile(
+      "movq goro_tls_worker@gottpoff(%%rip), %0\n\t"
+      "movq %%fs:(%0), %0"
+      : "=r"(w)
+      :
+      : "memory");
+  return w;
+}
+#endif
+
+}  // namespace goro::detail
