@@ -340,7 +340,7 @@ TEST_P(ExceptionStateTest, PlainThreadBlockingInHandlerIsUnaffected) {
 INSTANTIATE_TEST_SUITE_P(Workers, ExceptionStateTest, goro_test::worker_counts(),
                          goro_test::worker_count_name);
 
-// The layout the runtime relies on (src/context.hpp, cxa_eh_state): the Itanium C++ ABI's
+// The layout the runtime relies on (src/platform/context.hpp, cxa_eh_state): the Itanium C++ ABI's
 // per-thread __cxa_eh_globals begins with the list of caught exceptions and the count of
 // uncaught ones, in that order.
 struct eh_globals_prefix {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Stress tests of a worker's run queue (src/run_queue.hpp; protocol and proofs in
+// Stress tests of a worker's run queue (src/sched/run_queue.hpp; protocol and proofs in
 // docs/scheduler.md, "Run queues and placement"), driven directly by plain std::threads, without
 // a runtime: one owner thread and 1 to 3 thieves race over a fiber_ring, then over a run_queue,
 // and every fake fiber pushed must be taken exactly once. Each kind of ring is raced the way

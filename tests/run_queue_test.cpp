@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Single-threaded tests of a worker's run queue (src/run_queue.hpp; design in
+// Single-threaded tests of a worker's run queue (src/sched/run_queue.hpp; design in
 // docs/scheduler.md, "Run queues and placement"), driven directly, without a runtime: fiber_ring's
 // orders (push/pop_oldest first in first out, pop_newest last in first out, grab takes
 // ceil(half) oldest first into at most capacity / 2 slots), its capacity, take_oldest_if's

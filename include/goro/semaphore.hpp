@@ -2,7 +2,7 @@
 /// @file
 /// goro::counting_semaphore and goro::binary_semaphore: std's semaphores for fibers and threads
 /// alike, with a FIFO of waiters, direct hand-off of released permits, deadlines and stop
-/// tokens. The non-template core is detail::semaphore_base (src/semaphore.cpp). Contract:
+/// tokens. The non-template core is detail::semaphore_base (src/sync/semaphore.cpp). Contract:
 /// docs/sync.md, "counting_semaphore".
 #pragma once
 
@@ -33,7 +33,7 @@ class semaphore_base {
   bool try_acquire() noexcept {
     // Relaxed load: a first guess, which the CAS checks.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
-    // A permit is only ever free when nobody waits (see src/semaphore.cpp), so taking one here
+    // A permit is only ever free when nobody waits (see src/sync/semaphore.cpp), so taking one here
     // never overtakes a waiter.
     while (s >= one) {
       // Acquire pairs with the release that added the permit.

@@ -2,7 +2,7 @@
 // Layer: platform. May include: platform.
 // Which sanitizer this translation unit is built with, and their fiber-switch interfaces.
 // Every stack switch in goro is announced to AddressSanitizer and ThreadSanitizer from
-// src/context.cpp; see docs/scheduler.md, "Sanitizers".
+// src/platform/context.cpp; see docs/scheduler.md, "Sanitizers".
 #pragma once
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -5,6 +5,7 @@
 // ~runtime() waits on, and the entry points go() uses (goro/detail/spawn.hpp). Invariants in
 // fiber.hpp; design and proofs in docs/scheduler.md ("Fibers", "Counting live fibers").
 #include "sched/fiber.hpp"
+#include "goro/detail/hardware.hpp"
 
 #include <cinttypes>
 #include <exception>
@@ -54,7 +55,7 @@ void fiber::start_running() noexcept {
 
 namespace {
 
-alignas(64) std::atomic<std::uint64_t> next_fiber_id{1};
+alignas(cache_line_size) std::atomic<std::uint64_t> next_fiber_id{1};
 constexpr std::uint64_t fiber_id_block = 256;  // ids a worker takes from next_fiber_id at once
 
 // Room a fiber's stack must keep below its record and task.

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/hardware.hpp"
 #include "platform/context.hpp"
 #include "stack/stack_pool.hpp"
 
@@ -30,7 +31,7 @@ class scheduler;
 // scheduler). Both counts only grow. A tally has a cache line to itself: its worker writes it on
 // every spawn and exit, and no one else touches it until a runtime is destroyed.
 struct fiber_tally {
-  alignas(64) std::atomic<std::uint64_t> created{0};
+  alignas(cache_line_size) std::atomic<std::uint64_t> created{0};
   std::atomic<std::uint64_t> finished{0};
 };
 
@@ -70,10 +71,10 @@ struct fiber {
 // none either, as the pool lays them an odd number of cache lines apart, so their tops already
 // fall on every line offset within a page (stack_pool::compact_stack_granule).
 inline std::uintptr_t record_address(const stack_region& stack) noexcept {
-  constexpr std::uintptr_t line = 64;
+  constexpr std::uintptr_t line = cache_line_size;
   constexpr std::uintptr_t colours = 32;
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
-  const std::uintptr_t colour = stack.compact ? 0 : ((low / 4096) % colours) * line;
+  const std::uintptr_t colour = stack.compact ? 0 : ((low / small_page_size) % colours) * line;
   return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
 }
 

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/hardware.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "platform/asymmetric_fence.hpp"
 
@@ -142,8 +143,8 @@ class fiber_ring {
   void set_shared(bool shared) noexcept { shared_ = shared; }
 
  private:
-  alignas(64) std::atomic<std::uint32_t> head_{0};
-  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  alignas(cache_line_size) std::atomic<std::uint32_t> head_{0};
+  alignas(cache_line_size) std::atomic<std::uint32_t> tail_{0};
   std::array<std::atomic<fiber*>, capacity> slots_{};
   // False: only the owner's thread ever touches this ring, so its unshared paths use relaxed
   // loads and stores and no fences (there is no other thread to order against).
@@ -290,7 +291,7 @@ class run_queue {
   fiber_ring displaced_;
   // Their own line: the owner writes them on every hand-off, while idle workers poll the
   // rings' head_ and tail_ (spin_for_work); sharing their line cost a cache miss per hand-off.
-  alignas(64) std::atomic<fiber*> next_{nullptr};
+  alignas(cache_line_size) std::atomic<fiber*> next_{nullptr};
   std::atomic<bool> owner_busy_{false};  // the owner is inside exchange_next
   std::atomic<bool> thief_{false};       // a thief is inside take_next_if
   bool shared_ = true;  // as fiber_ring::shared_: false makes next_ the owner's alone

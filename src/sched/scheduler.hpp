@@ -25,6 +25,7 @@
 #include <mutex>
 #include <vector>
 
+#include "goro/detail/hardware.hpp"
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/options.hpp"
@@ -102,7 +103,7 @@ class scheduler {
   std::atomic<bool> stopping_{false};
   std::atomic<worker*> exiting_on_{nullptr};  // the worker whose fiber ran stop_at_exit()
   fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
-  alignas(64) std::atomic<int> external_wakers_{
+  alignas(cache_line_size) std::atomic<int> external_wakers_{
       0};                                    // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
   std::atomic<std::uint32_t> done_epoch_{0};

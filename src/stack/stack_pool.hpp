@@ -42,7 +42,7 @@ class stack_pool {
  public:
   // Stacks of `stack_size` bytes rounded up to whole pages, above guard pages while the budget
   // lasts; or if `compact`, compact stacks of `stack_size` rounded up to a multiple of
-  // compact_stack_granule, above canaries. resolve() in src/runtime.cpp checks the sizes.
+  // compact_stack_granule, above canaries. resolve() in src/api/runtime.cpp checks the sizes.
   stack_pool(std::size_t stack_size, bool compact);
   ~stack_pool();
   stack_pool(const stack_pool&) = delete;

@@ -16,8 +16,8 @@
 
 namespace {
 
-// glibc's rule, written out separately from src/eager_binding.cpp so that the test does not
-// check the library against itself: an object with PLT relocations binds them lazily unless it
+// glibc's rule, written out separately from src/platform/eager_binding.cpp so that the test does
+// not check the library against itself: an object with PLT relocations binds them lazily unless it
 // has DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW. The dynamic linker relocates itself eagerly.
 std::string first_lazy_object() {
   const char* env = std::getenv("LD_BIND_NOW");

@@ -8,17 +8,18 @@
 #include <atomic>
 #include <cstdint>
 
+#include "goro/detail/hardware.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 
 namespace goro::detail {
 
 // Whether the calling thread may claim a biased lock: only the worker of a one-worker runtime,
-// and only where asymmetric fences are on (src/scheduler.cpp).
+// and only where asymmetric fences are on (src/sched/scheduler.cpp).
 bool may_claim_bias() noexcept;
 
 // Elsewhere, the address of a thread_local, from a call that is never inlined, so that no
-// caller keeps a thread-local address across a fiber switch (src/biased_lock.cpp).
+// caller keeps a thread-local address across a fiber switch (src/chan/biased_lock.cpp).
 std::uintptr_t this_thread_identity_by_call() noexcept;
 
 // The calling thread's identity, as the owner of a bias: its thread pointer, read with one
@@ -103,7 +104,7 @@ class GORO_CAPABILITY("mutex") biased_lock {
   }
 
   // Called with shared_ held: sets bias_ to revoked and, if an owner had claimed it, waits
-  // until the owner is out, then clears fast_ (src/biased_lock.cpp).
+  // until the owner is out, then clears fast_ (src/chan/biased_lock.cpp).
   void revoke() noexcept GORO_REQUIRES(shared_);
 
   // Once revoked, the first line is only read: every lock reads bias_ and every unlock fast_,
@@ -111,7 +112,7 @@ class GORO_CAPABILITY("mutex") biased_lock {
   std::atomic<std::uintptr_t> bias_{unclaimed};
   std::atomic<bool> owner_in_{false};  // written only by the owner's thread
   bool fast_ = false;  // the holder holds it by the bias; written by the owner, and by revoke()
-  alignas(64) spinlock shared_;
+  alignas(cache_line_size) spinlock shared_;
 };
 
 }  // namespace goro::detail

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The type-erased channel that goro::chan<T> wraps: a ring buffer of capacity n, the queues of
 // blocked senders and receivers, and the closed flag, under one lock (a biased_lock). Its
-// operations are compiled once (src/chan_core.cpp) and move elements through elem_ops. The
+// operations are compiled once (src/chan/chan_core.cpp) and move elements through elem_ops. The
 // protocol, its invariants and the designs rejected are in docs/channels.md.
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "goro/detail/biased_lock.hpp"
+#include "goro/detail/hardware.hpp"
 #include "goro/detail/park.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/detail/wait_list.hpp"
@@ -117,7 +118,7 @@ class chan_core {
   std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
   std::size_t capacity() const noexcept { return capacity_; }
 
-  // ---- for select (src/select.cpp), under lock() ----
+  // ---- for select (src/chan/select.cpp), under lock() ----
   biased_lock& lock() noexcept { return lock_; }
   // What try_send_locked or try_recv_locked did. `wake`, when not null, is the waiter of a
   // blocked party whose operation this one completed: the caller must unpark it *after*
@@ -143,8 +144,8 @@ class chan_core {
   // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
   // for the lock on another core then reads only those, and the holder's writes to the fields
   // below do not each cost a transfer. Declared first, as the layout has it.
-  alignas(64) biased_lock lock_;
-  alignas(64) waiter_queue sendq_ GORO_GUARDED_BY(lock_);
+  alignas(cache_line_size) biased_lock lock_;
+  alignas(cache_line_size) waiter_queue sendq_ GORO_GUARDED_BY(lock_);
   waiter_queue recvq_ GORO_GUARDED_BY(lock_);
 
   // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
