@@ -43,6 +43,25 @@ TEST_P(ExitTest, BlockingDuringExitOnTheExitingFiberFailsClearly) {
   EXPECT_EQ(r.out.find("unreachable"), std::string::npos) << r.describe();
 }
 
+TEST_P(ExitTest, YieldDuringExitOnTheExitingFiberGoesOn) {
+  const auto r = run("yield-in-exit", GetParam());
+  ASSERT_TRUE(r.started) << r.err;
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 3) << r.describe();
+  EXPECT_NE(r.out.find("the exiting fiber yielded and went on"), std::string::npos) << r.describe();
+}
+
+TEST_P(ExitTest, MainReturnsWhileAFiberSpawnsInALoop) {
+  // Repeated: the fiber's go() races the exit handler, and before, a go() that lost the race
+  // threw out of the fiber and aborted the process.
+  for (int i = 0; i < 5; ++i) {
+    const auto r = run("spawning", GetParam());
+    ASSERT_TRUE(r.started) << r.err;
+    ASSERT_FALSE(r.timed_out) << r.describe();
+    ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  }
+}
+
 TEST_P(ExitTest, MainReturnsWhileAFiberComputes) {
   const auto r = run("computing", GetParam());
   ASSERT_TRUE(r.started) << r.err;

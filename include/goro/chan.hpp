@@ -62,20 +62,9 @@ class recv_slot {
   // constructor throws, the value is destroyed all the same and the exception propagates: the
   // slot is empty after every call.
   std::optional<T> take() noexcept(std::is_nothrow_move_constructible_v<T>) {
-    if constexpr (std::is_nothrow_move_constructible_v<T>) {
-      std::optional<T> out(std::move(value()));
-      destroy();
-      return out;
-    } else {
-      try {
-        std::optional<T> out(std::move(value()));
-        destroy();
-        return out;
-      } catch (...) {
-        destroy();
-        throw;
-      }
-    }
+    std::optional<T> out;
+    take_into(out);
+    return out;  // the slot is empty already: nothing is destroyed twice if this move throws
   }
   // As take, into an empty optional.
   void take_into(std::optional<T>& out) noexcept(std::is_nothrow_move_constructible_v<T>) {
@@ -264,13 +253,16 @@ class chan {
   /// Handles are equal when they refer to the same channel (or are both nil).
   friend bool operator==(const chan& a, const chan& b) noexcept { return a.core_ == b.core_; }
 
-  /// Range-for support: receives until the channel is closed and drained. *it is an rvalue
-  /// (T&&): `for (T v : ch)` moves each value into v (so move-only T works), `for (auto&& v : ch)`
-  /// and `for (const T& v : ch)` bind to it without a move, and `for (auto& v : ch)` does not
-  /// compile. The iterator holds each value until it advances or is destroyed, and never assigns
-  /// one (so T need not be assignable). A throwing move constructor: see recv (the move out of
-  /// the receive's slot into the iterator) and the loop's own move into v, after which the
-  /// iterator still holds, and later destroys, the value.
+  /// Range-for support: receives until the channel is closed and drained. For copyable T, *it
+  /// is an lvalue (T&): `for (T v : ch)` copies each value into v, and `for (auto& v : ch)`,
+  /// `for (const T& v : ch)` and `for (auto&& v : ch)` use it in place. For move-only T it is an
+  /// rvalue (T&&): `for (T v : ch)` moves each value into v. (A type whose copy constructor is
+  /// declared but cannot be instantiated, such as std::vector<std::unique_ptr<U>>, counts as
+  /// copyable: loop over it with `auto&&`.) The iterator holds each value until it advances or
+  /// is destroyed, and never assigns one (so T need not be assignable). A throwing move
+  /// constructor: see recv (the move out of the receive's slot into the iterator) and the loop's
+  /// own copy or move into v, after which the iterator still holds, and later destroys, the
+  /// value.
   class iterator {
    public:
     using iterator_concept = std::input_iterator_tag;

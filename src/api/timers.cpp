@@ -39,6 +39,7 @@ struct timer_state : timer_entry {
     if (binding->sched == nullptr) {
       throw std::logic_error(std::string(operation) + ": the runtime it was made on is destroyed");
     }
+    if (binding->sched->stopped()) refuse_stopped_runtime(*binding->sched, operation);
     period = every;
     when = deadline_after(d);
     binding->sched->add_timer(*this);
@@ -96,13 +97,15 @@ using detail::clock;
 // after() is called on a fiber of the runtime it queues on (which ~runtime() waits for) or on
 // the default runtime, which is never destroyed: its scheduler outlives the call.
 time_channel after(clock::duration d) {
-  auto* state = new detail::after_state;
+  detail::scheduler& sched = detail::current_or_default_scheduler();
+  auto state = std::make_unique<detail::after_state>();
   time_channel ch = state->ch;
   state->fire = detail::after_state::on_fire;
   state->frees_itself = true;
   state->discard = detail::after_state::on_discard;
   state->when = detail::deadline_after(d);
-  detail::current_or_default_scheduler().add_timer(*state);
+  sched.add_timer(*state);
+  state.release();  // the timer heap frees it now: when it fires, or is discarded
   return ch;
 }
 

@@ -5,13 +5,14 @@
 // ~runtime() waits on, and the entry points go() uses (goro/detail/spawn.hpp). Invariants in
 // fiber.hpp; design and proofs in docs/scheduler.md ("Fibers", "Counting live fibers").
 #include "sched/fiber.hpp"
-#include "goro/detail/hardware.hpp"
 
 #include <cinttypes>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
+#include "goro/detail/hardware.hpp"
 #include "platform/fatal.hpp"
 #include "platform/futex.hpp"
 #include "sched/scheduler.hpp"
@@ -214,17 +215,21 @@ void fiber_start(fiber* f) noexcept {
 
 void fiber_discard(fiber* f) noexcept { f->sched->discard(f); }
 
+void refuse_stopped_runtime(scheduler& s, const char* operation) {
+  worker* w = worker::current();
+  if (w != nullptr && &w->sched() == &s && !s.exiting_on(w)) w->abandon_current();
+  throw std::logic_error(std::string(operation) +
+                         ": the default runtime has stopped: the process is exiting, and nothing "
+                         "would run a fiber or fire a timer (goro used from a static destructor "
+                         "or an atexit handler?)");
+}
+
 scheduler& current_or_default_scheduler() {
   worker* w = worker::current();
   scheduler& s = w != nullptr ? w->sched() : default_scheduler();
   // Only the default runtime stops while it can still be reached: at exit. A runtime of the
   // user's stops in its destructor, after its last fiber finished.
-  if (s.stopped()) {
-    throw std::logic_error(
-        "goro: the default runtime has stopped: the process is exiting, and nothing would run "
-        "a fiber or fire a timer (goro::go or a timer used from a static destructor or an "
-        "atexit handler)");
-  }
+  if (s.stopped()) refuse_stopped_runtime(s, "goro");
   return s;
 }
 

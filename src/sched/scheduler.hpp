@@ -102,6 +102,14 @@ class scheduler {
 
   std::atomic<bool> stopping_{false};
   std::atomic<worker*> exiting_on_{nullptr};  // the worker whose fiber ran stop_at_exit()
+
+ public:
+  // True if `w`'s running fiber is the one that called stop_at_exit() (std::exit on a fiber).
+  bool exiting_on(const worker* w) const noexcept {
+    return exiting_on_.load(std::memory_order_relaxed) == w;
+  }
+
+ private:
   fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
   alignas(cache_line_size) std::atomic<int> external_wakers_{
       0};                                    // ready() calls from outside the runtime in progress

@@ -172,7 +172,7 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   check_stack(*self);
   // The fiber that called std::exit runs the static destructors: if one of them blocks, no
   // worker is left to resume it, and the process would hang where Go's would have ended.
-  if (sched_.exiting_on_.load(std::memory_order_relaxed) == this) {
+  if (sched_.exiting_on(this)) {
     fatal(
         "a goro call blocked during process exit, on the fiber that called std::exit; "
         "the runtime has stopped and nothing would resume it");
@@ -184,7 +184,15 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
 }
 
+void worker::abandon_current() noexcept {
+  switch_away(nullptr, nullptr);
+  fatal("a fiber abandoned at exit was resumed");
+}
+
 void worker::yield_current() noexcept {
+  // The fiber running std::exit keeps going: a switch would end its worker's loop half-way
+  // through the exit (switch_away says why blocking there is fatal instead).
+  if (sched_.exiting_on(this)) return;
   fiber* self = current_;
   fiber* next = pick_local();
   // Relaxed reads of stopping_ are hints: stop() also wakes every worker, and the worker loop

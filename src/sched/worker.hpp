@@ -49,6 +49,9 @@ class worker {
   // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
   void switch_away(arrival_hook hook, void* arg) noexcept;
   [[noreturn]] void exit_fiber() noexcept;
+  // Called on the running fiber of a runtime stopped at exit: parks it for good (Go's
+  // goroutines end with the process), and the worker's loop ends.
+  [[noreturn]] void abandon_current() noexcept;
   // Called on the running fiber: lets other local fibers run first, if there are any.
   void yield_current() noexcept;
 

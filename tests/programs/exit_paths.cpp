@@ -5,7 +5,10 @@
 //   exit-from-fiber      a fiber calls std::exit(3) while main() blocks on a channel
 //   block-in-exit        as exit-from-fiber, and a static destructor, running on that fiber,
 //                        blocks on a channel no one will send on
+//   yield-in-exit        as exit-from-fiber, and a static destructor, running on that fiber,
+//                        yields, then says so
 //   computing            main returns while a fiber computes without ever calling goro
+//   spawning             main returns while a fiber spawns fibers in a loop
 //   syscall              main returns while a fiber is blocked in read(2) on a pipe
 //   go-at-exit           a static destructor calls goro::go after the default runtime stopped
 //   after-at-exit        a static destructor calls goro::after after the default runtime stopped
@@ -17,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "goro/goro.hpp"
 
@@ -37,6 +41,13 @@ struct uses_goro_at_exit {
       goro::chan<int> never;
       never.recv();
       std::printf("unreachable: the receive returned\n");
+    } else if (mode == "spawning") {
+      // Holds the exit open after the runtime stopped, so the spawning fiber surely makes
+      // goro calls on a stopped runtime (a sleep, not a goro wait: nothing goro would run it).
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } else if (mode == "yield-in-exit") {
+      goro::this_fiber::yield();
+      std::printf("the exiting fiber yielded and went on\n");
     } else if (mode == "after-at-exit") {
       goro::after(std::chrono::milliseconds(1)).recv();
       std::printf("the static destructor's timer fired\n");
@@ -56,7 +67,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   mode = argv[1];
   goro::chan<int> started;
-  if (mode == "exit-from-fiber" || mode == "block-in-exit") {
+  if (mode == "exit-from-fiber" || mode == "block-in-exit" || mode == "yield-in-exit") {
     goro::go([] {
       ready();
       std::exit(3);
@@ -72,6 +83,15 @@ int main(int argc, char** argv) {
       unsigned long spins = 0;
       while (forever.load(std::memory_order_relaxed)) ++spins;  // no goro call, ever
       std::printf("unreachable: %lu\n", spins);
+    });
+    started.recv();
+    ready();
+    return 0;
+  }
+  if (mode == "spawning") {
+    goro::go([started]() mutable {
+      started.send(1);
+      for (;;) goro::go([] {});  // its next go() after exit begins ends it
     });
     started.recv();
     ready();

@@ -30,6 +30,10 @@ void fiber_discard(fiber* fib) noexcept;
 
 // The runtime of the calling fiber; outside fibers, the default runtime (started on first use).
 scheduler& current_or_default_scheduler();
+// What a goro call that needs `s` does once `s` stopped at exit (docs/scheduler.md, "Process
+// exit"): a fiber of `s`, other than the one running std::exit, stops there for good; any other
+// caller gets std::logic_error, naming `operation`.
+void refuse_stopped_runtime(scheduler& s, const char* operation);
 
 // The callable and its decay-copied arguments, stored on the fiber's stack.
 template <class F, class... Args>
