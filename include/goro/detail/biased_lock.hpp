@@ -39,6 +39,10 @@ inline std::uintptr_t this_thread_identity() noexcept {
   return id;
 }
 
+// The tests' way in (tests/biased_lock_stress_test.cpp): takes the lock as a caller that names
+// its own identity, to pit several "owners" against each other in one process.
+struct biased_lock_test_peer;
+
 class GORO_CAPABILITY("mutex") biased_lock {
  public:
   void lock() noexcept GORO_ACQUIRE() {
@@ -52,12 +56,6 @@ class GORO_CAPABILITY("mutex") biased_lock {
     lock_shared();
   }
 
-  // As lock(), for a caller that says who it is: `me` is an identity that no other thread
-  // uses, or 0 for none. REQUIRES: me != 1, and asymmetric fences on if me != 0. (For tests.)
-  void lock(std::uintptr_t me) noexcept GORO_ACQUIRE() {
-    if (me == 0 || !lock_biased(me)) lock_shared();
-  }
-
   void unlock() noexcept GORO_RELEASE() {
     if (fast_) {
       owner_in_.store(false, std::memory_order_release);
@@ -67,6 +65,7 @@ class GORO_CAPABILITY("mutex") biased_lock {
   }
 
  private:
+  friend struct biased_lock_test_peer;
   static constexpr std::uintptr_t unclaimed = 0;
   static constexpr std::uintptr_t revoked = 1;  // thread identities are never 0 or 1
 
