@@ -30,14 +30,9 @@ void biased_lock::revoke() noexcept {
   // owner sees the revocation and backs out, or we see it inside and wait; its unlock's release
   // makes its critical section happen-before ours.
   heavy_fence();
-  // As spinlock: a short spin, then yield, in case the OS preempted the owner inside.
-  for (int spins = 0; owner_in_.load(std::memory_order_acquire); ++spins) {
-    if (spins < 64) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  // A short spin, then yield, in case the OS preempted the owner inside.
+  backoff wait;
+  while (owner_in_.load(std::memory_order_acquire)) wait.pause();
   fast_ = false;  // the owner's last unlock happened-before: no one will set it again
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The lock that guards goro's wait queues (channels, wait_group): held only for a few
-// instructions and never across a park, so spinning beats sleeping. It backs off with the CPU's
-// pause instruction, then yields the thread, so a preempted holder cannot starve its waiters.
+// instructions (a parking fiber holds it only until it is saved: waiter::park_gated), so
+// spinning beats sleeping. It backs off with the CPU's pause instruction, then yields the
+// thread, so a preempted holder cannot starve its waiters.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,25 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// The one spin-then-yield backoff of goro's spin loops: the CPU's pause hint for the first
+// spin_limit rounds (a holder on another core is a few instructions from done), then the
+// thread yields (the holder may have been preempted, and needs this CPU to finish).
+class backoff {
+ public:
+  void pause() noexcept {
+    if (spins_ < spin_limit) {
+      ++spins_;
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  static constexpr int spin_limit = 64;
+  int spins_ = 0;
+};
+
 class GORO_CAPABILITY("mutex") spinlock {
  public:
   void lock() noexcept GORO_ACQUIRE() {
@@ -34,15 +54,9 @@ class GORO_CAPABILITY("mutex") spinlock {
 
  private:
   void lock_slow() noexcept {
-    for (int spins = 0;; ++spins) {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (spins < 64) {
-          cpu_relax();
-        } else {
-          std::this_thread::yield();
-        }
-        ++spins;
-      }
+    backoff wait;
+    for (;;) {
+      while (locked_.load(std::memory_order_relaxed)) wait.pause();
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
     }
   }
