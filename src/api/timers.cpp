@@ -105,7 +105,8 @@ time_channel after(clock::duration d) {
   state->discard = detail::after_state::on_discard;
   state->when = detail::deadline_after(d);
   sched.add_timer(*state);
-  state.release();  // the timer heap frees it now: when it fires, or is discarded
+  // The timer heap owns it now, and frees it when it fires or is discarded.
+  static_cast<void>(state.release());
   return ch;
 }
 
