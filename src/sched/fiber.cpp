@@ -33,23 +33,9 @@ const char* to_string(fiber_state s) noexcept {
   return "corrupt";
 }
 
-void fiber::transition(fiber_state from, [[maybe_unused]] fiber_state to) noexcept {
-#if defined(GORO_DCHECKS) && GORO_DCHECKS
-  const fiber_state was = state.load(std::memory_order_relaxed);
-  if (was != from) {
-    fatal("fiber %" PRIu64 " is %s, expected %s on the way to %s", id, to_string(was),
-          to_string(from), to_string(to));
-  }
-#else
-  (void)from;
-#endif
-  state.store(to, std::memory_order_relaxed);
-}
-
-void fiber::start_running() noexcept {
-  transition(state.load(std::memory_order_relaxed) == fiber_state::created ? fiber_state::created
-                                                                           : fiber_state::runnable,
-             fiber_state::running);
+void fiber::transition_failed(fiber_state from, fiber_state to) const noexcept {
+  fatal("fiber %" PRIu64 " is %s, expected %s on the way to %s", id,
+        to_string(state.load(std::memory_order_relaxed)), to_string(from), to_string(to));
 }
 
 // ---- creation -----------------------------------------------------------------------------

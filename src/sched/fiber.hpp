@@ -57,10 +57,27 @@ struct fiber {
   void* task;
   std::atomic<fiber_state> state;
 
-  // Moves the fiber from `from` to `to`, checking that it was in `from`.
-  void transition(fiber_state from, fiber_state to) noexcept;
+  // Moves the fiber from `from` to `to`, checking that it was in `from` (GORO_DCHECKS builds).
+  // Inline: it runs on every switch.
+  void transition([[maybe_unused]] fiber_state from, fiber_state to) noexcept {
+#if defined(GORO_DCHECKS) && GORO_DCHECKS
+    if (state.load(std::memory_order_relaxed) != from) transition_failed(from, to);
+#endif
+    state.store(to, std::memory_order_relaxed);
+  }
   // created or runnable -> running: the worker is about to switch to it.
-  void start_running() noexcept;
+  void start_running() noexcept {
+#if defined(GORO_DCHECKS) && GORO_DCHECKS
+    const fiber_state s = state.load(std::memory_order_relaxed);
+    if (s != fiber_state::created && s != fiber_state::runnable) {
+      transition_failed(fiber_state::runnable, fiber_state::running);
+    }
+#endif
+    state.store(fiber_state::running, std::memory_order_relaxed);
+  }
+
+ private:
+  [[noreturn]] void transition_failed(fiber_state from, fiber_state to) const noexcept;
 };
 
 // Where a fiber's record goes on its stack: near the top, shifted down by a per-stack multiple
