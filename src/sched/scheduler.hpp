@@ -101,7 +101,10 @@ class scheduler {
   idle_set idle_;  // who sleeps, who spins, who watches the timers (idle.hpp)
 
   std::atomic<bool> stopping_{false};
-  std::atomic<worker*> exiting_on_{nullptr};  // the worker whose fiber ran stop_at_exit()
+  // The worker whose fiber ran stop_at_exit(). Relaxed: the only reader that must see it is
+  // that same fiber, on that worker's thread, after its own store; any other reader compares
+  // it with its own worker, which it can never equal.
+  std::atomic<worker*> exiting_on_{nullptr};
 
  public:
   // True if `w`'s running fiber is the one that called stop_at_exit() (std::exit on a fiber).
