@@ -3,12 +3,14 @@
 /// The umbrella header: all of goro's public API.
 #pragma once
 
+#include "goro/blocking.hpp"
 #include "goro/chan.hpp"
 #include "goro/condition_variable.hpp"
 #include "goro/errors.hpp"
 #include "goro/go.hpp"
 #include "goro/group.hpp"
 #include "goro/mutex.hpp"
+#include "goro/net.hpp"
 #include "goro/once.hpp"
 #include "goro/runtime.hpp"
 #include "goro/select.hpp"

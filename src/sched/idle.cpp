@@ -2,7 +2,7 @@
 // Layer: sched. May include: sched, stack, time, platform.
 // Spinning and parking: the idle set's list (idle.hpp), the wake-ups that take a sleeper off it,
 // and, after them, the sleeper's side: a worker with no work parks its thread in steps
-// (park_thread). Each Dekker pair has its two sides in this file: wake_one() against
+// (park_thread), the timer-duty holder in the I/O poller if the runtime has one (docs/net.md). Each Dekker pair has its two sides in this file: wake_one() against
 // park_thread's fence, wake_for_timer() against sleep_on_timer_duty's. Proofs in
 // docs/scheduler.md ("Asymmetric fences", "Stealing, spinning and parking workers", "Counting
 // live fibers").
@@ -80,19 +80,23 @@ void idle_set::wake_for_timer() noexcept {
 // ---- parking a worker ---------------------------------------------------------------------
 
 // Announce idle; fence; tell a waiting ~runtime() of our finished fibers; look for work once
-// more; sleep only if there is none; leave the idle set, as a spinner if wake_one() woke us.
+// more; sleep only if there is none; leave the idle set, as a spinner if wake_one() woke us;
+// queue what a poll in the sleep found.
 void worker::park_thread() noexcept {
   sched_.idle_.enter_idle(idle_slot_);
   // Dekker with idle_set::wake_one(): it publishes work, light fence, then reads the idle and
   // spinning counts; we published ourselves idle (enter_idle), heavy fence, then look for
   // work. One of the two sides sees the other (docs/scheduler.md, "Asymmetric fences"). Timers
-  // have a pair of their own (sleep_on_timer_duty).
+  // have a pair of their own (sleep_on_timer_duty). The same pair covers a waiter on I/O from
+  // outside the workers (scheduler::io_wait_started): it counts itself, fences, reads the idle
+  // set; we read the count in sleep() (docs/net.md, "Who makes sure someone polls").
   heavy_fence();
   // The same fence pairs our finished counts with wait_for_fibers(), which announces itself,
   // fences, then sums them: either it sees our last finish, or we see it waiting and wake it.
   report_finished_fibers();
   if (!sched_.any_work() && !sched_.stopping_.load(std::memory_order_acquire)) sleep();
   sched_.idle_.leave_idle(idle_slot_);
+  inject_polled();
 }
 
 // Wakes wait_for_fibers() if it waits, but only if we finished a fiber since we last woke it:
@@ -110,11 +114,15 @@ void worker::report_finished_fibers() noexcept {
   }
 }
 
-// Sleeps until the earliest timer's deadline if this worker takes the timer duty (a timer is
-// pending and no other sleeper watches the timers), else until woken.
+// Takes the timer duty if a timer is pending or anyone waits on I/O and no other sleeper has
+// it; its holder sleeps until the earliest deadline, in the poller if the runtime has one.
+// Without the duty, sleeps until woken.
 void worker::sleep() noexcept {
   const clock::time_point deadline = sched_.timers_.next_deadline();
-  if (deadline != clock::time_point::max() && sched_.idle_.take_timer_duty(idle_slot_)) {
+  const io_poller* poller = sched_.poller();
+  const bool io_waiters = poller != nullptr && poller->has_waiters();
+  if ((deadline != clock::time_point::max() || io_waiters) &&
+      sched_.idle_.take_timer_duty(idle_slot_)) {
     sleep_on_timer_duty(deadline);
     sched_.idle_.give_up_timer_duty(idle_slot_);
   } else {
@@ -123,15 +131,34 @@ void worker::sleep() noexcept {
 }
 
 void worker::sleep_on_timer_duty(clock::time_point deadline) noexcept {
-  // Dekker with idle_set::wake_for_timer(), which pushes a timer, light fence, reads the duty
-  // holder: we took the duty, heavy fence, read the deadline again. Either it wakes us, or we
-  // see its earlier deadline. (Reading the deadline only before taking the duty, a timer
-  // pushed in between went to wake_one(), which may wake another worker, and fired late.)
+  // Dekker with idle_set::wake_for_timer(), which pushes a timer (or installs the poller), light
+  // fence, reads the duty holder: we took the duty, heavy fence, read the deadline and the
+  // poller again. Either it wakes us, or we see its earlier deadline or its poller. (Reading
+  // the deadline only before taking the duty, a timer pushed in between went to wake_one(),
+  // which may wake another worker, and fired late.)
   heavy_fence();
   const clock::time_point until = std::min(deadline, sched_.timers_.next_deadline());
+  if (io_poller* poller = sched_.poller()) {
+    sleep_in_poller(*poller, until);
+    return;
+  }
   // A timer's deadline, not a stream of work, ends this sleep: it leaves the spin alone, or a
   // fast ticker would keep this worker spinning between its ticks.
   futex_wait_until(idle_slot_.wake_word, 0, until);
+}
+
+// Sleeps in the poller until `until`, an I/O event or a wake-up; the fibers the poll makes
+// runnable are queued by inject_polled() once we have left the idle set.
+void worker::sleep_in_poller(io_poller& poller, clock::time_point until) noexcept {
+  // Store, then load: the pair of idle_slot::wake(), which stores the word, then loads
+  // sleeping_in (both seq_cst).
+  idle_slot_.sleeping_in.store(&poller, std::memory_order_seq_cst);
+  if (idle_slot_.wake_word.load(std::memory_order_seq_cst) == 0) {
+    polling_ = true;
+    poller.poll(until);
+    polling_ = false;
+  }
+  idle_slot_.sleeping_in.store(nullptr, std::memory_order_relaxed);
 }
 
 void worker::sleep_until_woken() noexcept {

@@ -16,7 +16,8 @@
 //     whenever mu_ is free (both change together, under mu_).
 //   - timer_waiter_ is null or the slot of the one worker between take_timer_duty() and
 //     give_up_timer_duty(); that worker is between enter_idle() and leave_idle(), and sleeps
-//     no later than the earliest deadline it read after its fence.
+//     no later than the earliest deadline it read after its fence, in the scheduler's poller if
+//     it had one then (docs/net.md), else on its futex.
 //   - A slot's wake_word is 0 from enter_idle() until something wakes it (wake_one,
 //     wake_for_timer, scheduler::request_stop); its worker sleeps only while it reads 0.
 #pragma once
@@ -27,22 +28,32 @@
 #include <vector>
 
 #include "platform/futex.hpp"
+#include "sched/io_poller.hpp"
 
 namespace goro::detail {
 
 // A worker's place in the idle set, kept in the worker. Only the worker's own thread touches
-// `spinning`; `in_list` is guarded by the idle set's mutex.
+// `spinning` and stores `sleeping_in`; `in_list` is guarded by the idle set's mutex.
 struct idle_slot {
   std::atomic<std::uint32_t> wake_word{0};  // the futex word its worker sleeps on; 1 once woken
-  bool spinning = false;                    // counted in the idle set's spinning count
-  bool in_list = false;                     // GUARDED_BY(idle_set::mu_)
+  // The poller its worker sleeps in (with the timer duty), or null: then it sleeps on wake_word.
+  std::atomic<io_poller*> sleeping_in{nullptr};
+  bool spinning = false;  // counted in the idle set's spinning count
+  bool in_list = false;   // GUARDED_BY(idle_set::mu_)
 
   // Wakes the worker, or keeps it from sleeping if it has entered the idle set and not yet
-  // slept. Release: the worker reads the word only in the kernel's compare, and acquires what
-  // it needs of the waker elsewhere (the idle set's mutex in leave_idle, stopping_).
+  // slept. The store, then the load of sleeping_in, pair with the sleeper's store of
+  // sleeping_in, then load of the word (worker::sleep_in_poller): all seq_cst, so either we see
+  // the poller and wake it, or the sleeper sees the word and does not sleep (docs/net.md,
+  // "Waking the poller"). The worker acquires what it needs of the waker elsewhere (the idle
+  // set's mutex in leave_idle, stopping_).
   void wake() noexcept {
-    wake_word.store(1, std::memory_order_release);
-    futex_wake(wake_word);
+    wake_word.store(1, std::memory_order_seq_cst);
+    if (io_poller* p = sleeping_in.load(std::memory_order_seq_cst)) {
+      p->wake();
+    } else {
+      futex_wake(wake_word);
+    }
   }
 };
 
@@ -103,8 +114,13 @@ class idle_set {
   // as a spinner (counted here), which will find the work.
   void wake_one() noexcept;
   // Called after queuing a timer earlier than every other: wakes the worker on timer duty, to
-  // sleep again until the new deadline, or if none, as wake_one().
+  // sleep again until the new deadline, or if none, as wake_one(). Also called when the duty
+  // holder must sleep differently: a poller was installed, or a waiter from outside the
+  // workers started waiting on I/O (scheduler::io_wait_started).
   void wake_for_timer() noexcept;
+
+  // A hint (relaxed): how many workers are in the idle set.
+  int idle_count() const noexcept { return idle_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<int> spinning_{0};

@@ -64,6 +64,7 @@ scheduler::scheduler(const options& opts)
 
 scheduler::~scheduler() {
   stop();
+  if (poller_owner_ != nullptr) poller_owner_->detach();
   // Exclusive: timers and tickers use this scheduler only while holding the binding shared
   // (timer_binding), so none is inside it from here on, and each finds null afterwards.
   const std::unique_lock lock(timer_binding_->mu);
@@ -150,6 +151,10 @@ void scheduler::ready(fiber* f) noexcept {
                 fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
+    if (w->polling_) {  // spread by inject_polled() when the poll ends
+      w->add_polled(f);
+      return;
+    }
     // Timers firing in one batch wake fibers in deadline order; the next slot would run them
     // newest first. A timer's wake-up is no hand-off: the fiber queues behind the others.
     if (w->firing_timers_) {
@@ -207,6 +212,34 @@ bool scheduler::any_work() const noexcept {
     if (!w->runq_.empty()) return true;
   }
   return false;
+}
+
+// ---- the I/O poller -----------------------------------------------------------------------
+
+io_poller& scheduler::install_poller(const std::function<std::shared_ptr<io_poller>()>& make) {
+  {
+    std::lock_guard lock(poller_mu_);
+    if (poller_owner_ != nullptr) return *poller_owner_;
+    poller_owner_ = make();
+    // seq_cst store, then wake_for_timer's light fence and read of the duty holder: the pair of
+    // sleep_on_timer_duty's heavy fence and read of poller_. A holder asleep on its futex wakes
+    // and sleeps again in the poller.
+    poller_.store(poller_owner_.get(), std::memory_order_seq_cst);
+  }
+  idle_.wake_for_timer();
+  return *poller_owner_;
+}
+
+std::shared_ptr<io_poller> scheduler::poller_shared() const {
+  std::lock_guard lock(poller_mu_);
+  return poller_owner_;
+}
+
+void scheduler::io_wait_started() noexcept {
+  // The waiter has counted itself (io_poller::add_waiter, seq_cst); wake_for_timer's light
+  // fence and reads of the duty holder and the idle set pair with park_thread's heavy fence
+  // and sleep()'s read of the count (docs/net.md, "Who makes sure someone polls").
+  idle_.wake_for_timer();
 }
 
 // ---- timers -------------------------------------------------------------------------------

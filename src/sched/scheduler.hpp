@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "goro/options.hpp"
 #include "sched/fiber.hpp"
 #include "sched/idle.hpp"
+#include "sched/io_poller.hpp"
 #include "stack/stack_pool.hpp"
 #include "time/timer_heap.hpp"
 
@@ -76,6 +78,18 @@ class scheduler {
   // What a timer or ticker made on this runtime holds of it (see timer_binding).
   const std::shared_ptr<timer_binding>& binding() const noexcept { return timer_binding_; }
 
+  // The I/O poller, or null until the first socket is made on this runtime (acquire: its
+  // construction happens-before a worker polls it).
+  io_poller* poller() const noexcept { return poller_.load(std::memory_order_acquire); }
+  // Installs the poller `make` returns, unless one is installed; returns the installed one.
+  // Wakes the timer-duty holder, to sleep in it.
+  io_poller& install_poller(const std::function<std::shared_ptr<io_poller>()>& make);
+  // Shares the poller's ownership (a socket keeps its poller beyond the scheduler).
+  std::shared_ptr<io_poller> poller_shared() const;
+  // Called by a waiter on I/O that is not a fiber of this scheduler, after counting itself:
+  // makes sure a worker polls (docs/net.md, "Who makes sure someone polls").
+  void io_wait_started() noexcept;
+
   stack_pool& stacks() noexcept { return stacks_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
   void fiber_finished(worker* w) noexcept;
@@ -118,6 +132,10 @@ class scheduler {
       0};                                    // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
   std::atomic<std::uint32_t> done_epoch_{0};
+
+  std::atomic<io_poller*> poller_{nullptr};
+  mutable std::mutex poller_mu_;
+  std::shared_ptr<io_poller> poller_owner_;  // GUARDED_BY(poller_mu_) once set; never reset
 
   timer_heap timers_;
   // Cleared, under its lock, by ~scheduler.

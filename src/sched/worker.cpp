@@ -2,10 +2,13 @@
 // Layer: sched. May include: sched, stack, time, platform.
 // The worker: its loop (find a fiber, switch to it, repeat), the switches a running fiber makes
 // (park, yield, spawn child-first, exit), where it puts the fibers it makes runnable, the due
-// timers it fires, and stealing from the other workers when it has nothing. Parking the thread
+// timers it fires, the polls for I/O that do not block (docs/net.md), and stealing from the
+// other workers when it has nothing. Parking the thread
 // is in idle.cpp. Invariants in worker.hpp; design in docs/scheduler.md ("Run queues and
 // placement", "Stealing, spinning and parking workers").
 #include "sched/worker.hpp"
+
+#include <algorithm>
 
 #include "goro/detail/spinlock.hpp"
 #include "platform/fatal.hpp"
@@ -77,6 +80,8 @@ fiber* worker::find_runnable() noexcept {
     if (sched_.stopping_.load(std::memory_order_acquire)) return nullptr;
     poll_timers();
     fiber* f = pick_local();
+    // Before stealing: a poll that does not block, if anyone waits on I/O (Go's findrunnable).
+    if (f == nullptr && poll_io()) f = pick_local();
     if (f == nullptr && sched_.workers_.size() > 1) {
       if (sched_.idle_.try_start_spinning(idle_slot_)) {
         for (int round = 0; f == nullptr && round < steal_rounds; ++round) f = steal_work();
@@ -118,6 +123,9 @@ fiber* worker::pick_local() noexcept {
     } else {
       poll_timers();
     }
+    // I/O too, so fibers that hand off to each other cannot starve a socket. Unlike a timer, a
+    // poll takes no lock a parking fiber may hold: only descriptor records' (docs/net.md).
+    poll_io();
     if (tick_ % (fairness_period * displaced_fairness_periods) == 0) {
       if (fiber* f = runq_.pop_oldest_displaced()) return f;
     }
@@ -140,7 +148,55 @@ void worker::poll_timers() noexcept {
   if (earlier) sched_.idle_.wake_for_timer();  // a ticker re-armed ahead of a sleeping duty worker
 }
 
+// Polls for I/O without blocking if anyone waits on it; returns true if that made fibers
+// runnable (queued here and on the global queue by inject_polled).
+bool worker::poll_io() noexcept {
+  io_poller* poller = sched_.poller();
+  if (poller == nullptr || !poller->has_waiters()) return false;
+  polling_ = true;
+  poller->poll(clock::time_point::min());
+  polling_ = false;
+  const bool found = polled_count_ != 0;
+  inject_polled();
+  return found;
+}
+
 // ---- placement ----------------------------------------------------------------------------
+
+void worker::add_polled(fiber* f) noexcept {
+  f->next = nullptr;
+  (polled_tail_ != nullptr ? polled_tail_->next : polled_head_) = f;
+  polled_tail_ = f;
+  ++polled_count_;
+}
+
+// Queues what a poll made runnable, behind each other in the order found: as many as there are
+// idle workers, less the one we run ourselves, on the global queue, waking one worker (which
+// wakes the next as it finds work, idle_set::stop_spinning); the rest here (Go's injectglist).
+void worker::inject_polled() noexcept {
+  if (polled_count_ == 0) return;
+  fiber* f = polled_head_;
+  std::size_t n = polled_count_;
+  polled_head_ = polled_tail_ = nullptr;
+  polled_count_ = 0;
+  const auto idle = static_cast<std::size_t>(std::max(sched_.idle_.idle_count(), 0));
+  const std::size_t shared = std::min(n - 1, idle);
+  if (shared != 0) {
+    fiber* first = f;
+    fiber* last = f;
+    for (std::size_t i = 1; i < shared; ++i) last = last->next;
+    f = last->next;
+    n -= shared;
+    sched_.global_push(first, last, shared);
+    sched_.idle_.wake_one();
+  }
+  while (n-- != 0) {
+    fiber* next = f->next;
+    push_back(f);
+    f = next;
+  }
+}
+
 
 void worker::make_next(fiber* f) noexcept {
   fiber* displaced = runq_.set_next(f);

@@ -8,8 +8,8 @@
 // Invariants:
 //   - current_ is the fiber running on this worker's thread, or null while the worker's own
 //     loop runs (main, find_runnable, park_thread).
-//   - Only the worker's own thread writes current_, tick_, firing_timers_, rng_, idle_spin_,
-//     next_id_, end_id_, tally_ and its stack cache, and pushes to runq_. Other threads take
+//   - Only the worker's own thread writes current_, tick_, firing_timers_, polling_, the polled
+//     list, rng_, idle_spin_, next_id_, end_id_, tally_ and its stack cache, and pushes to runq_. Other threads take
 //     from runq_ (stealing), wake it through idle_slot_, and read tally_ (wait_for_fibers).
 //   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
 //     are its alone to give.
@@ -64,6 +64,10 @@ class worker {
 
   void make_next(fiber* f) noexcept;
   void push_back(fiber* f) noexcept;
+  // True while this worker polls for I/O: ready() then collects the fibers it makes runnable
+  // (add_polled), to be spread by inject_polled().
+  bool polling() const noexcept { return polling_; }
+  void add_polled(fiber* f) noexcept;
 
  private:
   friend class scheduler;
@@ -82,6 +86,8 @@ class worker {
   fiber* steal_stuck() noexcept;
   void spin_for_work() noexcept;
   void poll_timers() noexcept;
+  bool poll_io() noexcept;
+  void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
 
   // idle.cpp: parking the thread, in steps.
@@ -89,6 +95,7 @@ class worker {
   void report_finished_fibers() noexcept;
   void sleep() noexcept;
   void sleep_on_timer_duty(clock::time_point deadline) noexcept;
+  void sleep_in_poller(io_poller& poller, clock::time_point until) noexcept;
   void sleep_until_woken() noexcept;
 
   scheduler& sched_;
@@ -97,6 +104,10 @@ class worker {
   fiber* current_ = nullptr;
   std::uint32_t tick_ = 0;
   bool firing_timers_ = false;  // inside poll_timers: ready() queues fibers in firing order
+  bool polling_ = false;        // inside a poll for I/O: ready() collects fibers (add_polled)
+  fiber* polled_head_ = nullptr;  // what the poll made runnable, linked through fiber::next
+  fiber* polled_tail_ = nullptr;
+  std::size_t polled_count_ = 0;
   std::uint64_t rng_;
   clock::duration idle_spin_;    // how long spin_for_work looks; adapted by sleep_until_woken
   bool may_claim_bias_ = false;  // see may_claim_bias(); set before the thread starts

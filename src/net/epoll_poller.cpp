@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: net. May include: net, park, sched, stack, time, platform.
+// The epoll poller (epoll_poller.hpp): registration, the wake-up eventfd and the poll loop.
+#include "net/epoll_poller.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <system_error>
+
+#include "sched/scheduler.hpp"
+
+namespace goro::detail {
+
+namespace {
+
+constexpr std::uint64_t wake_tag = ~std::uint64_t{0};
+constexpr int max_events = 128;
+
+// epoll_pwait2 takes a nanosecond timeout (Linux 5.11); where the kernel lacks it, epoll_wait's
+// milliseconds, rounded up so a timer never fires early.
+std::atomic<bool> have_pwait2{true};
+
+}  // namespace
+
+epoll_poller::epoll_poller(scheduler& sched) : sched_(&sched) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) throw std::system_error(errno, std::system_category(), "goro::net: epoll_create1");
+  eventfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (eventfd_ < 0) {
+    const int err = errno;
+    ::close(epfd_);
+    throw std::system_error(err, std::system_category(), "goro::net: eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = wake_tag;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventfd_, &ev) != 0) {
+    const int err = errno;
+    ::close(eventfd_);
+    ::close(epfd_);
+    throw std::system_error(err, std::system_category(), "goro::net: epoll_ctl");
+  }
+}
+
+epoll_poller::~epoll_poller() {
+  ::close(eventfd_);
+  ::close(epfd_);
+}
+
+std::shared_ptr<epoll_poller> epoll_poller::of(scheduler& sched) {
+  if (sched.poller() == nullptr) {
+    sched.install_poller([&sched] { return std::make_shared<epoll_poller>(sched); });
+  }
+  return std::static_pointer_cast<epoll_poller>(sched.poller_shared());
+}
+
+void epoll_poller::add(int fd, poll_record& r) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  {
+    std::lock_guard lock(r.lock);
+    ev.data.u64 = r.tag();
+  }
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    throw std::system_error(errno, std::system_category(), "goro::net: epoll_ctl");
+  }
+}
+
+void epoll_poller::add_oneshot(int fd, poll_record& r, io_direction d) {
+  epoll_event ev{};
+  ev.events = (d == io_direction::read ? EPOLLIN | EPOLLRDHUP : EPOLLOUT) | EPOLLONESHOT;
+  {
+    std::lock_guard lock(r.lock);
+    ev.data.u64 = r.tag();
+  }
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    throw std::system_error(errno, std::system_category(), "goro::net: epoll_ctl");
+  }
+}
+
+void epoll_poller::remove(int fd) noexcept { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void epoll_poller::wake() noexcept {
+  bool expected = false;
+  if (!wake_pending_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
+  const std::uint64_t one = 1;
+  // EAGAIN only if the counter is full, which a pending wake-up already covers.
+  [[maybe_unused]] const ssize_t n = ::write(eventfd_, &one, sizeof one);
+}
+
+int epoll_poller::wait_events(epoll_event* events, int max, clock::time_point until) noexcept {
+  if (until == clock::time_point::max()) return ::epoll_wait(epfd_, events, max, -1);
+  const clock::time_point now = clock::now();
+  if (until <= now) return ::epoll_wait(epfd_, events, max, 0);
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
+  if (have_pwait2.load(std::memory_order_relaxed)) {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(left.count() % 1'000'000'000);
+    const int n = ::epoll_pwait2(epfd_, events, max, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_pwait2.store(false, std::memory_order_relaxed);
+  }
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return ::epoll_wait(epfd_, events, max, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
+}
+
+// Hands each event to its record (docs/net.md, "A wait"), then unparks the waiters claimed, with
+// no record lock held. A waiter claimed here cannot return before its unpark, so it is valid
+// until then.
+void epoll_poller::poll(clock::time_point until) noexcept {
+  epoll_event events[max_events];
+  const int n = wait_events(events, max_events, until);
+  if (n <= 0) return;  // timed out, or EINTR: a spurious wake-up, as the futex has
+  waiter* wake[2 * max_events];
+  int woken = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::uint64_t tag = events[i].data.u64;
+    if (tag == wake_tag) {
+      std::uint64_t count;
+      while (::read(eventfd_, &count, sizeof count) > 0) {
+      }
+      wake_pending_.store(false, std::memory_order_release);
+      continue;
+    }
+    const std::uint32_t flags = events[i].events;
+    poll_record& r = poll_record_at(static_cast<std::uint32_t>(tag));
+    std::lock_guard lock(r.lock);
+    if (r.seq != static_cast<std::uint32_t>(tag >> 32)) continue;  // a closed descriptor's
+    if ((flags & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+      if (waiter* w = r.signal(io_direction::read)) wake[woken++] = w;
+    }
+    if ((flags & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+      if (waiter* w = r.signal(io_direction::write)) wake[woken++] = w;
+    }
+  }
+  for (int i = 0; i < woken; ++i) wake[i]->unpark();
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: net. May include: net, park, sched, stack, time, platform.
+// A socket's descriptor (net_fd.hpp): calls in flight against close, deadlines, the per-
+// direction locks and the wait for readiness. Argument: docs/net.md.
+#include "net/net_fd.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "goro/detail/spawn.hpp"
+#include "sched/scheduler.hpp"
+#include "sched/worker.hpp"
+
+namespace goro::detail {
+
+void throw_errno(int err, const char* what) {
+  throw std::system_error(err, std::system_category(), std::string("goro::net: ") + what);
+}
+
+void throw_closed(const char* what) {
+  throw std::system_error(std::make_error_code(std::errc::bad_file_descriptor),
+                          std::string("goro::net: ") + what + ": use of closed network connection");
+}
+
+void throw_timed_out(const char* what) {
+  throw std::system_error(std::make_error_code(std::errc::timed_out),
+                          std::string("goro::net: ") + what + ": i/o deadline exceeded");
+}
+
+void throw_cancelled(const char* what) {
+  throw std::system_error(std::make_error_code(std::errc::operation_canceled),
+                          std::string("goro::net: ") + what + ": stop requested");
+}
+
+namespace {
+
+[[noreturn]] void throw_for(int outcome, const char* what) {
+  switch (outcome) {
+    case claim_timed_out:
+      throw_timed_out(what);
+    case claim_cancelled:
+      throw_cancelled(what);
+    default:
+      throw_closed(what);
+  }
+}
+
+bool limit_passed(const wait_limit& limit) noexcept {
+  return limit.deadline != clock::time_point::max() && clock::now() >= limit.deadline;
+}
+
+// Parks on `r`'s direction `d` until readiness, a close, a deadline change, the limit's
+// deadline or stop; returns the outcome claimed (docs/net.md, "A wait"). io_ready at once if an
+// edge is kept in `ready`.
+int wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
+                   epoll_poller& poller) {
+  waiter w;
+  {
+    std::lock_guard lock(r.lock);
+    io_side& s = r.side(d);
+    if (s.ready) {
+      s.ready = false;
+      return io_ready;
+    }
+    if (r.closing) return io_closed;
+    if (limit.stop.stop_requested()) return claim_cancelled;
+    if (limit_passed(limit)) return claim_timed_out;
+    s.w = &w;
+  }
+  poller.add_waiter();
+  scheduler* owner = poller.owner();
+  if (owner == nullptr) {
+    // The runtime is gone: nothing will poll. Take the waiter back and fail clearly.
+    poller.remove_waiter();
+    std::lock_guard lock(r.lock);
+    if (r.side(d).w == &w) r.side(d).w = nullptr;
+    return io_closed;
+  }
+  worker* self = worker::current();
+  if (self == nullptr || !w.in_fiber() || &self->sched() != owner) {
+    owner->io_wait_started();
+  }
+  park_limited(w, limit);
+  poller.remove_waiter();
+  {
+    std::lock_guard lock(r.lock);
+    if (r.side(d).w == &w) r.side(d).w = nullptr;
+  }
+  return w.winner();
+}
+
+}  // namespace
+
+// ---- io_lock ------------------------------------------------------------------------------
+
+int io_lock::lock(const wait_limit& limit) noexcept {
+  mu_.lock();
+  if (!held_) {
+    held_ = true;
+    mu_.unlock();
+    return granted;
+  }
+  sync_node node;
+  sync_queue(head_, tail_).push_back(&node);
+  park_queued(node, mu_, limit);  // releases mu_
+  const int outcome = node.w.winner();
+  if (outcome != granted) {
+    std::lock_guard lock(mu_);
+    sync_queue(head_, tail_).remove(&node);
+  }
+  return outcome;
+}
+
+void io_lock::unlock() noexcept {
+  sync_node* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    next = sync_queue(head_, tail_).pop_claimed(granted);
+    if (next == nullptr) held_ = false;  // else handed over: held_ stays set
+  }
+  if (next != nullptr) next->w.unpark();
+}
+
+// ---- net_fd -------------------------------------------------------------------------------
+
+net_fd::net_fd(int fd, int family, socket_kind kind, std::shared_ptr<epoll_poller> poller)
+    : fd_(fd), family_(family), kind_(kind), poller_(std::move(poller)) {
+  for (auto& d : deadline_) d.store(clock::time_point::max().time_since_epoch().count());
+  record_ = &acquire_poll_record();
+  try {
+    poller_->add(fd_, *record_);
+  } catch (...) {
+    release_poll_record(*record_);
+    ::close(fd_);
+    throw;
+  }
+}
+
+void net_fd::release_handle() noexcept {
+  close();
+  release_life();
+}
+
+void net_fd::release_life() noexcept {
+  // acq_rel: the last one out sees every other's writes before it frees the object.
+  if (life_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void net_fd::release_call() noexcept {
+  if (state_.fetch_sub(1, std::memory_order_acq_rel) - 1 == closed_bit) destroy_descriptor();
+}
+
+bool net_fd::close() noexcept {
+  const std::uint64_t was = state_.fetch_or(closed_bit, std::memory_order_acq_rel);
+  if ((was & closed_bit) != 0) return false;
+  waiter* to_wake[2];
+  {
+    std::lock_guard lock(record_->lock);
+    record_->closing = true;
+    to_wake[0] = record_->claim_waiter(io_direction::read, io_closed);
+    to_wake[1] = record_->claim_waiter(io_direction::write, io_closed);
+  }
+  for (waiter* w : to_wake) {
+    if (w != nullptr) w->unpark();
+  }
+  // Callers queued on a direction's lock fail when they get it: the wait finds `closing`.
+  if (was == 0) destroy_descriptor();  // nothing in flight: we are the last one out
+  return true;
+}
+
+// By the last one out: after it no call uses fd_ or record_. A call that starts after the close
+// and fails brings the count to zero again, so only the first one here acts.
+void net_fd::destroy_descriptor() noexcept {
+  if (destroyed_.exchange(true, std::memory_order_acq_rel)) return;
+  poller_->remove(fd_);
+  ::close(fd_);
+  if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());
+  release_poll_record(*record_);
+}
+
+void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {
+  deadline_[static_cast<int>(d)].store(t.time_since_epoch().count(), std::memory_order_relaxed);
+  // A wait parked now moves to the new deadline: it is woken and waits again. One that parks
+  // later reads the deadline under the record's lock, after ours.
+  waiter* w;
+  {
+    std::lock_guard lock(record_->lock);
+    w = record_->claim_waiter(d, io_deadline_changed);
+  }
+  if (w != nullptr) w->unpark();
+}
+
+void net_fd::check_deadline(io_direction d, const char* what) const {
+  const clock::time_point t = deadline(d);
+  if (t != clock::time_point::max() && clock::now() >= t) throw_timed_out(what);
+}
+
+void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
+  for (;;) {
+    const int outcome = wait_on_record(*record_, d, {deadline(d), stop}, *poller_);
+    if (outcome == io_ready) return;
+    if (outcome != io_deadline_changed) throw_for(outcome, what);
+  }
+}
+
+// ---- calls and turns ----------------------------------------------------------------------
+
+net_fd::call::call(net_fd& fd, const char* what) : fd_(fd) {
+  fd.life_.fetch_add(1, std::memory_order_relaxed);  // the caller's handle keeps it above 0
+  // Acquire: a close that came before is seen, and so is everything before it.
+  if ((fd.state_.fetch_add(1, std::memory_order_acquire) & closed_bit) != 0) {
+    // Bringing the count back may make us the last one out (a call that started before the
+    // close may have finished meanwhile); destroy_descriptor runs once whoever gets there.
+    fd.release_call();
+    fd.release_life();
+    throw_closed(what);
+  }
+}
+
+net_fd::call::~call() {
+  fd_.release_call();
+  fd_.release_life();
+}
+
+net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, const char* what)
+    : lock_(fd.locks_[static_cast<int>(d)]) {
+  const int outcome = lock_.lock({fd.deadline(d), stop});
+  if (outcome != granted) throw_for(outcome, what);
+}
+
+// ---- descriptors goro does not own --------------------------------------------------------
+
+void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
+  std::shared_ptr<epoll_poller> poller = epoll_poller::of(current_or_default_scheduler());
+  poll_record& r = acquire_poll_record();
+  const char* what = d == io_direction::read ? "wait_readable" : "wait_writable";
+  try {
+    poller->add_oneshot(fd, r, d);
+  } catch (const std::system_error& e) {
+    release_poll_record(r);
+    if (e.code().value() == EEXIST) {
+      throw std::invalid_argument(std::string("goro::net: ") + what +
+                                  ": the descriptor belongs to a goro socket; use its calls");
+    }
+    throw;
+  }
+  const int outcome = wait_on_record(r, d, limit, *poller);
+  poller->remove(fd);
+  release_poll_record(r);
+  if (outcome != io_ready) throw_for(outcome, what);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: net. May include: net, park, sched, stack, time, platform.
+// The per-descriptor record the poller and the waits meet in: one waiter and one readiness flag
+// per direction, the sequence number that tags the descriptor's epoll events, and `closing`.
+// Records are pooled and never freed, so an epoll event always names valid memory. The protocol
+// and its argument: docs/net.md, "The descriptor record".
+//
+// Invariants (all fields but index under lock):
+//   - A direction's `w` is null or the waiter of the one wait parked on it; that wait takes it
+//     out when it returns, unless a claimer already has.
+//   - `ready` is set only while `w` is null or claimed by someone other than the poller: a
+//     readiness edge is either handed to a waiter or kept here, never lost.
+//   - `seq` changes only when the record goes back to the pool; events tagged with another
+//     sequence are dropped.
+#pragma once
+
+#include <cstdint>
+
+#include "goro/detail/park.hpp"
+#include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
+
+namespace goro::detail {
+
+// How a wait on a descriptor was completed, as claimed on its waiter (claim_timed_out and
+// claim_cancelled, from park.hpp, are the other two outcomes).
+inline constexpr int io_ready = 0;             // the poller saw the direction ready
+inline constexpr int io_closed = 1;            // close() woke it
+inline constexpr int io_deadline_changed = 2;  // a deadline setter woke it, to wait again
+
+enum class io_direction : int { read = 0, write = 1 };
+
+struct io_side {
+  waiter* w = nullptr;
+  bool ready = false;
+};
+
+struct poll_record {
+  spinlock lock;
+  std::uint32_t seq GORO_GUARDED_BY(lock) = 0;
+  bool closing GORO_GUARDED_BY(lock) = false;
+  io_side sides[2] GORO_GUARDED_BY(lock);
+  std::uint32_t index = 0;         // its place in the pool; fixed
+  poll_record* next_free = nullptr;  // the pool's free list, under the pool's mutex
+
+  io_side& side(io_direction d) GORO_REQUIRES(lock) { return sides[static_cast<int>(d)]; }
+
+  // The 64-bit tag of its epoll events: sequence (high half), index (low half).
+  std::uint64_t tag() GORO_REQUIRES(lock) { return std::uint64_t{seq} << 32 | index; }
+
+  // The poller's half: direction `d` is ready. Returns the waiter to unpark (claimed and taken
+  // out), or null, keeping the edge in `ready`.
+  waiter* signal(io_direction d) GORO_REQUIRES(lock) {
+    io_side& s = side(d);
+    waiter* w = s.w;
+    if (w != nullptr && w->claim(io_ready)) {
+      s.w = nullptr;
+      return w;
+    }
+    s.ready = true;
+    return nullptr;
+  }
+
+  // Claims `d`'s waiter with `outcome`, taking it out; returns it to unpark, or null.
+  waiter* claim_waiter(io_direction d, int outcome) GORO_REQUIRES(lock) {
+    io_side& s = side(d);
+    waiter* w = s.w;
+    if (w == nullptr || !w->claim(outcome)) return nullptr;
+    s.w = nullptr;
+    return w;
+  }
+};
+
+// Takes a record from the pool, with no waiter, not ready, not closing.
+poll_record& acquire_poll_record();
+// Returns `r` to the pool, bumping its sequence. REQUIRES: no wait uses it any more.
+void release_poll_record(poll_record& r) noexcept;
+// The record with this index (from an event's tag). Lock-free.
+poll_record& poll_record_at(std::uint32_t index) noexcept;
+
+}  // namespace goro::detail
