@@ -154,6 +154,14 @@ void net_fd::release_call() noexcept {
 }
 
 bool net_fd::close() noexcept {
+  // Held alive for our own length: the fiber we wake may destroy the handle at once.
+  life_.fetch_add(1, std::memory_order_relaxed);
+  const bool closed = close_descriptor();
+  release_life();
+  return closed;
+}
+
+bool net_fd::close_descriptor() noexcept {
   const std::uint64_t was = state_.fetch_or(closed_bit, std::memory_order_acq_rel);
   if ((was & closed_bit) != 0) return false;
   waiter* to_wake[2];

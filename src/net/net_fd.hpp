@@ -122,6 +122,7 @@ class net_fd {
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
 
   ~net_fd() = default;
+  bool close_descriptor() noexcept;
   void release_call() noexcept;
   void destroy_descriptor() noexcept;
   void release_life() noexcept;
