@@ -35,8 +35,10 @@ epoll_poller::epoll_poller(scheduler& sched) : sched_(&sched) {
     ::close(epfd_);
     throw std::system_error(err, std::system_category(), "goro::net: eventfd");
   }
+  // Level-triggered: a poll that does not block sees the wake-up and leaves it for the blocked
+  // poller it was meant for, which the kernel wakes all the same (see poll()).
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLET;
+  ev.events = EPOLLIN;
   ev.data.u64 = wake_tag;
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, eventfd_, &ev) != 0) {
     const int err = errno;
@@ -121,10 +123,14 @@ void epoll_poller::poll(clock::time_point until) noexcept {
   for (int i = 0; i < n; ++i) {
     const std::uint64_t tag = events[i].data.u64;
     if (tag == wake_tag) {
-      std::uint64_t count;
-      while (::read(eventfd_, &count, sizeof count) > 0) {
+      // Only the poller that may block (the timer-duty holder, which passes a real deadline)
+      // drains the wake-up: one that does not block would take it from under the blocked one,
+      // which would sleep on (Go's netpoll leaves it to the blocking poll the same way).
+      if (until != clock::time_point::min()) {
+        std::uint64_t count;
+        [[maybe_unused]] const ssize_t r = ::read(eventfd_, &count, sizeof count);
+        wake_pending_.store(false, std::memory_order_release);
       }
-      wake_pending_.store(false, std::memory_order_release);
       continue;
     }
     const std::uint32_t flags = events[i].events;

@@ -27,7 +27,8 @@ class io_poller {
 
   // Makes runnable the waiters of the descriptors found ready, blocking until `until` at the
   // latest (not at all if it has passed) or until wake(). Called by the scheduler's workers;
-  // several may poll at once, but only the timer-duty holder blocks.
+  // several may poll at once, but only the timer-duty holder blocks; the others pass
+  // clock::time_point::min(), and leave a wake-up to it.
   virtual void poll(clock::time_point until) noexcept = 0;
   // Makes a poll blocked now, or the next one to block, return at once.
   virtual void wake() noexcept = 0;
