@@ -25,7 +25,7 @@
 #include <csignal>
 #include <thread>
 
-#include "load_common.hpp"
+#include "common.hpp"
 
 namespace {
 
@@ -128,11 +128,11 @@ void run_shard(std::vector<connection>& cs, std::size_t size, std::int64_t t_sta
   out.latencies.reserve(static_cast<std::size_t>(std::min(seconds * 400'000.0, 5e7)));
   for (std::size_t i = 0; i < cs.size(); ++i) start_request(i, t_start);
   std::vector<epoll_event> events(cs.size());
-  std::int64_t now = load::now_ns();
+  std::int64_t now = netbench::now_ns();
   while (now < t_end && open > 0) {
     const int timeout_ms = static_cast<int>((t_end - now + 999'999) / 1'000'000);
     const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
-    now = load::now_ns();
+    now = netbench::now_ns();
     for (int k = 0; k < n; ++k) {
       const std::size_t index = events[static_cast<std::size_t>(k)].data.u64;
       connection& c = cs[index];
@@ -174,7 +174,7 @@ void sleep_until_ns(std::int64_t t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const load::flags f(argc, argv,
+  const netbench::flags f(argc, argv,
                       {"connect", "conns", "size", "warmup", "seconds", "server-pid", "threads"},
                       {}, usage);
   if (!f.has("connect")) f.fail("--connect is required");
@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
 
   sockaddr_in address{};
   try {
-    address = load::parse_address(f.str("connect", ""));
+    address = netbench::parse_address(f.str("connect", ""));
   } catch (const std::exception& e) {
     f.fail(e.what());
   }
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
     c.id = static_cast<std::uint32_t>(i);
     c.request.resize(size);
     c.response.resize(size);
-    c.fd = load::connect_tcp(address, true);
+    c.fd = netbench::connect_tcp(address, true);
     if (c.fd < 0) {
       std::fprintf(stderr, "echo_load: connect to %s: %s\n", f.str("connect", "").c_str(),
                    std::strerror(errno));
@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
     shards[i % threads].push_back(std::move(c));
   }
 
-  const std::int64_t t_start = load::now_ns();
+  const std::int64_t t_start = netbench::now_ns();
   const std::int64_t t_measure = t_start + static_cast<std::int64_t>(warmup * 1e9);
   const std::int64_t t_end = t_measure + static_cast<std::int64_t>(seconds * 1e9);
   std::vector<shard_result> results(threads);
@@ -222,11 +222,11 @@ int main(int argc, char** argv) {
                          std::ref(results[t]));
   }
   sleep_until_ns(t_measure);
-  const double server_cpu0 = load::process_cpu_seconds(server_pid);
-  const double self_cpu0 = load::self_cpu_seconds();
+  const double server_cpu0 = netbench::process_cpu_seconds(server_pid);
+  const double self_cpu0 = netbench::self_cpu_seconds();
   sleep_until_ns(t_end);
-  const double server_cpu1 = load::process_cpu_seconds(server_pid);
-  const double self_cpu1 = load::self_cpu_seconds();
+  const double server_cpu1 = netbench::process_cpu_seconds(server_pid);
+  const double self_cpu1 = netbench::self_cpu_seconds();
   for (auto& w : workers) w.join();
 
   long requests = 0, errors = 0;
@@ -239,8 +239,8 @@ int main(int argc, char** argv) {
   std::printf("echo_load conns=%zu size=%zu threads=%zu requests=%ld seconds=%.3f rps=%.1f "
               "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld client_cpu=%.3f",
               conns, size, threads, requests, seconds, static_cast<double>(requests) / seconds,
-              load::us(load::quantile(latencies, 0.50)), load::us(load::quantile(latencies, 0.99)),
-              load::us(load::quantile(latencies, 0.999)), load::us(load::quantile(latencies, 1.0)),
+              netbench::us(netbench::quantile(latencies, 0.50)), netbench::us(netbench::quantile(latencies, 0.99)),
+              netbench::us(netbench::quantile(latencies, 0.999)), netbench::us(netbench::quantile(latencies, 1.0)),
               errors, (self_cpu1 - self_cpu0) / seconds);
   if (server_cpu0 >= 0 && server_cpu1 >= 0 && requests > 0) {
     const double cpu = server_cpu1 - server_cpu0;

@@ -9,6 +9,7 @@ package main
 
 import (
 	"net"
+	"time"
 
 	"goro/peers/internal/netflags"
 )
@@ -34,6 +35,7 @@ func main() {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		go serve(c)

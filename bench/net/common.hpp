@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// What goro's network load clients share (echo_load.cpp, http_open_loop.cpp, stream_load.cpp):
+// What the programs of goro's network benchmarks share (the load clients echo_load.cpp,
+// http_open_loop.cpp and stream_load.cpp, and the goro servers echo_server.cpp and stream.cpp):
 // flag parsing, HOST:PORT resolution, a monotonic clock in nanoseconds, percentiles of recorded
 // latencies, and CPU time read from /proc/PID/stat and getrusage. These clients are plain C++
 // (no goro), so one program drives both goro's server and Go's; see WORKLOADS.md, "Network
@@ -27,7 +28,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace load {
+namespace netbench {
 
 // --- flags -----------------------------------------------------------------------------------
 
@@ -109,6 +110,12 @@ inline sockaddr_in parse_address(const std::string& hostport) {
   return sa;
 }
 
+// Disables Nagle's algorithm on a TCP socket, as Go does on every TCP connection.
+inline void set_nodelay(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 // A blocking connect, then the socket made non-blocking (if asked) with TCP_NODELAY, as Go
 // sets it on every TCP connection. Returns -1 with errno set on failure.
 inline int connect_tcp(const sockaddr_in& sa, bool nonblocking) {
@@ -120,8 +127,7 @@ inline int connect_tcp(const sockaddr_in& sa, bool nonblocking) {
     errno = e;
     return -1;
   }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  set_nodelay(fd);
   if (nonblocking) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
@@ -180,4 +186,4 @@ inline std::int64_t quantile(std::vector<std::int64_t>& samples, double q) {
 
 inline double us(std::int64_t ns) { return static_cast<double>(ns) / 1e3; }
 
-}  // namespace load
+}  // namespace netbench
