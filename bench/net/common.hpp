@@ -50,7 +50,7 @@ class flags {
       const bool has_value = eq != std::string::npos;
       if (has_value) {
         value = name.substr(eq + 1);
-        name = name.substr(0, eq);
+        name.erase(eq);
       }
       if (std::find(switches.begin(), switches.end(), name) != switches.end()) {
         values_[name] = "1";
