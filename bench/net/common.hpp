@@ -53,7 +53,7 @@ class flags {
         name.erase(eq);
       }
       if (std::find(switches.begin(), switches.end(), name) != switches.end()) {
-        values_[name] = "1";
+        values_.insert_or_assign(name, std::string("1"));  // not = "1": GCC 12 -Wrestrict false positive
         continue;
       }
       if (std::find(known.begin(), known.end(), name) == known.end()) {
