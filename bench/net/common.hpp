@@ -7,25 +7,25 @@
 // workloads", and bench/echo and bench/http, which run them.
 #pragma once
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
 #include <fstream>
 #include <map>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 namespace netbench {
@@ -53,7 +53,8 @@ class flags {
         name.erase(eq);
       }
       if (std::find(switches.begin(), switches.end(), name) != switches.end()) {
-        values_.insert_or_assign(name, std::string("1"));  // not = "1": GCC 12 -Wrestrict false positive
+        values_.insert_or_assign(name,
+                                 std::string("1"));  // not = "1": GCC 12 -Wrestrict false positive
         continue;
       }
       if (std::find(known.begin(), known.end(), name) == known.end()) {

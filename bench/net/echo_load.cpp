@@ -13,7 +13,8 @@
 // byte received). With --server-pid it also reads that process's CPU time (utime+stime, from
 // /proc/PID/stat) at the window's start and end. Prints one line of key=value pairs:
 //
-//   echo_load conns=50 size=64 threads=1 requests=N seconds=S rps=R p50_us=A p99_us=B p999_us=C max_us=D
+//   echo_load conns=50 size=64 threads=1 requests=N seconds=S rps=R p50_us=A p99_us=B p999_us=C
+//   max_us=D
 //             errors=E client_cpu=F server_cpu_s=G server_us_per_req=H
 //
 // client_cpu is the CPU time this client used in the window over its length (near 1.0 per
@@ -174,9 +175,9 @@ void sleep_until_ns(std::int64_t t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const netbench::flags f(argc, argv,
-                      {"connect", "conns", "size", "warmup", "seconds", "server-pid", "threads"},
-                      {}, usage);
+  const netbench::flags f(
+      argc, argv, {"connect", "conns", "size", "warmup", "seconds", "server-pid", "threads"}, {},
+      usage);
   if (!f.has("connect")) f.fail("--connect is required");
   const auto conns = static_cast<std::size_t>(f.num("conns", 50));
   const auto size = static_cast<std::size_t>(f.num("size", 64));
@@ -236,12 +237,14 @@ int main(int argc, char** argv) {
     errors += r.errors;
     latencies.insert(latencies.end(), r.latencies.begin(), r.latencies.end());
   }
-  std::printf("echo_load conns=%zu size=%zu threads=%zu requests=%ld seconds=%.3f rps=%.1f "
-              "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld client_cpu=%.3f",
-              conns, size, threads, requests, seconds, static_cast<double>(requests) / seconds,
-              netbench::us(netbench::quantile(latencies, 0.50)), netbench::us(netbench::quantile(latencies, 0.99)),
-              netbench::us(netbench::quantile(latencies, 0.999)), netbench::us(netbench::quantile(latencies, 1.0)),
-              errors, (self_cpu1 - self_cpu0) / seconds);
+  std::printf(
+      "echo_load conns=%zu size=%zu threads=%zu requests=%ld seconds=%.3f rps=%.1f "
+      "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld client_cpu=%.3f",
+      conns, size, threads, requests, seconds, static_cast<double>(requests) / seconds,
+      netbench::us(netbench::quantile(latencies, 0.50)),
+      netbench::us(netbench::quantile(latencies, 0.99)),
+      netbench::us(netbench::quantile(latencies, 0.999)),
+      netbench::us(netbench::quantile(latencies, 1.0)), errors, (self_cpu1 - self_cpu0) / seconds);
   if (server_cpu0 >= 0 && server_cpu1 >= 0 && requests > 0) {
     const double cpu = server_cpu1 - server_cpu0;
     std::printf(" server_cpu_s=%.3f server_us_per_req=%.3f\n", cpu,

@@ -66,7 +66,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -168,10 +169,9 @@ void sleep_timeout(int ep, epoll_event* events, int max, std::int64_t ns, int& n
 }  // namespace
 
 int main(int argc, char** argv) {
-  const netbench::flags f(argc, argv,
-                          {"connect", "rate", "path", "conns", "warmup", "seconds", "drain",
-                           "server-pid"},
-                          {}, usage);
+  const netbench::flags f(
+      argc, argv, {"connect", "rate", "path", "conns", "warmup", "seconds", "drain", "server-pid"},
+      {}, usage);
   if (!f.has("connect") || !f.has("rate")) f.fail("--connect and --rate are required");
   const double rate = f.num("rate", 0);
   const std::string path = f.str("path", "/json");
@@ -290,7 +290,8 @@ int main(int argc, char** argv) {
     if (!started) wake = std::min(wake, t_measure);
     if (!ended) wake = std::min(wake, t_end);
     int n = 0;
-    sleep_timeout(ep, events.data(), static_cast<int>(events.size()), std::max<std::int64_t>(0, wake - now), n);
+    sleep_timeout(ep, events.data(), static_cast<int>(events.size()),
+                  std::max<std::int64_t>(0, wake - now), n);
     if (n <= 0) continue;
     now = netbench::now_ns();
     for (int k = 0; k < n; ++k) {
@@ -347,17 +348,17 @@ int main(int argc, char** argv) {
   ::close(ep);
   const long timeouts = outstanding;
 
-  std::printf("http_open_loop path=%s rate=%.1f conns=%zu seconds=%.3f scheduled=%ld "
-              "completed=%ld achieved_rps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f "
-              "max_us=%.1f errors=%ld timeouts=%ld client_cpu=%.3f",
-              path.c_str(), rate, conns, seconds, scheduled, completed,
-              static_cast<double>(completed) / seconds,
-              netbench::us(netbench::quantile(latencies, 0.50)),
-              netbench::us(netbench::quantile(latencies, 0.90)),
-              netbench::us(netbench::quantile(latencies, 0.99)),
-              netbench::us(netbench::quantile(latencies, 0.999)),
-              netbench::us(netbench::quantile(latencies, 1.0)), errors, timeouts,
-              (self_cpu1 - self_cpu0) / seconds);
+  std::printf(
+      "http_open_loop path=%s rate=%.1f conns=%zu seconds=%.3f scheduled=%ld "
+      "completed=%ld achieved_rps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f "
+      "max_us=%.1f errors=%ld timeouts=%ld client_cpu=%.3f",
+      path.c_str(), rate, conns, seconds, scheduled, completed,
+      static_cast<double>(completed) / seconds, netbench::us(netbench::quantile(latencies, 0.50)),
+      netbench::us(netbench::quantile(latencies, 0.90)),
+      netbench::us(netbench::quantile(latencies, 0.99)),
+      netbench::us(netbench::quantile(latencies, 0.999)),
+      netbench::us(netbench::quantile(latencies, 1.0)), errors, timeouts,
+      (self_cpu1 - self_cpu0) / seconds);
   if (server_cpu0 >= 0 && server_cpu1 >= 0 && completed > 0) {
     const double cpu = server_cpu1 - server_cpu0;
     std::printf(" server_cpu_s=%.3f server_us_per_req=%.3f\n", cpu,

@@ -98,8 +98,8 @@ int send_for(goro::runtime& rt, const std::string& address, double seconds, std:
 }  // namespace
 
 int main(int argc, char** argv) {
-  const netbench::flags f(argc, argv, {"listen", "connect", "workers", "lifetime", "seconds", "block"},
-                          {}, usage);
+  const netbench::flags f(
+      argc, argv, {"listen", "connect", "workers", "lifetime", "seconds", "block"}, {}, usage);
   const auto workers = static_cast<std::size_t>(f.num("workers", 1));
   const double lifetime = f.num("lifetime", 0);
   const auto block = static_cast<std::size_t>(f.num("block", 64 * 1024));

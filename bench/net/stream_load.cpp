@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   while ((n = ::recv(fd, sink, sizeof sink, 0)) > 0) {
   }
   if (n < 0) {
-    std::fprintf(stderr, "stream_load: waiting for the server to close: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "stream_load: waiting for the server to close: %s\n",
+                 std::strerror(errno));
     return 1;
   }
   const double elapsed = static_cast<double>(netbench::now_ns() - start) / 1e9;
