@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <system_error>
 
 #include "goro/detail/spawn.hpp"
@@ -126,17 +127,29 @@ void io_lock::unlock() noexcept {
 
 // ---- net_fd -------------------------------------------------------------------------------
 
-net_fd::net_fd(int fd, int family, socket_kind kind, std::shared_ptr<epoll_poller> poller)
-    : fd_(fd), family_(family), kind_(kind), poller_(std::move(poller)) {
+net_fd::net_fd(int fd, int family, socket_kind kind)
+    : fd_(fd), family_(family), kind_(kind) {
   for (auto& d : deadline_) d.store(clock::time_point::max().time_since_epoch().count());
-  record_ = &acquire_poll_record();
   try {
-    poller_->add(fd_, *record_);
+    record_ = &acquire_poll_record();
   } catch (...) {
-    release_poll_record(*record_);
     ::close(fd_);
     throw;
   }
+}
+
+// Registration at the first wait, not at creation: the descriptor then belongs to the runtime
+// whose fiber waits on it. Edge-triggered registration reports the readiness the descriptor
+// already has (the kernel polls it on insertion), so nothing is missed by registering late.
+epoll_poller& net_fd::registered_poller() {
+  if (epoll_poller* p = registered_.load(std::memory_order_acquire)) return *p;
+  std::shared_ptr<epoll_poller> poller = epoll_poller::of(current_or_default_scheduler());
+  std::lock_guard lock(register_mu_);
+  if (epoll_poller* p = registered_.load(std::memory_order_relaxed)) return *p;
+  poller->add(fd_, *record_);
+  poller_ = std::move(poller);
+  registered_.store(poller_.get(), std::memory_order_release);
+  return *poller_;
 }
 
 void net_fd::release_handle() noexcept {
@@ -183,7 +196,7 @@ bool net_fd::close_descriptor() noexcept {
 // and fails brings the count to zero again, so only the first one here acts.
 void net_fd::destroy_descriptor() noexcept {
   if (destroyed_.exchange(true, std::memory_order_acq_rel)) return;
-  poller_->remove(fd_);
+  if (epoll_poller* p = registered_.load(std::memory_order_acquire)) p->remove(fd_);
   ::close(fd_);
   if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());
   release_poll_record(*record_);
@@ -208,7 +221,7 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
-    const int outcome = wait_on_record(*record_, d, {deadline(d), stop}, *poller_);
+    const int outcome = wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }

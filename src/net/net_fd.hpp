@@ -13,11 +13,13 @@
 //   - life_ counts the handle (until its destructor) plus the calls in flight; whoever brings it
 //     to 0 frees the object, after the descriptor's release above.
 //   - A direction's waiter in record_ belongs to the call holding that direction's io_lock.
+//   - fd_ is in at most one epoll instance, registered_'s, from the first wait on.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 
@@ -55,9 +57,10 @@ enum class socket_kind : std::uint8_t { stream, listener, datagram };
 
 class net_fd {
  public:
-  // Takes ownership of `fd` (non-blocking) and registers it with `poller`; on failure closes
-  // it and throws.
-  net_fd(int fd, int family, socket_kind kind, std::shared_ptr<epoll_poller> poller);
+  // Takes ownership of `fd` (non-blocking). It is registered with a poller at its first wait:
+  // the poller of the waiting fiber's runtime (the default runtime's, off fibers), so a socket
+  // made on a plain thread is polled by the runtime whose fibers use it.
+  net_fd(int fd, int family, socket_kind kind);
   net_fd(const net_fd&) = delete;
   net_fd& operator=(const net_fd&) = delete;
 
@@ -65,7 +68,6 @@ class net_fd {
   void release_handle() noexcept;
 
   int fd() const noexcept { return fd_; }
-  const std::shared_ptr<epoll_poller>& poller() const noexcept { return poller_; }
   int family() const noexcept { return family_; }
   socket_kind kind() const noexcept { return kind_; }
   bool is_open() const noexcept {
@@ -125,6 +127,7 @@ class net_fd {
   bool close_descriptor() noexcept;
   void release_call() noexcept;
   void destroy_descriptor() noexcept;
+  epoll_poller& registered_poller();
   void release_life() noexcept;
 
   const int fd_;
@@ -136,7 +139,11 @@ class net_fd {
   std::atomic<clock::rep> deadline_[2];
   io_lock locks_[2];
   poll_record* record_;
+  // Set once, at the first wait (registered_poller), under record_->lock; poller_ is published
+  // by the release store of registered_, and kept to the end (a socket keeps its poller).
   std::shared_ptr<epoll_poller> poller_;
+  std::atomic<epoll_poller*> registered_{nullptr};
+  std::mutex register_mu_;  // one registration, even if both directions wait at once
   std::string unlink_on_close_;
 };
 

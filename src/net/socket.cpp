@@ -59,8 +59,7 @@ void tune_stream(int fd, int family) {
 }
 
 goro::detail::fd_handle adopt(int fd, int family, socket_kind kind) {
-  auto poller = goro::detail::epoll_poller::of(goro::detail::current_or_default_scheduler());
-  return goro::detail::fd_handle(new net_fd(fd, family, kind, std::move(poller)));
+  return goro::detail::fd_handle(new net_fd(fd, family, kind));
 }
 
 std::string name_of(int fd, bool peer, const char* what) {
@@ -192,7 +191,7 @@ conn listener::accept(std::stop_token stop) {
     const int c = ::accept4(fd.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) {
       tune_stream(c, fd.family());
-      return conn(goro::detail::fd_handle(new net_fd(c, fd.family(), socket_kind::stream, fd.poller())));
+      return conn(adopt(c, fd.family(), socket_kind::stream));
     }
     // A connection reset before we took it is not the listener's failure (Go retries too).
     if (errno == EINTR || errno == ECONNABORTED) continue;
