@@ -11,6 +11,7 @@
 #include <mutex>
 #include <system_error>
 
+#include "goro/detail/check.hpp"
 #include "goro/detail/spawn.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
@@ -69,6 +70,7 @@ int wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
     if (r.closing) return io_closed;
     if (limit.stop.stop_requested()) return claim_cancelled;
     if (limit_passed(limit)) return claim_timed_out;
+    GORO_DCHECK(s.w == nullptr);  // one wait per direction: the caller holds its turn
     s.w = &w;
   }
   poller.add_waiter();
