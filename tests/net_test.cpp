@@ -104,6 +104,29 @@ TEST_P(Net, EndOfStreamAndHalfClose) {
   });
 }
 
+// A read that returns less than asked lets the next one wait without trying (docs/net.md),
+// except when the peer's end of stream came with the data: it is still to be read, and no
+// further edge announces it. With one worker the writer finishes before the reader wakes, so
+// the data and the end of stream come in one event.
+TEST_P(Net, EndOfStreamRightBehindTheData) {
+  goro::runtime rt(opts());
+  goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+  goro_test::run_fibers(rt, 2, [&](std::size_t i) {
+    if (i == 0) {
+      goro::net::conn c = ln.accept();
+      goro::this_fiber::sleep_for(goro_test::blocked_for);  // the reader blocks meanwhile
+      c.write("abc");
+      c.close();
+      return;
+    }
+    goro::net::conn c = goro::net::dial("tcp", ln.address());
+    c.set_read_deadline(clock_type::now() + 5s);  // a lost end of stream fails, not hangs
+    std::byte buf[64];
+    EXPECT_EQ(c.read(buf), 3u);
+    EXPECT_EQ(error_of([&] { EXPECT_EQ(c.read(buf), 0u); }), std::errc());
+  });
+}
+
 // A connected pair (client, server) on `rt`'s fibers' runtime: made from a fiber of rt.
 struct pair_of_conns {
   goro::net::conn client;

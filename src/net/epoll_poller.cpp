@@ -137,11 +137,13 @@ void epoll_poller::poll(clock::time_point until) noexcept {
     poll_record& r = poll_record_at(static_cast<std::uint32_t>(tag));
     std::lock_guard lock(r.lock);
     if (r.seq != static_cast<std::uint32_t>(tag >> 32)) continue;  // a closed descriptor's
+    const bool hang_up = (flags & (EPOLLHUP | EPOLLERR)) != 0;
     if ((flags & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-      if (waiter* w = r.signal(io_direction::read)) wake[woken++] = w;
+      const bool read_hang_up = hang_up || (flags & EPOLLRDHUP) != 0;
+      if (waiter* w = r.signal(io_direction::read, read_hang_up)) wake[woken++] = w;
     }
     if ((flags & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
-      if (waiter* w = r.signal(io_direction::write)) wake[woken++] = w;
+      if (waiter* w = r.signal(io_direction::write, hang_up)) wake[woken++] = w;
     }
   }
   for (int i = 0; i < woken; ++i) wake[i]->unpark();

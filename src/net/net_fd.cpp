@@ -216,6 +216,11 @@ void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {
   if (w != nullptr) w->unpark();
 }
 
+void net_fd::drained(io_direction d, std::uint32_t tick) noexcept {
+  std::lock_guard lock(record_->lock);
+  record_->note_drained(d, tick);
+}
+
 void net_fd::check_deadline(io_direction d, const char* what) const {
   const clock::time_point t = deadline(d);
   if (t != clock::time_point::max() && clock::now() >= t) throw_timed_out(what);
@@ -266,7 +271,7 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
     release_poll_record(r);
     if (e.code().value() == EEXIST) {
       throw std::invalid_argument(std::string("goro::net: ") + what +
-                                  ": the descriptor belongs to a goro socket; use its calls");
+                                  ": the descriptor is already waited on, or is a goro socket's (use its calls)");
     }
     throw;
   }

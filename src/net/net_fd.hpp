@@ -120,6 +120,17 @@ class net_fd {
   // on the deadline, a stop request or a close. REQUIRES: a call and a turn on `d`.
   void wait(io_direction d, const std::stop_token& stop, const char* what);
 
+  // Skipping the system call that would fail (docs/net.md): the count of readiness events on
+  // `d`, to read before a system call; a short result then reports it to drained(); and whether
+  // the next call should wait first.
+  std::uint32_t tick(io_direction d) const noexcept {
+    return record_->ticks[static_cast<int>(d)].load(std::memory_order_acquire);
+  }
+  void drained(io_direction d, std::uint32_t tick) noexcept;
+  bool probably_drained(io_direction d) const noexcept {
+    return record_->drained[static_cast<int>(d)].load(std::memory_order_relaxed);
+  }
+
  private:
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
 

@@ -14,6 +14,7 @@
 //     sequence are dropped.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "goro/detail/park.hpp"
@@ -40,6 +41,16 @@ struct poll_record {
   std::uint32_t seq GORO_GUARDED_BY(lock) = 0;
   bool closing GORO_GUARDED_BY(lock) = false;
   io_side sides[2] GORO_GUARDED_BY(lock);
+  // Per direction, written under lock, read without it by the calls (docs/net.md, "Skipping
+  // the system call that would fail"): how many readiness events have come, and whether the
+  // last call drained the direction with no event since.
+  std::atomic<std::uint32_t> ticks[2] = {};
+  std::atomic<bool> drained[2] = {};
+  // Per direction, under lock: the peer hung up, or an error is pending (EPOLLRDHUP, EPOLLHUP,
+  // EPOLLERR). Sticky: a short read then does not mean drained, since the end of stream or the
+  // error is still to be read, and no further edge will announce it (Tokio keeps READ_CLOSED
+  // apart from READABLE for the same reason).
+  bool hung_up[2] GORO_GUARDED_BY(lock) = {};
   std::uint32_t index = 0;         // its place in the pool; fixed
   poll_record* next_free = nullptr;  // the pool's free list, under the pool's mutex
 
@@ -48,9 +59,14 @@ struct poll_record {
   // The 64-bit tag of its epoll events: sequence (high half), index (low half).
   std::uint64_t tag() GORO_REQUIRES(lock) { return std::uint64_t{seq} << 32 | index; }
 
-  // The poller's half: direction `d` is ready. Returns the waiter to unpark (claimed and taken
-  // out), or null, keeping the edge in `ready`.
-  waiter* signal(io_direction d) GORO_REQUIRES(lock) {
+  // The poller's half: direction `d` is ready (and, if `hang_up`, will stay so: the peer hung
+  // up or an error is pending). Returns the waiter to unpark (claimed and taken out), or null,
+  // keeping the edge in `ready`.
+  waiter* signal(io_direction d, bool hang_up) GORO_REQUIRES(lock) {
+    const int i = static_cast<int>(d);
+    if (hang_up) hung_up[i] = true;
+    ticks[i].store(ticks[i].load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    drained[i].store(false, std::memory_order_relaxed);
     io_side& s = side(d);
     waiter* w = s.w;
     if (w != nullptr && w->claim(io_ready)) {
@@ -59,6 +75,17 @@ struct poll_record {
     }
     s.ready = true;
     return nullptr;
+  }
+
+  // A call's system call on `d` came back short (read less than asked, wrote less than
+  // given): unless an event came since `tick` (read before the call) or the peer hung up, the
+  // direction is drained, and the next call waits without trying, as Tokio's clear_readiness.
+  // An edge kept in `ready` is then stale too: it came before the call that drained it.
+  void note_drained(io_direction d, std::uint32_t tick) GORO_REQUIRES(lock) {
+    const int i = static_cast<int>(d);
+    if (hung_up[i] || ticks[i].load(std::memory_order_relaxed) != tick) return;
+    drained[i].store(true, std::memory_order_relaxed);
+    side(d).ready = false;
   }
 
   // Claims `d`'s waiter with `outcome`, taking it out; returns it to unpark, or null.

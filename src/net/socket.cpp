@@ -95,8 +95,15 @@ std::size_t conn::read(std::span<std::byte> buf, std::stop_token stop) {
   const net_fd::turn turn(fd, reading, stop, "read");
   fd.check_deadline(reading, "read");
   for (;;) {
+    // A short read drained the socket, unless data came since: then wait first, and spare the
+    // read that would only say EAGAIN (half of all reads in a request/response service).
+    if (fd.probably_drained(reading)) fd.wait(reading, stop, "read");
+    const std::uint32_t tick = fd.tick(reading);
     const ssize_t n = ::read(fd.fd(), buf.data(), buf.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
+    if (n >= 0) {
+      if (n > 0 && static_cast<std::size_t>(n) < buf.size()) fd.drained(reading, tick);
+      return static_cast<std::size_t>(n);
+    }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw_errno(errno, "read");
     fd.wait(reading, stop, "read");
@@ -113,10 +120,13 @@ void conn::write(std::span<const std::byte> data, std::stop_token stop) {
   fd.check_deadline(writing, "write");
   std::size_t done = 0;
   while (done < data.size()) {
+    if (fd.probably_drained(writing)) fd.wait(writing, stop, "write");  // as in read()
+    const std::uint32_t tick = fd.tick(writing);
     // MSG_NOSIGNAL: a peer that is gone gives EPIPE, not a SIGPIPE that kills the process.
     const ssize_t n = ::send(fd.fd(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n >= 0) {
       done += static_cast<std::size_t>(n);
+      if (done < data.size()) fd.drained(writing, tick);  // the buffer is full
     } else if (errno == EAGAIN) {
       fd.wait(writing, stop, "write");
     } else if (errno != EINTR) {
