@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "goro/detail/hardware.hpp"
-#include "goro/detail/spinlock.hpp"
+#include "platform/cpu.hpp"
 #include "platform/asymmetric_fence.hpp"
 
 namespace goro::detail {

@@ -31,7 +31,8 @@ namespace goro {
 // order), to unpark once lock_ is released.
 detail::sync_node* shared_mutex::admit_readers_locked(std::uint32_t clear) noexcept {
   detail::sync_queue q(readers_head_, readers_tail_);
-  const detail::sync_queue::claimed_batch admitted = q.pop_claimed_batch(detail::granted);
+  const detail::claimed_batch<detail::sync_node> admitted =
+      q.pop_all_claimed(detail::granted);
   const auto n = static_cast<std::uint32_t>(admitted.count);
   // The queue is empty now. If every reader had given up, `clear` stays.
   if (n == 0) clear = 0;
@@ -92,7 +93,7 @@ bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
   }
   detail::sync_node node;
   detail::sync_queue(writers_head_, writers_tail_).push_back(&node);
-  detail::park_queued(node, lock_, limit);
+  detail::park_queued(node.w, lock_, limit);
   if (node.w.winner() == detail::granted) return true;  // unpark ordered the grant
   // Timed out or cancelled. Leaving may let the readers queued behind us in.
   detail::sync_node* wake = nullptr;
@@ -129,7 +130,7 @@ bool shared_mutex::lock_shared_slow(const detail::wait_limit& limit) {
   }
   detail::sync_node node;
   detail::sync_queue(readers_head_, readers_tail_).push_back(&node);
-  detail::park_queued(node, lock_, limit);
+  detail::park_queued(node.w, lock_, limit);
   if (node.w.winner() == detail::granted) return true;
   // Timed out or cancelled. A queued reader blocks nobody, so leaving grants nothing.
   detail::lock_guard guard(lock_);
