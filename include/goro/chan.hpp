@@ -287,8 +287,8 @@ class chan {
 
    private:
     // The slot is a local, not a member: its address goes to the channel, and a member's would
-    // make the compiler keep the whole iterator in memory across every receive (4 more
-    // instructions per item in mpmc's consumer loop, callgrind).
+    // make the compiler keep the whole iterator in memory across every receive
+    // (docs/channels.md, "Contract").
     void advance() {
       current_.reset();
       detail::recv_slot<T> slot;

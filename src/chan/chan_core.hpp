@@ -108,7 +108,6 @@ class chan_core {
   // A send or receive that can complete now, completed.
   attempt try_send_locked(void* value) noexcept GORO_REQUIRES(lock_);
   attempt try_recv_locked(void* out) noexcept GORO_REQUIRES(lock_);
-  bool closed_locked() const noexcept GORO_REQUIRES(lock_) { return closed_; }
   waiter_queue& sendq() noexcept GORO_REQUIRES(lock_) { return sendq_; }
   waiter_queue& recvq() noexcept GORO_REQUIRES(lock_) { return recvq_; }
 

@@ -88,8 +88,7 @@ class random_bits {
 // Scratch space for one select: on the stack for the usual handful of cases, else on the heap,
 // allocated when the scratch is declared, before any channel is locked (no allocation, nor a
 // bad_alloc, under a channel's lock). Elements are value-initialized only by init(), and only the n
-// used: a select blocks in a few hundred instructions, and initializing all Inline elements
-// cost a hundred more.
+// used: initializing all Inline elements would add a good part to a select's cost.
 template <class T, std::size_t Inline = 8>
 class scratch {
   static_assert(std::is_trivially_destructible_v<T>);

@@ -46,7 +46,6 @@ class wait_queue {
   wait_queue(Node*& head, Node*& tail) noexcept : head_(head), tail_(tail) {}
 
   bool empty() const noexcept { return head_ == nullptr; }
-  Node* front() const noexcept { return head_; }
 
   void push_back(Node* n) noexcept {
     n->next = nullptr;

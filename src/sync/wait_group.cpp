@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
 // wait_group: a counter and a queue of parked waiters. done() without waiters is one atomic
-// add; the lock is taken only by wait() and by the add() that releases waiters.
-// docs/sync.md, "wait_group".
+// add; the lock is taken only by wait() and by the add() that releases waiters. Its queue is the
+// sync primitives' (docs/sync.md, "Waiting").
 //
 // Invariants: the waiter count (low half of state_) changes only under lock_, and equals the
 // number of queued nodes except while a wait() that found the counter at zero backs out. A
