@@ -348,8 +348,7 @@ std::vector<goro::select_case> build_select(const std::vector<case_plan>& cases,
 // threw.
 template <class T>
 std::optional<std::size_t> run_variadic_select(const chan<T>& a, const chan<T>& b, tag t,
-                                               select_record<T>& rec,
-                                               const std::stop_token* stop) {
+                                               select_record<T>& rec, const std::stop_token* stop) {
   auto on_a = [&rec](std::optional<T> v) {
     rec.ran[0] = 1;
     rec.got[0] = std::move(v);
@@ -817,10 +816,8 @@ class sequential_program {
                    case_plan{case_kind::otherwise, -1, 0});
     }
     select_record rec(cases.size());
-    std::vector<goro::select_case> built =
-        build_select(cases, rec, [this](const case_plan& p) -> const chan<T>& {
-          return chan_of_case(p);
-        });
+    std::vector<goro::select_case> built = build_select(
+        cases, rec, [this](const case_plan& p) -> const chan<T>& { return chan_of_case(p); });
     std::optional<std::size_t> chosen;
     try {
       chosen = goro::select(std::span(built));
@@ -1165,10 +1162,8 @@ class party {
 
   // Runs the run-time form of select over `cases` (no stop case); nullopt if it threw.
   std::optional<std::size_t> run_select(const std::vector<case_plan>& cases, select_record& rec) {
-    std::vector<goro::select_case> built =
-        build_select(cases, rec, [this](const case_plan& p) -> const chan<T>& {
-          return chan_of_case(p);
-        });
+    std::vector<goro::select_case> built = build_select(
+        cases, rec, [this](const case_plan& p) -> const chan<T>& { return chan_of_case(p); });
     try {
       return goro::select(std::span(built));
     } catch (const closed_channel_error&) {

@@ -246,7 +246,9 @@ class chan {
   /// Values buffered now (Go's len); always 0 for unbuffered and nil channels.
   std::size_t size() const noexcept { return core_ != nullptr ? detail::chan_size(core_) : 0; }
   /// The buffer's capacity (Go's cap); 0 for unbuffered and nil channels.
-  std::size_t capacity() const noexcept { return core_ != nullptr ? detail::chan_capacity(core_) : 0; }
+  std::size_t capacity() const noexcept {
+    return core_ != nullptr ? detail::chan_capacity(core_) : 0;
+  }
 
   /// Whether this is a non-nil channel.
   explicit operator bool() const noexcept { return core_ != nullptr; }
@@ -329,7 +331,8 @@ class chan {
   }
   // recv's path: no wait_limit, so the core's inline fast paths.
   detail::chan_result recv_blocking(detail::recv_slot<T>& slot) const {
-    return core_ != nullptr ? detail::chan_recv(core_, slot.storage()) : detail::wait_on_nil({}, false);
+    return core_ != nullptr ? detail::chan_recv(core_, slot.storage())
+                            : detail::wait_on_nil({}, false);
   }
   detail::chan_result recv_impl(detail::recv_slot<T>& slot, const detail::wait_limit& limit,
                                 bool non_blocking) const {

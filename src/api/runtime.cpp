@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "park/park.hpp"
 #include "goro/this_fiber.hpp"
+#include "park/park.hpp"
 #include "platform/eager_binding.hpp"
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"

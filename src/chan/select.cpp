@@ -169,7 +169,8 @@ waiter_queue& queue_for(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANAL
 
 // The channel whose lock the unlinking after a wake-up can skip: the winner's, if no other
 // case uses it (the completer already took the winner's entry out of its queue). Else null.
-const chan_core* sole_channel_of(const select_op* ops, std::size_t n, claim_outcome winner) noexcept {
+const chan_core* sole_channel_of(const select_op* ops, std::size_t n,
+                                 claim_outcome winner) noexcept {
   if (limit_won(winner)) return nullptr;
   const std::size_t k = case_index(winner);
   const chan_core* c = ops[k].ch;

@@ -134,8 +134,8 @@ void unlock_after_park(void* lock) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
   static_cast<Lock*>(lock)->unlock();
 }
 template <class Lock>
-void park_queued(waiter& w, Lock& lock, const wait_limit& limit) noexcept GORO_RELEASE(lock)
-    GORO_NO_THREAD_SAFETY_ANALYSIS {
+void park_queued(waiter& w, Lock& lock, const wait_limit& limit) noexcept
+    GORO_RELEASE(lock) GORO_NO_THREAD_SAFETY_ANALYSIS {
   if (limit.unlimited()) {
     w.park_gated(unlock_after_park<Lock>, &lock);
     return;

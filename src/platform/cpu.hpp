@@ -37,11 +37,12 @@ inline std::uintptr_t this_thread_identity() noexcept {
 // touch memory, as every fiber switch is. Where GORO_TLS_READ_ASM is 0, callers read the
 // variable in a call the compiler cannot see into instead.
 #define GORO_TLS_READ_ASM 1
-#define GORO_TLS_READ(out, symbol)                       \
-  asm volatile("movq " symbol "@gottpoff(%%rip), %0\n\t" \
-               "movq %%fs:(%0), %0"                      \
-               : "=r"(out)                               \
-               :                                         \
+#define GORO_TLS_READ(out, symbol)        \
+  asm volatile("movq " symbol             \
+               "@gottpoff(%%rip), %0\n\t" \
+               "movq %%fs:(%0), %0"       \
+               : "=r"(out)                \
+               :                          \
                : "memory")
 
 #elif defined(__aarch64__)

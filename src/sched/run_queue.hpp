@@ -14,8 +14,8 @@
 #include <cstdint>
 
 #include "goro/detail/hardware.hpp"
-#include "platform/cpu.hpp"
 #include "platform/asymmetric_fence.hpp"
+#include "platform/cpu.hpp"
 
 namespace goro::detail {
 

@@ -31,8 +31,7 @@ namespace goro {
 // order), to unpark once lock_ is released.
 detail::sync_node* shared_mutex::admit_readers_locked(std::uint32_t clear) noexcept {
   detail::sync_queue q(readers_head_, readers_tail_);
-  const detail::claimed_batch<detail::sync_node> admitted =
-      q.pop_all_claimed(detail::granted);
+  const detail::claimed_batch<detail::sync_node> admitted = q.pop_all_claimed(detail::granted);
   const auto n = static_cast<std::uint32_t>(admitted.count);
   // The queue is empty now. If every reader had given up, `clear` stays.
   if (n == 0) clear = 0;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The lock that guards goro's wait queues (the sync primitives', and a channel's once its bias is gone):
-// held only for a few instructions (a parking fiber holds it only until it is saved:
+// The lock that guards goro's wait queues (the sync primitives', and a channel's once its bias is
+// gone): held only for a few instructions (a parking fiber holds it only until it is saved:
 // waiter::park_gated), so spinning beats sleeping. Here because the primitives' public classes
 // hold one by value and take it inline; its contended path, which backs off with the CPU's
 // pause instruction and then yields the thread (so a preempted holder cannot starve its
