@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "goro/detail/biased_lock.hpp"
+#include "chan/biased_lock.hpp"
 #include "platform/asymmetric_fence.hpp"
 #include "test_support.hpp"
 

@@ -298,6 +298,75 @@ std::optional<tag> tag_of(const std::optional<T>& v) {
   return v ? value_traits<T>::tag_of(*v) : std::nullopt;
 }
 
+// ---- select cases, built alike in both phases -----------------------------------------------
+
+enum class case_kind { recv, send, otherwise, stop };
+
+struct case_plan {
+  case_kind kind;
+  int ch;  // -1: nil
+  tag t;
+  bool closed_before = false;   // concurrent phase: the channel was closed before the select
+  bool drained_before = false;  // and drained
+};
+
+// What each case's handler saw: whether it ran, and a receive's value.
+template <class T>
+struct select_record {
+  explicit select_record(std::size_t n) : ran(n), got(n) {}
+  std::vector<char> ran;
+  std::vector<std::optional<T>> got;
+};
+
+// The run-time form's cases for `cases` (no stop case), each handler recording into rec;
+// chan_of(plan) is the case's channel.
+template <class T, class ChanOf>
+std::vector<goro::select_case> build_select(const std::vector<case_plan>& cases,
+                                            select_record<T>& rec, ChanOf chan_of) {
+  std::vector<goro::select_case> built;
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    const case_plan& p = cases[k];
+    switch (p.kind) {
+      case case_kind::recv:
+        built.emplace_back(goro::on_recv(chan_of(p), [&rec, k](std::optional<T> v) {
+          rec.ran[k] = 1;
+          rec.got[k] = std::move(v);
+        }));
+        break;
+      case case_kind::send:
+        built.emplace_back(
+            goro::on_send(chan_of(p), value_traits<T>::make(p.t), [&rec, k] { rec.ran[k] = 1; }));
+        break;
+      default: built.emplace_back(goro::otherwise([&rec, k] { rec.ran[k] = 1; })); break;
+    }
+  }
+  return built;
+}
+
+// The variadic form over a receive on a (case 0) and a send of tag t on b (case 1), the third
+// case otherwise() or, given a token, on_stop(*stop); handlers record into rec. nullopt if it
+// threw.
+template <class T>
+std::optional<std::size_t> run_variadic_select(const chan<T>& a, const chan<T>& b, tag t,
+                                               select_record<T>& rec, const std::stop_token* stop) {
+  auto on_a = [&rec](std::optional<T> v) {
+    rec.ran[0] = 1;
+    rec.got[0] = std::move(v);
+  };
+  auto on_b = [&rec] { rec.ran[1] = 1; };
+  auto third = [&rec] { rec.ran[2] = 1; };
+  try {
+    if (stop == nullptr) {
+      return goro::select(goro::on_recv(a, on_a), goro::on_send(b, value_traits<T>::make(t), on_b),
+                          goro::otherwise(third));
+    }
+    return goro::select(goro::on_recv(a, on_a), goro::on_send(b, value_traits<T>::make(t), on_b),
+                        goro::on_stop(*stop, third));
+  } catch (const closed_channel_error&) {
+    return std::nullopt;
+  }
+}
+
 // ---- sequential phase ------------------------------------------------------------------------
 //
 // One party, so every outcome is determined: a channel is a FIFO queue of tags with a capacity
@@ -351,17 +420,7 @@ class sequential_program {
     std::uint32_t next_seq;
   };
   // A select case: a receive or a send on channel ch (-1: nil), or the default or stop case.
-  enum class case_kind { recv, send, otherwise, stop };
-  struct case_plan {
-    case_kind kind;
-    int ch;
-    tag t;
-  };
-  struct select_record {
-    explicit select_record(std::size_t n) : ran(n), got(n) {}
-    std::vector<char> ran;
-    std::vector<std::optional<T>> got;
-  };
+  using select_record = ::select_record<T>;
 
   void step() {
     switch (rng_.below(18)) {
@@ -757,23 +816,8 @@ class sequential_program {
                    case_plan{case_kind::otherwise, -1, 0});
     }
     select_record rec(cases.size());
-    std::vector<goro::select_case> built;
-    for (std::size_t k = 0; k < cases.size(); ++k) {
-      const case_plan& p = cases[k];
-      switch (p.kind) {
-        case case_kind::recv:
-          built.emplace_back(goro::on_recv(chan_of_case(p), [&rec, k](std::optional<T> v) {
-            rec.ran[k] = 1;
-            rec.got[k] = std::move(v);
-          }));
-          break;
-        case case_kind::send:
-          built.emplace_back(
-              goro::on_send(chan_of_case(p), traits::make(p.t), [&rec, k] { rec.ran[k] = 1; }));
-          break;
-        default: built.emplace_back(goro::otherwise([&rec, k] { rec.ran[k] = 1; })); break;
-      }
-    }
+    std::vector<goro::select_case> built = build_select(
+        cases, rec, [this](const case_plan& p) -> const chan<T>& { return chan_of_case(p); });
     std::optional<std::size_t> chosen;
     try {
       chosen = goro::select(std::span(built));
@@ -789,29 +833,16 @@ class sequential_program {
     const chan<T>& b = chan_of_case(cases[1]);
     const bool any_ready = ready(cases[0]) || ready(cases[1]);
     select_record rec(3);
-    auto on_a = [&rec](std::optional<T> v) {
-      rec.ran[0] = 1;
-      rec.got[0] = std::move(v);
-    };
-    auto on_b = [&rec] { rec.ran[1] = 1; };
-    auto third = [&rec] { rec.ran[2] = 1; };
     std::optional<std::size_t> chosen;
     bool stop_requested = false;
-    try {
-      if (rng_.chance(50)) {
-        cases.push_back({case_kind::otherwise, -1, 0});
-        chosen =
-            goro::select(goro::on_recv(a, on_a), goro::on_send(b, traits::make(cases[1].t), on_b),
-                         goro::otherwise(third));
-      } else {
-        cases.push_back({case_kind::stop, -1, 0});
-        const std::stop_token token = token_for(any_ready);
-        stop_requested = token.stop_requested();
-        chosen =
-            goro::select(goro::on_recv(a, on_a), goro::on_send(b, traits::make(cases[1].t), on_b),
-                         goro::on_stop(token, third));
-      }
-    } catch (const closed_channel_error&) {
+    if (rng_.chance(50)) {
+      cases.push_back({case_kind::otherwise, -1, 0});
+      chosen = run_variadic_select(a, b, cases[1].t, rec, nullptr);
+    } else {
+      cases.push_back({case_kind::stop, -1, 0});
+      const std::stop_token token = token_for(any_ready);
+      stop_requested = token.stop_requested();
+      chosen = run_variadic_select(a, b, cases[1].t, rec, &token);
     }
     check_select(cases, chosen, rec, stop_requested);
   }
@@ -1029,19 +1060,7 @@ class party {
   using traits = value_traits<T>;
   party(world<T>& w, party_log& log) : w_(w), log_(log) {}
 
-  enum class case_kind { recv, send, otherwise, stop };
-  struct case_plan {
-    case_kind kind;
-    int ch;  // -1: nil
-    tag t;
-    bool closed_before;
-    bool drained_before;
-  };
-  struct select_record {
-    explicit select_record(std::size_t n) : ran(n), got(n) {}
-    std::vector<char> ran;
-    std::vector<std::optional<T>> got;
-  };
+  using select_record = ::select_record<T>;
 
   void fail(op_kind how, int ch, const std::string& what) {
     w_.fail(
@@ -1143,23 +1162,8 @@ class party {
 
   // Runs the run-time form of select over `cases` (no stop case); nullopt if it threw.
   std::optional<std::size_t> run_select(const std::vector<case_plan>& cases, select_record& rec) {
-    std::vector<goro::select_case> built;
-    for (std::size_t k = 0; k < cases.size(); ++k) {
-      const case_plan& p = cases[k];
-      switch (p.kind) {
-        case case_kind::recv:
-          built.emplace_back(goro::on_recv(chan_of_case(p), [&rec, k](std::optional<T> v) {
-            rec.ran[k] = 1;
-            rec.got[k] = std::move(v);
-          }));
-          break;
-        case case_kind::send:
-          built.emplace_back(
-              goro::on_send(chan_of_case(p), traits::make(p.t), [&rec, k] { rec.ran[k] = 1; }));
-          break;
-        default: built.emplace_back(goro::otherwise([&rec, k] { rec.ran[k] = 1; })); break;
-      }
-    }
+    std::vector<goro::select_case> built = build_select(
+        cases, rec, [this](const case_plan& p) -> const chan<T>& { return chan_of_case(p); });
     try {
       return goro::select(std::span(built));
     } catch (const closed_channel_error&) {
@@ -1235,8 +1239,6 @@ template <class T>
 class actor_program : party<T> {
   using base = party<T>;
   using traits = typename base::traits;
-  using case_kind = typename base::case_kind;
-  using case_plan = typename base::case_plan;
   using select_record = typename base::select_record;
 
  public:
@@ -1505,29 +1507,16 @@ class actor_program : party<T> {
     const chan<T>& a = this->chan_of_case(cases[0]);
     const chan<T>& b = this->chan_of_case(cases[1]);
     select_record rec(3);
-    auto on_a = [&rec](std::optional<T> v) {
-      rec.ran[0] = 1;
-      rec.got[0] = std::move(v);
-    };
-    auto on_b = [&rec] { rec.ran[1] = 1; };
-    auto third = [&rec] { rec.ran[2] = 1; };
     std::optional<std::size_t> chosen;
     bool stop_requested = false;
-    try {
-      if (rng_.chance(30)) {
-        cases.push_back(this->make_case(case_kind::otherwise, -1));
-        chosen =
-            goro::select(goro::on_recv(a, on_a), goro::on_send(b, traits::make(cases[1].t), on_b),
-                         goro::otherwise(third));
-      } else {
-        cases.push_back(this->make_case(case_kind::stop, -1));
-        const std::stop_token tok = token();
-        chosen =
-            goro::select(goro::on_recv(a, on_a), goro::on_send(b, traits::make(cases[1].t), on_b),
-                         goro::on_stop(tok, third));
-        stop_requested = tok.stop_requested();
-      }
-    } catch (const closed_channel_error&) {
+    if (rng_.chance(30)) {
+      cases.push_back(this->make_case(case_kind::otherwise, -1));
+      chosen = run_variadic_select(a, b, cases[1].t, rec, nullptr);
+    } else {
+      cases.push_back(this->make_case(case_kind::stop, -1));
+      const std::stop_token tok = token();
+      chosen = run_variadic_select(a, b, cases[1].t, rec, &tok);
+      stop_requested = tok.stop_requested();
     }
     this->finish_select(cases, chosen, rec, op_kind::select_stop, stop_requested);
   }
@@ -1608,8 +1597,6 @@ template <class T>
 class coordinator : party<T> {
   using base = party<T>;
   using traits = typename base::traits;
-  using case_kind = typename base::case_kind;
-  using case_plan = typename base::case_plan;
   using select_record = typename base::select_record;
 
  public:

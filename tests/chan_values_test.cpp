@@ -45,7 +45,7 @@ struct bytes {
 // Every capacity past the limit for T throws std::length_error naming the operation.
 template <class T>
 void expect_capacity_out_of_range() {
-  const std::size_t max = goro::detail::chan_core::max_capacity(sizeof(T));
+  const std::size_t max = goro::detail::max_chan_capacity(sizeof(T));
   const std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX);
   std::vector<std::size_t> too_big = {
       max + 1,
@@ -94,7 +94,7 @@ TEST(ChanCapacityTest, OverflowingCapacityThrowsLengthErrorForEveryElementSize) 
     EXPECT_NE(std::string(e.what()).find("capacity out of range"), std::string::npos) << e.what();
   }
   // Where the buffer alone would fit but the channel's own bytes on top would not.
-  static_assert(goro::detail::chan_core::max_capacity(1) < static_cast<std::size_t>(PTRDIFF_MAX));
+  static_assert(goro::detail::max_chan_capacity(1) < static_cast<std::size_t>(PTRDIFF_MAX));
   EXPECT_THROW(chan<char>(static_cast<std::size_t>(PTRDIFF_MAX)), std::length_error);
   expect_capacity_out_of_range<char>();
   expect_capacity_out_of_range<std::uint16_t>();

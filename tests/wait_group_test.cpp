@@ -232,6 +232,45 @@ TEST(WaitGroupTest, StopTokenCancelsAWait) {
   wg.wait();
 }
 
+// A waiter that gives up from the middle of the queue leaves the ones before and after it
+// queued, and the count right: the next release wakes exactly those two. One worker, and every
+// fiber spawned from a fiber, so each runs (and queues) before its parent goes on.
+TEST(WaitGroupTest, AWaiterGivingUpMidQueueLeavesTheOthersQueued) {
+  goro::runtime rt{goro::options{.workers = 1}};
+  goro::wait_group wg;
+  wg.add(1);
+  goro::wait_group finished;
+  finished.add(1);
+  std::atomic<int> released{0};
+  std::atomic<int> timed_out{0};
+  rt.go([&] {
+    goro::wait_group returned;
+    goro::wait_group gave_up;
+    returned.add(2);
+    gave_up.add(1);
+    auto forever = [&] {
+      if (wg.wait_for(1h)) released.fetch_add(1);
+      returned.done();
+    };
+    goro::go(forever);  // first in the queue
+    goro::go([&] {      // second
+      if (!wg.wait_for(10ms)) timed_out.fetch_add(1);
+      gave_up.done();
+    });
+    goro::go(forever);  // third
+    gave_up.wait();
+    EXPECT_EQ(timed_out.load(), 1);
+    EXPECT_EQ(released.load(), 0);
+    wg.done();
+    returned.wait();
+    finished.done();
+  });
+  finished.wait();
+  EXPECT_EQ(released.load(), 2);
+  EXPECT_EQ(timed_out.load(), 1);
+  EXPECT_EQ(wg.count(), 0);
+}
+
 // ---- concurrency, per worker count -------------------------------------------------------
 
 class WaitGroupWorkersTest : public goro_test::workers_test {};

@@ -129,8 +129,8 @@ class chan {
   /// A channel buffering exactly `capacity` values; 0 is unbuffered. Checks before allocating
   /// or constructing anything (Go panics "makechan: size out of range" for both): throws
   /// std::invalid_argument if capacity is negative, and std::length_error if the buffer and the
-  /// channel together would take more than PTRDIFF_MAX bytes
-  /// (detail::chan_core::max_capacity(sizeof(T)); the product is never computed unchecked). A
+  /// channel together could take more than PTRDIFF_MAX bytes
+  /// (detail::max_chan_capacity(sizeof(T)); the product is never computed unchecked). A
   /// capacity within that limit that memory cannot hold throws std::bad_alloc.
   template <std::integral I>
   explicit chan(I capacity) : core_(new_core(checked_capacity(capacity))) {}
@@ -138,7 +138,7 @@ class chan {
   chan(std::nullptr_t) noexcept {}
 
   chan(const chan& other) noexcept : core_(other.core_) {
-    if (core_ != nullptr) core_->retain();
+    if (core_ != nullptr) detail::chan_retain(core_);
   }
   chan(chan&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
   chan& operator=(chan other) noexcept {
@@ -146,7 +146,7 @@ class chan {
     return *this;
   }
   ~chan() {
-    if (core_ != nullptr) core_->release();
+    if (core_ != nullptr) detail::chan_release(core_);
   }
 
   /// @name Sending and receiving
@@ -160,7 +160,7 @@ class chan {
   /// Blocks until a receiver takes v, or v is buffered. Throws closed_channel_error if the
   /// channel is, or while blocked becomes, closed; v is then neither delivered nor moved from.
   void send(T&& v) const {
-    check_send(core_ != nullptr ? core_->send(&v) : detail::wait_on_nil({}, false));
+    check_send(core_ != nullptr ? detail::chan_send(core_, &v) : detail::wait_on_nil({}, false));
   }
   void send(const T& v) const requires std::copy_constructible<T> {
     T copy(v);
@@ -240,13 +240,15 @@ class chan {
   /// senders throw. Throws closed_channel_error if already closed, or if nil.
   void close() const {
     if (core_ == nullptr) throw closed_channel_error("goro::chan::close: close of nil channel");
-    core_->close();
+    detail::chan_close(core_);
   }
 
   /// Values buffered now (Go's len); always 0 for unbuffered and nil channels.
-  std::size_t size() const noexcept { return core_ != nullptr ? core_->size() : 0; }
+  std::size_t size() const noexcept { return core_ != nullptr ? detail::chan_size(core_) : 0; }
   /// The buffer's capacity (Go's cap); 0 for unbuffered and nil channels.
-  std::size_t capacity() const noexcept { return core_ != nullptr ? core_->capacity() : 0; }
+  std::size_t capacity() const noexcept {
+    return core_ != nullptr ? detail::chan_capacity(core_) : 0;
+  }
 
   /// Whether this is a non-nil channel.
   explicit operator bool() const noexcept { return core_ != nullptr; }
@@ -287,8 +289,8 @@ class chan {
 
    private:
     // The slot is a local, not a member: its address goes to the channel, and a member's would
-    // make the compiler keep the whole iterator in memory across every receive (4 more
-    // instructions per item in mpmc's consumer loop, callgrind).
+    // make the compiler keep the whole iterator in memory across every receive
+    // (docs/channels.md, "Contract").
     void advance() {
       current_.reset();
       detail::recv_slot<T> slot;
@@ -305,14 +307,14 @@ class chan {
   friend detail::chan_core* detail::core_of<T>(const chan<T>&) noexcept;
 
   static detail::chan_core* new_core(std::size_t capacity) {
-    return new detail::chan_core(capacity, detail::elem_ops_for<T>);
+    return detail::make_chan(capacity, detail::elem_ops_for<T>);
   }
   template <std::integral I>
   static std::size_t checked_capacity(I capacity) {
     if constexpr (std::is_signed_v<I>) {
       if (capacity < 0) throw std::invalid_argument("goro::chan: negative capacity");
     }
-    constexpr std::size_t max = detail::chan_core::max_capacity(sizeof(T));
+    constexpr std::size_t max = detail::max_chan_capacity(sizeof(T));
     bool too_big = false;
     if constexpr (sizeof(I) <= sizeof(std::size_t)) {
       too_big = static_cast<std::size_t>(capacity) > max;  // exact: capacity >= 0 here
@@ -325,16 +327,17 @@ class chan {
 
   detail::chan_result send_impl(T& v, const detail::wait_limit& limit, bool non_blocking) const {
     if (core_ == nullptr) return detail::wait_on_nil(limit, non_blocking);
-    return core_->send(&v, limit, non_blocking);
+    return detail::chan_send(core_, &v, limit, non_blocking);
   }
   // recv's path: no wait_limit, so the core's inline fast paths.
   detail::chan_result recv_blocking(detail::recv_slot<T>& slot) const {
-    return core_ != nullptr ? core_->recv(slot.storage()) : detail::wait_on_nil({}, false);
+    return core_ != nullptr ? detail::chan_recv(core_, slot.storage())
+                            : detail::wait_on_nil({}, false);
   }
   detail::chan_result recv_impl(detail::recv_slot<T>& slot, const detail::wait_limit& limit,
                                 bool non_blocking) const {
     if (core_ == nullptr) return detail::wait_on_nil(limit, non_blocking);
-    return core_->recv(slot.storage(), limit, non_blocking);
+    return detail::chan_recv(core_, slot.storage(), limit, non_blocking);
   }
   recv_result<T> recv_with(const detail::wait_limit& limit, bool non_blocking) const {
     detail::recv_slot<T> slot;

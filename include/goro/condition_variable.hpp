@@ -11,7 +11,7 @@
 #include <stop_token>
 #include <utility>
 
-#include "goro/detail/park.hpp"
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"

@@ -13,7 +13,6 @@
 #include <type_traits>
 
 #include "goro/detail/deadline.hpp"
-#include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 

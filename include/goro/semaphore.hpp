@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <stop_token>
 
-#include "goro/detail/park.hpp"
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"

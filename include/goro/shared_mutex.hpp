@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <stop_token>
 
-#include "goro/detail/park.hpp"
+#include "goro/detail/deadline.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/mutex.hpp"
@@ -139,8 +139,10 @@ class shared_mutex {
   static constexpr std::uint32_t readers_waiting = 1u << 29;  // the reader queue is non-empty
   static constexpr std::uint32_t readers = readers_waiting - 1;
 
-  bool lock_slow(const detail::wait_limit& limit);
-  bool lock_shared_slow(const detail::wait_limit& limit);
+  bool lock_slow(const detail::wait_limit& limit) { return acquire_slow(true, limit); }
+  bool lock_shared_slow(const detail::wait_limit& limit) { return acquire_slow(false, limit); }
+  // Both slow paths: take the mutex, as a writer or a reader, or queue and park within `limit`.
+  bool acquire_slow(bool as_writer, const detail::wait_limit& limit);
   void unlock_slow() noexcept;
   void unlock_shared_slow(std::uint32_t before) noexcept;
   detail::sync_node* admit_readers_locked(std::uint32_t clear) noexcept GORO_REQUIRES(lock_);

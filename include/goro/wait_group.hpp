@@ -15,7 +15,7 @@
 namespace goro {
 
 namespace detail {
-struct wait_node;
+struct sync_node;
 }
 
 /// A counter that wait() blocks on until it reaches zero.
@@ -49,12 +49,14 @@ class wait_group {
   std::int64_t count() const noexcept;
 
  private:
-  bool wait_limited(std::chrono::steady_clock::time_point deadline, std::stop_token stop);
+  bool wait_limited(const detail::wait_limit& limit);
 
   // Counter in the high 32 bits, number of waiters in the low 32 (as Go's WaitGroup).
   std::atomic<std::uint64_t> state_{0};
   detail::spinlock lock_;
-  detail::wait_node* waiters_ GORO_GUARDED_BY(lock_) = nullptr;
+  // The queue of parked waiters (src/park/sync_queue.hpp).
+  detail::sync_node* head_ GORO_GUARDED_BY(lock_) = nullptr;
+  detail::sync_node* tail_ GORO_GUARDED_BY(lock_) = nullptr;
 };
 
 }  // namespace goro

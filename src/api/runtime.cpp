@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "goro/detail/park.hpp"
 #include "goro/this_fiber.hpp"
+#include "park/park.hpp"
 #include "platform/eager_binding.hpp"
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
@@ -129,7 +129,7 @@ void yield() noexcept {
 void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
   if (deadline <= std::chrono::steady_clock::now()) return;
   detail::waiter w;
-  w.park_until(deadline, 0);
+  w.park_until(deadline);
 }
 
 bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) noexcept {
@@ -137,7 +137,7 @@ bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token
   if (deadline <= std::chrono::steady_clock::now()) return true;
   detail::waiter w;
   detail::park_limited(w, detail::wait_limit{deadline, std::move(stop)});
-  return w.winner() == detail::claim_timed_out;
+  return w.winner() == detail::claim_outcome::timed_out;
 }
 
 bool in_fiber() noexcept {

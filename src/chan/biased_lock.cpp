@@ -2,11 +2,10 @@
 // Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
 // Revoking a biased_lock's bias; the protocol is in docs/channels.md, "The lock, biased to a lone
 // worker".
-#include "goro/detail/biased_lock.hpp"
-
-#include <thread>
+#include "chan/biased_lock.hpp"
 
 #include "platform/asymmetric_fence.hpp"
+#include "platform/cpu.hpp"
 #include "sched/worker.hpp"
 
 namespace goro::detail {
@@ -14,12 +13,6 @@ namespace goro::detail {
 bool may_claim_bias() noexcept {
   const worker* w = worker::current();
   return w != nullptr && w->may_claim_bias();
-}
-
-__attribute__((noinline)) std::uintptr_t this_thread_identity_by_call() noexcept {
-  static thread_local const char tag = 0;
-  asm volatile("" ::: "memory");
-  return reinterpret_cast<std::uintptr_t>(&tag);
 }
 
 void biased_lock::revoke() noexcept {

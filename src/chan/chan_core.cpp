@@ -12,6 +12,8 @@
 // A completer claims a waiter before touching its slot, then unlocks, then unparks it, so the
 // woken party sees the completed operation (claim and unpark are acq_rel). Nothing touches the
 // channel after the unpark: the woken party may drop the last handle at once.
+#include "chan/chan_core.hpp"
+
 #include <cstring>
 
 #include "goro/chan.hpp"
@@ -21,20 +23,36 @@
 
 namespace goro::detail {
 
+static_assert(sizeof(chan_core) <= chan_core_size_bound, "max_chan_capacity counts on it");
+
 namespace {
-// The arrival hook of wait_in's gated park. Outside the analysis: it releases a lock that
-// another function took, on another stack.
-void unlock_channel(void* lock) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
-  static_cast<biased_lock*>(lock)->unlock();
-}
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 }  // namespace
 
+// ---- what a handle calls (goro/detail/chan_core.hpp) ----------------------------------------
+
+chan_core* make_chan(std::size_t capacity, const elem_ops& ops) {
+  return new chan_core(capacity, ops);
+}
+void chan_retain(chan_core* c) noexcept { c->retain(); }
+void chan_release(chan_core* c) noexcept { c->release(); }
+chan_result chan_send(chan_core* c, void* value) { return c->send(value); }
+chan_result chan_recv(chan_core* c, void* out) { return c->recv(out); }
+chan_result chan_send(chan_core* c, void* value, const wait_limit& limit, bool non_blocking) {
+  return c->send(value, limit, non_blocking);
+}
+chan_result chan_recv(chan_core* c, void* out, const wait_limit& limit, bool non_blocking) {
+  return c->recv(out, limit, non_blocking);
+}
+void chan_close(chan_core* c) { c->close(); }
+std::size_t chan_size(const chan_core* c) noexcept { return c->size(); }
+std::size_t chan_capacity(const chan_core* c) noexcept { return c->capacity(); }
+
 // ---- chan_core -----------------------------------------------------------------------------
 
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops) : ops_(ops), capacity_(capacity) {
-  GORO_DCHECK(capacity_ <= max_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
+  GORO_DCHECK(capacity_ <= max_chan_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
   if (capacity_ > 0) {
     buffer_ =
         static_cast<std::byte*>(::operator new(capacity_* ops_.size, std::align_val_t(ops_.align)));
@@ -88,8 +106,8 @@ chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
 
 // Plain send and receive: the commonest cases are tried inline first, each with the fewest
 // checks that decide it: a buffered item that neither wakes nor waits (mpmc spends most of its
-// time there), a hand-off to a waiting receiver, and waiting; then the general path.
-// (pingpong, all hand-offs and waits: 942 -> 770 instructions per round trip, callgrind.)
+// time there), a hand-off to a waiting receiver, and waiting; then the general path
+// (docs/channels.md, "Waiting protocol", has the measurements).
 chan_result chan_core::send(void* value) {
   lock_.lock();
   // Relaxed: lock_ orders count_ for every party that takes it.
@@ -164,58 +182,47 @@ chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_
   return wait_in(recvq_, out, limit);
 }
 
-// Outside the analysis: on the gated path, unlock_channel releases lock_ once the fiber is saved.
+// Outside the analysis: on the gated path, lock_ is released by the park's arrival hook.
 chan_result chan_core::wait_in(waiter_queue& queue, void* slot,
                                const wait_limit& limit) GORO_NO_THREAD_SAFETY_ANALYSIS {
   waiter w;
   chan_waiter node;
   node.w = &w;
   node.slot = slot;
+  // Without a limit only a completer holding lock_ can reach the node, and park_queued parks
+  // gated (waiter::park_gated): the completer may skip the claim.
   node.needs_claim = !limit.unlimited();
   queue.push(&node);
-  if (!node.needs_claim) {
-    // Only a completer holding lock_ can reach the node: park gated (waiter::park_gated).
-    w.park_gated(unlock_channel, &lock_);
-    return node.ok ? chan_result::ok : chan_result::closed;
-  }
-  lock_.unlock();
-  park_limited(w, limit);
-  const int winner = w.winner();
-  if (winner >= 0) return node.ok ? chan_result::ok : chan_result::closed;
+  park_queued(w, lock_, limit);
+  if (!node.needs_claim) return node.ok ? chan_result::ok : chan_result::closed;
+  const claim_outcome winner = w.winner();
+  if (!limit_won(winner)) return node.ok ? chan_result::ok : chan_result::closed;
   lock_.lock();
   queue.remove(&node);
   lock_.unlock();
-  return winner == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+  return winner == claim_outcome::timed_out ? chan_result::timed_out : chan_result::cancelled;
 }
 
 void chan_core::close() {
-  chan_waiter* woken = nullptr;  // claimed waiters, linked through next
   lock_.lock();
   if (closed_) {
     lock_.unlock();
     throw closed_channel_error("goro::chan::close: close of closed channel");
   }
   closed_ = true;
-  for (waiter_queue* q : {&recvq_, &sendq_}) {
-    while (chan_waiter* n = q->pop_claimed()) {
-      n->ok = false;
-      n->next = woken;
-      woken = n;
-    }
-  }
+  // Every blocked party completes empty-handed: ok stays false.
+  chan_waiter* const receivers = recvq_.pop_all_claimed();
+  chan_waiter* const senders = sendq_.pop_all_claimed();
   lock_.unlock();
-  while (woken != nullptr) {
-    chan_waiter* next = woken->next;  // read first: the waiter may return at once
-    woken->w->unpark();
-    woken = next;
-  }
+  unpark_all(receivers);
+  unpark_all(senders);
 }
 
 chan_result wait_on_nil(const wait_limit& limit, bool non_blocking) {
   if (non_blocking) return chan_result::would_block;
   waiter w;  // nobody can ever complete an operation on a nil channel
   park_limited(w, limit);
-  return w.winner() == claim_timed_out ? chan_result::timed_out : chan_result::cancelled;
+  return w.winner() == claim_outcome::timed_out ? chan_result::timed_out : chan_result::cancelled;
 }
 
 }  // namespace goro::detail

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "chan/chan_core.hpp"
+#include "goro/detail/check.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/select.hpp"
 
@@ -86,8 +88,7 @@ class random_bits {
 // Scratch space for one select: on the stack for the usual handful of cases, else on the heap,
 // allocated when the scratch is declared, before any channel is locked (no allocation, nor a
 // bad_alloc, under a channel's lock). Elements are value-initialized only by init(), and only the n
-// used: a select blocks in a few hundred instructions, and initializing all Inline elements
-// cost a hundred more.
+// used: initializing all Inline elements would add a good part to a select's cost.
 template <class T, std::size_t Inline = 8>
 class scratch {
   static_assert(std::is_trivially_destructible_v<T>);
@@ -168,11 +169,13 @@ waiter_queue& queue_for(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANAL
 
 // The channel whose lock the unlinking after a wake-up can skip: the winner's, if no other
 // case uses it (the completer already took the winner's entry out of its queue). Else null.
-const chan_core* sole_channel_of(const select_op* ops, std::size_t n, int winner) noexcept {
-  if (winner < 0) return nullptr;
-  const chan_core* c = ops[winner].ch;
+const chan_core* sole_channel_of(const select_op* ops, std::size_t n,
+                                 claim_outcome winner) noexcept {
+  if (limit_won(winner)) return nullptr;
+  const std::size_t k = case_index(winner);
+  const chan_core* c = ops[k].ch;
   for (std::size_t i = 0; i < n; ++i) {
-    if (static_cast<int>(i) != winner && ops[i].ch == c) return nullptr;
+    if (i != k && ops[i].ch == c) return nullptr;
   }
   return c;
 }
@@ -251,7 +254,7 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
     chan_waiter& node = nodes[k];
     node.w = &w;
     node.slot = ops[k].slot;
-    node.index = static_cast<int>(k);
+    node.as = case_outcome(k);
     queue_for(ops[k]).push(&node);
   }
   if (stop == nullptr) {
@@ -265,18 +268,21 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   }
 
   // Pass 3: unlink the losers, under the locks of their channels.
-  const int winner = w.winner();
+  const claim_outcome winner = w.winner();
   const chan_core* const done = sole_channel_of(ops, n, winner);
   locks.lock(done);
   for (std::size_t k = 0; k < n; ++k) {
-    if (ops[k].ch != nullptr && static_cast<int>(k) != winner) queue_for(ops[k]).remove(&nodes[k]);
+    // A queue's remove is a no-op for the winner's node, which its completer took out.
+    if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
   }
   locks.unlock(done);
-  if (winner == claim_cancelled) return stop_case_of(ops, n);
-  select_op& op = ops[winner];
-  if (op.kind == select_kind::send && !nodes[winner].ok) throw_send_on_closed();
-  op.ok = nodes[winner].ok;
-  return winner;
+  if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
+  GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
+  const std::size_t k = case_index(winner);
+  select_op& op = ops[k];
+  if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
+  op.ok = nodes[k].ok;
+  return static_cast<int>(k);
 }
 
 }  // namespace goro::detail

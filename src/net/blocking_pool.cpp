@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "goro/blocking.hpp"
-#include "goro/detail/park.hpp"
 #include "goro/detail/thread_safety.hpp"
+#include "park/park.hpp"
 #include "platform/fatal.hpp"
 
 namespace goro::detail {
@@ -24,6 +24,7 @@ namespace goro::detail {
 namespace {
 
 constexpr auto idle_timeout = std::chrono::seconds(10);
+constexpr claim_outcome job_done{0};
 
 struct blocking_job {
   void (*run)(void*) noexcept;
@@ -73,7 +74,7 @@ class blocking_pool {
       lock.unlock();
       job->run(job->arg);
       waiter* done = job->done;  // the job lives on the parked caller's stack until unparked
-      done->claim(0);
+      done->claim(job_done);
       done->unpark();
       lock.lock();
       ++idle_;

@@ -39,15 +39,10 @@ void throw_cancelled(const char* what) {
 
 namespace {
 
-[[noreturn]] void throw_for(int outcome, const char* what) {
-  switch (outcome) {
-    case claim_timed_out:
-      throw_timed_out(what);
-    case claim_cancelled:
-      throw_cancelled(what);
-    default:
-      throw_closed(what);
-  }
+[[noreturn]] void throw_for(claim_outcome outcome, const char* what) {
+  if (outcome == claim_outcome::timed_out) throw_timed_out(what);
+  if (outcome == claim_outcome::cancelled) throw_cancelled(what);
+  throw_closed(what);
 }
 
 bool limit_passed(const wait_limit& limit) noexcept {
@@ -57,8 +52,8 @@ bool limit_passed(const wait_limit& limit) noexcept {
 // Parks on `r`'s direction `d` until readiness, a close, a deadline change, the limit's
 // deadline or stop; returns the outcome claimed (docs/net.md, "A wait"). io_ready at once if an
 // edge is kept in `ready`.
-int wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
-                   epoll_poller& poller) {
+claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
+                             epoll_poller& poller) {
   waiter w;
   {
     std::lock_guard lock(r.lock);
@@ -68,8 +63,8 @@ int wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
       return io_ready;
     }
     if (r.closing) return io_closed;
-    if (limit.stop.stop_requested()) return claim_cancelled;
-    if (limit_passed(limit)) return claim_timed_out;
+    if (limit.stop.stop_requested()) return claim_outcome::cancelled;
+    if (limit_passed(limit)) return claim_outcome::timed_out;
     GORO_DCHECK(s.w == nullptr);  // one wait per direction: the caller holds its turn
     s.w = &w;
   }
@@ -99,7 +94,7 @@ int wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
 
 // ---- io_lock ------------------------------------------------------------------------------
 
-int io_lock::lock(const wait_limit& limit) noexcept {
+claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
   mu_.lock();
   if (!held_) {
     held_ = true;
@@ -108,8 +103,8 @@ int io_lock::lock(const wait_limit& limit) noexcept {
   }
   sync_node node;
   sync_queue(head_, tail_).push_back(&node);
-  park_queued(node, mu_, limit);  // releases mu_
-  const int outcome = node.w.winner();
+  park_queued(node.w, mu_, limit);  // releases mu_
+  const claim_outcome outcome = node.w.winner();
   if (outcome != granted) {
     std::lock_guard lock(mu_);
     sync_queue(head_, tail_).remove(&node);
@@ -228,7 +223,7 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
-    const int outcome = wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
+    const claim_outcome outcome = wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }
@@ -255,7 +250,7 @@ net_fd::call::~call() {
 
 net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, const char* what)
     : lock_(fd.locks_[static_cast<int>(d)]) {
-  const int outcome = lock_.lock({fd.deadline(d), stop});
+  const claim_outcome outcome = lock_.lock({fd.deadline(d), stop});
   if (outcome != granted) throw_for(outcome, what);
 }
 
@@ -275,7 +270,7 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
     }
     throw;
   }
-  const int outcome = wait_on_record(r, d, limit, *poller);
+  const claim_outcome outcome = wait_on_record(r, d, limit, *poller);
   poller->remove(fd);
   release_poll_record(r);
   if (outcome != io_ready) throw_for(outcome, what);

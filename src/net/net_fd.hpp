@@ -23,11 +23,11 @@
 #include <stop_token>
 #include <string>
 
-#include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "net/epoll_poller.hpp"
 #include "net/poll_record.hpp"
+#include "park/park.hpp"
 #include "park/sync_queue.hpp"
 
 namespace goro::detail {
@@ -42,8 +42,8 @@ namespace goro::detail {
 // Uncontended, one spinlock round trip each way.
 class io_lock {
  public:
-  // Returns the claim that ended the wait: granted, or claim_timed_out / claim_cancelled.
-  int lock(const wait_limit& limit) noexcept;
+  // Returns the claim that ended the wait: granted, or claim_outcome::timed_out / cancelled.
+  claim_outcome lock(const wait_limit& limit) noexcept;
   void unlock() noexcept;
 
  private:

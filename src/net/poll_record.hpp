@@ -17,17 +17,17 @@
 #include <atomic>
 #include <cstdint>
 
-#include "goro/detail/park.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
+#include "park/park.hpp"
 
 namespace goro::detail {
 
-// How a wait on a descriptor was completed, as claimed on its waiter (claim_timed_out and
-// claim_cancelled, from park.hpp, are the other two outcomes).
-inline constexpr int io_ready = 0;             // the poller saw the direction ready
-inline constexpr int io_closed = 1;            // close() woke it
-inline constexpr int io_deadline_changed = 2;  // a deadline setter woke it, to wait again
+// How a wait on a descriptor was completed, as claimed on its waiter (claim_outcome::timed_out
+// and cancelled, the parking layer's, are the other two).
+inline constexpr claim_outcome io_ready{0};             // the poller saw the direction ready
+inline constexpr claim_outcome io_closed{1};            // close() woke it
+inline constexpr claim_outcome io_deadline_changed{2};  // a deadline setter woke it, to wait again
 
 enum class io_direction : int { read = 0, write = 1 };
 
@@ -89,7 +89,7 @@ struct poll_record {
   }
 
   // Claims `d`'s waiter with `outcome`, taking it out; returns it to unpark, or null.
-  waiter* claim_waiter(io_direction d, int outcome) GORO_REQUIRES(lock) {
+  waiter* claim_waiter(io_direction d, claim_outcome outcome) GORO_REQUIRES(lock) {
     io_side& s = side(d);
     waiter* w = s.w;
     if (w == nullptr || !w->claim(outcome)) return nullptr;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: park. May include: park, sched, stack, time, platform.
-// The parking mechanism: waiter (goro/detail/park.hpp), on a worker's switch or a futex.
+// The parking mechanism: waiter (park.hpp), on a worker's switch or a futex.
 //
 // A waiter's state_ goes running -> notified (unpark first) or running -> parked -> notified.
 // For a fiber, whichever of unpark() and the park's arrival hook comes second makes the fiber
@@ -8,7 +8,7 @@
 // state_ as a futex word until it reads notified.
 #include <stop_token>
 
-#include "goro/detail/park.hpp"
+#include "park/park.hpp"
 #include "platform/futex.hpp"
 #include "sched/worker.hpp"
 
@@ -81,22 +81,22 @@ namespace {
 
 struct park_timer : timer_entry {
   waiter* w;
-  int index;
+  claim_outcome on_timeout;
 };
 
 bool park_timer_fired(timer_entry& e) noexcept {
   auto& t = static_cast<park_timer&>(e);
-  if (t.w->claim(t.index)) t.w->unpark();
+  if (t.w->claim(t.on_timeout)) t.w->unpark();
   return false;
 }
 
 }  // namespace
 
-void waiter::park_until(clock::time_point deadline, int timeout_index) noexcept {
+void waiter::park_until(clock::time_point deadline, claim_outcome on_timeout) noexcept {
   if (fiber_ == nullptr) {
     while (state_.load(std::memory_order_acquire) != notified) {
       if (clock::now() >= deadline) {
-        if (claim(timeout_index)) return;
+        if (claim(on_timeout)) return;
         park();  // the winner owes us an unpark
         return;
       }
@@ -105,7 +105,7 @@ void waiter::park_until(clock::time_point deadline, int timeout_index) noexcept 
     return;
   }
   if (deadline <= clock::now()) {
-    if (claim(timeout_index)) return;
+    if (claim(on_timeout)) return;
     park();
     return;
   }
@@ -113,30 +113,29 @@ void waiter::park_until(clock::time_point deadline, int timeout_index) noexcept 
   t.fire = park_timer_fired;
   t.when = deadline;
   t.w = this;
-  t.index = timeout_index;
+  t.on_timeout = on_timeout;
   fiber_->sched->add_timer(t);
   park();
   fiber_->sched->remove_timer(t);
 }
 
 void park_limited(waiter& w, const wait_limit& limit) noexcept {
-  if (!limit.stop.stop_possible()) {
+  const auto park_until_deadline = [&w, &limit] {
     if (limit.deadline == clock::time_point::max()) {
       w.park();
     } else {
-      w.park_until(limit.deadline, claim_timed_out);
+      w.park_until(limit.deadline);
     }
+  };
+  if (!limit.stop.stop_possible()) {
+    park_until_deadline();
     return;
   }
   // Runs at once if stop was already requested; its destructor waits out a concurrent run.
   const std::stop_callback on_stop(limit.stop, [&w]() noexcept {
-    if (w.claim(claim_cancelled)) w.unpark();
+    if (w.claim(claim_outcome::cancelled)) w.unpark();
   });
-  if (limit.deadline == clock::time_point::max()) {
-    w.park();
-  } else {
-    w.park_until(limit.deadline, claim_timed_out);
-  }
+  park_until_deadline();
 }
 
 }  // namespace goro::detail

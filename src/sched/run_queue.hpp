@@ -14,8 +14,8 @@
 #include <cstdint>
 
 #include "goro/detail/hardware.hpp"
-#include "goro/detail/spinlock.hpp"
 #include "platform/asymmetric_fence.hpp"
+#include "platform/cpu.hpp"
 
 namespace goro::detail {
 

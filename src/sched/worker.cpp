@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "goro/detail/spinlock.hpp"
+#include "platform/cpu.hpp"
 #include "platform/fatal.hpp"
 #include "stack/stack_overflow.hpp"
 
@@ -45,7 +45,7 @@ std::uint64_t seed_for(unsigned index) {
 worker::worker(scheduler& sched, unsigned index)
     : sched_(sched), rng_(seed_for(index)), idle_spin_(idle_spin) {}
 
-#if !GORO_TLS_WORKER_ASM
+#if !GORO_TLS_READ_ASM
 // Never inlined: a fiber may resume on another thread, so callers must not keep a cached
 // thread-local address across a switch (worker.hpp, before worker::current).
 __attribute__((noinline)) worker* worker::current() noexcept {

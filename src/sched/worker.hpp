@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "platform/context.hpp"
+#include "platform/cpu.hpp"
 #include "sched/fiber.hpp"
 #include "sched/idle.hpp"
 #include "sched/run_queue.hpp"
@@ -126,32 +127,17 @@ class worker {
 extern thread_local worker* tls_worker __asm__("goro_tls_worker")
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-// A fiber may resume on another thread, so no read of tls_worker, nor of the thread pointer it
-// is found from, may be reused across a switch; compilers treat both as fixed for a function's
-// whole run. On x86-64 ELF the read is one asm statement (initial-exec TLS: the variable's
-// offset from the GOT, then a load through %fs), re-executed wherever it is written: volatile,
-// so never merged with an earlier one, and clobbering memory, so never moved across a call that
-// may touch memory, as every switch is (switch_context and exit_context end in Boost's
-// assembly, out of the compiler's sight). It runs in a few of every hand-off's paths, where the
+// A fiber may resume on another thread, so no read of tls_worker may be reused across a
+// switch. Where the platform has it (platform/cpu.hpp), the read is one asm statement,
+// re-executed wherever it is written; it runs in a few of every hand-off's paths, where the
 // out-of-line call it replaces cost 6-10% of pingpong and spawn. Elsewhere, a call the compiler
 // cannot see into (worker.cpp). Initial-exec TLS marks a shared libgoro (or a shared object
 // linking the static one) DF_STATIC_TLS: dlopen() of it needs 8 bytes of glibc's surplus static
 // TLS, which is there unless other such libraries used it up.
-#if defined(__x86_64__) && defined(__LP64__) && defined(__ELF__)
-#define GORO_TLS_WORKER_ASM 1
-#else
-#define GORO_TLS_WORKER_ASM 0
-#endif
-
-#if GORO_TLS_WORKER_ASM
+#if GORO_TLS_READ_ASM
 inline worker* worker::current() noexcept {
   worker* w;
-  asm volatile(
-      "movq goro_tls_worker@gottpoff(%%rip), %0\n\t"
-      "movq %%fs:(%0), %0"
-      : "=r"(w)
-      :
-      : "memory");
+  GORO_TLS_READ(w, "goro_tls_worker");
   return w;
 }
 #endif

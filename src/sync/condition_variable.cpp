@@ -29,7 +29,7 @@ void condition_variable::notify_all() noexcept {
   detail::sync_node* woken = nullptr;
   {
     detail::lock_guard guard(lock_);
-    woken = detail::sync_queue(head_, tail_).pop_claimed_batch(detail::granted).first;
+    woken = detail::sync_queue(head_, tail_).pop_all_claimed(detail::granted).first;
   }
   detail::unpark_all(woken);
 }

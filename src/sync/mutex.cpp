@@ -125,8 +125,8 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
     }
     awoke = false;
     spins = 0;
-    detail::park_queued(node, lock_, limit);
-    const int winner = node.w.winner();
+    detail::park_queued(node.w, lock_, limit);
+    const detail::claim_outcome winner = node.w.winner();
     if (winner == detail::granted) return true;  // handed to us; unpark ordered it
     if (winner == detail::woken) {
       awoke = true;

@@ -16,6 +16,11 @@
 
 namespace goro {
 
+namespace {
+// The claim finish() wakes the waiters with: the call is made, there is nothing left to do.
+constexpr detail::claim_outcome call_made{1};
+}  // namespace
+
 bool once_flag::begin() noexcept {
   lock_.lock();
   const std::uint32_t s = state_.load(std::memory_order_relaxed);
@@ -27,8 +32,8 @@ bool once_flag::begin() noexcept {
   }
   detail::sync_node node;
   detail::sync_queue(head_, tail_).push_back(&node);
-  detail::park_queued(node, lock_, {});
-  // finish() claims us with `done`, abandon() with `granted` (our turn to call).
+  detail::park_queued(node.w, lock_, {});
+  // finish() claims us with call_made, abandon() with granted (our turn to call).
   return node.w.winner() == detail::granted;
 }
 
@@ -49,7 +54,7 @@ void once_flag::finish() noexcept {
     // Release pairs with call_once's acquire load: the call happens-before every fast-path
     // return. The waiters below are ordered by claim and unpark instead.
     state_.store(done, std::memory_order_release);
-    first = detail::sync_queue(head_, tail_).pop_claimed_batch(done).first;
+    first = detail::sync_queue(head_, tail_).pop_all_claimed(call_made).first;
   }
   detail::unpark_all(first);
 }

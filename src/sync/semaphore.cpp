@@ -53,7 +53,7 @@ bool semaphore_base::acquire_slow(const wait_limit& limit) {
   }
   sync_node node;
   sync_queue(head_, tail_).push_back(&node);
-  park_queued(node, lock_, limit);
+  park_queued(node.w, lock_, limit);
   if (node.w.winner() == granted) return true;  // a release gave us its permit
   // Timed out or cancelled: no permit was given to us, so there is none to give back.
   lock_guard guard(lock_);
@@ -77,8 +77,8 @@ void semaphore_base::release_slow(std::ptrdiff_t update, std::ptrdiff_t max) {
     }
     // Hand permits to waiters first; claim and unpark order this release before their return.
     sync_queue q(head_, tail_);
-    const sync_queue::claimed_batch batch =
-        q.pop_claimed_batch(granted, static_cast<std::size_t>(update));
+    const claimed_batch<sync_node> batch =
+        q.pop_claimed_batch(static_cast<std::size_t>(update), granted);
     first = batch.first;
     const std::ptrdiff_t left = update - static_cast<std::ptrdiff_t>(batch.count);
     const std::uint64_t clear = q.empty() ? has_waiters : 0;

@@ -31,7 +31,7 @@ namespace goro {
 // order), to unpark once lock_ is released.
 detail::sync_node* shared_mutex::admit_readers_locked(std::uint32_t clear) noexcept {
   detail::sync_queue q(readers_head_, readers_tail_);
-  const detail::sync_queue::claimed_batch admitted = q.pop_claimed_batch(detail::granted);
+  const detail::claimed_batch<detail::sync_node> admitted = q.pop_all_claimed(detail::granted);
   const auto n = static_cast<std::uint32_t>(admitted.count);
   // The queue is empty now. If every reader had given up, `clear` stays.
   if (n == 0) clear = 0;
@@ -70,13 +70,19 @@ detail::sync_node* shared_mutex::grant_locked() noexcept {
   return nullptr;
 }
 
-bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
+// A writer waits for state_ to be 0 and takes it with the writer bit; a reader waits for no
+// writer, holding or queued, and adds itself to the count. Otherwise both queue alike, each on
+// its own queue under its own flag, and are only ever granted the mutex, never woken to compete.
+bool shared_mutex::acquire_slow(bool as_writer, const detail::wait_limit& limit) {
+  const std::uint32_t blockers = as_writer ? ~0u : (writer | writers_waiting);
+  const std::uint32_t take = as_writer ? writer : 1;
+  const std::uint32_t waiting = as_writer ? writers_waiting : readers_waiting;
   lock_.lock();
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
-    if (s == 0) {
-      // Acquire pairs with the release of the last unlock or unlock_shared.
-      if (state_.compare_exchange_weak(s, writer, std::memory_order_acquire,
+    if ((s & blockers) == 0) {
+      // Acquire pairs with the release of the unlock or unlock_shared that freed it.
+      if (state_.compare_exchange_weak(s, s + take, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
         lock_.unlock();
         return true;
@@ -88,54 +94,26 @@ bool shared_mutex::lock_slow(const detail::wait_limit& limit) {
       return false;
     }
     // Relaxed: the flag publishes nothing; lock_ orders the queue.
-    if (state_.compare_exchange_weak(s, s | writers_waiting, std::memory_order_relaxed)) break;
+    if (state_.compare_exchange_weak(s, s | waiting, std::memory_order_relaxed)) break;
   }
   detail::sync_node node;
-  detail::sync_queue(writers_head_, writers_tail_).push_back(&node);
-  detail::park_queued(node, lock_, limit);
+  (as_writer ? detail::sync_queue(writers_head_, writers_tail_)
+             : detail::sync_queue(readers_head_, readers_tail_))
+      .push_back(&node);
+  detail::park_queued(node.w, lock_, limit);
   if (node.w.winner() == detail::granted) return true;  // unpark ordered the grant
-  // Timed out or cancelled. Leaving may let the readers queued behind us in.
+  // Timed out or cancelled. A writer leaving may let the readers queued behind it in; a queued
+  // reader blocks nobody, so its leaving grants nothing.
   detail::sync_node* wake = nullptr;
   {
     detail::lock_guard guard(lock_);
-    detail::sync_queue q(writers_head_, writers_tail_);
+    detail::sync_queue q = as_writer ? detail::sync_queue(writers_head_, writers_tail_)
+                                     : detail::sync_queue(readers_head_, readers_tail_);
     q.remove(&node);
-    if (q.empty()) state_.fetch_and(~writers_waiting, std::memory_order_relaxed);
-    wake = grant_locked();
+    if (q.empty()) state_.fetch_and(~waiting, std::memory_order_relaxed);
+    if (as_writer) wake = grant_locked();
   }
   detail::unpark_all(wake);
-  return false;
-}
-
-bool shared_mutex::lock_shared_slow(const detail::wait_limit& limit) {
-  lock_.lock();
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
-  for (;;) {
-    if ((s & (writer | writers_waiting)) == 0) {
-      // Acquire pairs with the release of the last writer's unlock.
-      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-        lock_.unlock();
-        return true;
-      }
-      continue;
-    }
-    if (detail::limit_reached(limit)) {
-      lock_.unlock();
-      return false;
-    }
-    // Relaxed: the flag publishes nothing; lock_ orders the queue.
-    if (state_.compare_exchange_weak(s, s | readers_waiting, std::memory_order_relaxed)) break;
-  }
-  detail::sync_node node;
-  detail::sync_queue(readers_head_, readers_tail_).push_back(&node);
-  detail::park_queued(node, lock_, limit);
-  if (node.w.winner() == detail::granted) return true;
-  // Timed out or cancelled. A queued reader blocks nobody, so leaving grants nothing.
-  detail::lock_guard guard(lock_);
-  detail::sync_queue q(readers_head_, readers_tail_);
-  q.remove(&node);
-  if (q.empty()) state_.fetch_and(~readers_waiting, std::memory_order_relaxed);
   return false;
 }
 

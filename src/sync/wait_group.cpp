@@ -1,27 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: sync. May include: chan, sync, park, sched, stack, time, platform.
-// wait_group: a counter and a list of parked waiters. done() without waiters is one atomic
-// add; the lock is taken only by wait() and by the add() that releases waiters.
+// wait_group: a counter and a queue of parked waiters. done() without waiters is one atomic
+// add; the lock is taken only by wait() and by the add() that releases waiters. Its queue is the
+// sync primitives' (docs/sync.md, "Waiting").
 //
 // Invariants: the waiter count (low half of state_) changes only under lock_, and equals the
-// length of waiters_ except while a wait() that found the counter at zero backs out.
-#include "goro/wait_group.hpp"
-#include "goro/detail/thread_safety.hpp"
-
+// number of queued nodes except while a wait() that found the counter at zero backs out. A
+// releasing add() takes every node out and the whole count with them; a waiter whose limit won
+// takes its own node out, and its count, only if the node is still queued.
 #include <cstdint>
 #include <stdexcept>
 #include <utility>
 
-#include "goro/detail/park.hpp"
+#include "goro/detail/thread_safety.hpp"
+#include "goro/wait_group.hpp"
+#include "park/sync_queue.hpp"
 
 namespace goro {
-
-namespace detail {
-struct wait_node {
-  waiter w;
-  wait_node* next = nullptr;
-};
-}  // namespace detail
 
 namespace {
 constexpr std::int32_t counter_of(std::uint64_t state) {
@@ -44,82 +39,48 @@ void wait_group::add(std::int64_t delta) {
   }
   if (counter > 0 || static_cast<std::uint32_t>(s) == 0) return;
   // The counter reached zero with waiters registered: release them all. Claims are made under
-  // the lock: a waiter whose deadline or stop token won looks for its node under the lock
-  // before returning, so no node we touch here can have gone away. Claimed waiters stay parked
-  // until our unpark, after the lock is released.
-  detail::wait_node* claimed = nullptr;
+  // the lock, so a waiter whose deadline or stop token won cannot have unlinked its node and
+  // gone meanwhile; the pop drops such nodes. Claimed waiters stay parked until our unpark,
+  // after the lock is released.
+  detail::sync_node* claimed = nullptr;
   {
     detail::lock_guard lock(lock_);
     const std::uint64_t now = state_.load(std::memory_order_acquire);
     if (counter_of(now) != 0) return;  // re-armed by a concurrent add(); its waiters wait on
-    detail::wait_node* list = waiters_;
-    waiters_ = nullptr;
     state_.fetch_sub(static_cast<std::uint32_t>(now), std::memory_order_acq_rel);
-    while (list != nullptr) {
-      detail::wait_node* next = list->next;
-      if (list->w.claim(0)) {
-        list->next = claimed;
-        claimed = list;
-      }
-      list = next;
-    }
+    claimed = detail::sync_queue(head_, tail_).pop_all_claimed(detail::granted).first;
   }
-  while (claimed != nullptr) {
-    detail::wait_node* next = claimed->next;  // read first: the waiter may return at once
-    claimed->w.unpark();
-    claimed = next;
-  }
+  detail::unpark_all(claimed);
 }
 
-void wait_group::wait() {
-  if (counter_of(state_.load(std::memory_order_acquire)) == 0) return;
-  detail::wait_node node;
-  {
-    detail::lock_guard lock(lock_);
-    const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
-    if (counter_of(s) == 0) {
-      state_.fetch_sub(1, std::memory_order_acq_rel);
-      return;
-    }
-    node.next = waiters_;
-    waiters_ = &node;
-  }
-  node.w.park();
-}
+void wait_group::wait() { wait_limited({}); }
 
 bool wait_group::wait(std::stop_token stop) {
-  return wait_limited(detail::clock::time_point::max(), std::move(stop));
+  return wait_limited({.deadline = detail::clock::time_point::max(), .stop = std::move(stop)});
 }
 
 bool wait_group::wait_until(std::chrono::steady_clock::time_point deadline) {
-  return wait_limited(deadline, {});
+  return wait_limited({.deadline = deadline, .stop = {}});
 }
 
-bool wait_group::wait_limited(std::chrono::steady_clock::time_point deadline,
-                              std::stop_token stop) {
+bool wait_group::wait_limited(const detail::wait_limit& limit) {
   if (counter_of(state_.load(std::memory_order_acquire)) == 0) return true;
-  detail::wait_node node;
-  {
-    detail::lock_guard lock(lock_);
-    const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
-    if (counter_of(s) == 0) {
-      state_.fetch_sub(1, std::memory_order_acq_rel);
-      return true;
-    }
-    node.next = waiters_;
-    waiters_ = &node;
+  detail::sync_node node;
+  lock_.lock();
+  const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
+  if (counter_of(s) == 0) {
+    state_.fetch_sub(1, std::memory_order_acq_rel);
+    lock_.unlock();
+    return true;
   }
-  detail::park_limited(node.w, detail::wait_limit{deadline, std::move(stop)});
-  if (node.w.winner() == 0) return true;
+  detail::sync_queue(head_, tail_).push_back(&node);
+  detail::park_queued(node.w, lock_, limit);
+  if (node.w.winner() == detail::granted) return true;
   // The deadline or stop token won: unregister, unless the releasing add() already took the
-  // whole list (and our count) away.
+  // node (and our count) away.
   detail::lock_guard lock(lock_);
-  for (detail::wait_node** p = &waiters_; *p != nullptr; p = &(*p)->next) {
-    if (*p == &node) {
-      *p = node.next;
-      state_.fetch_sub(1, std::memory_order_acq_rel);
-      break;
-    }
+  if (detail::sync_queue(head_, tail_).remove(&node)) {
+    state_.fetch_sub(1, std::memory_order_acq_rel);
   }
   return false;
 }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Turning the durations and time points that goro's timed calls and timers accept into
 // steady-clock durations and deadlines without overflow: whatever lies beyond what the steady
-// clock can represent saturates to its largest value, time_point::max() being "never".
+// clock can represent saturates to its largest value, time_point::max() being "never"; and the
+// limit of one blocking call (a deadline and a stop token), which the timed calls pass to the
+// parking layer (src/park/park.hpp).
 #pragma once
 
 #include <chrono>
+#include <stop_token>
 #include <type_traits>
 
 namespace goro::detail {
@@ -60,5 +63,15 @@ clock::time_point deadline_at(std::chrono::time_point<Clock, Duration> tp) noexc
     return deadline_after(tp - Clock::now());
   }
 }
+
+// How long a blocking operation may wait: until `deadline`, and until `stop` is requested.
+struct wait_limit {
+  clock::time_point deadline = clock::time_point::max();
+  std::stop_token stop;
+
+  bool unlimited() const noexcept {
+    return deadline == clock::time_point::max() && !stop.stop_possible();
+  }
+};
 
 }  // namespace goro::detail

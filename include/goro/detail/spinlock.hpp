@@ -1,43 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// The lock that guards goro's wait queues (channels, wait_group): held only for a few
-// instructions (a parking fiber holds it only until it is saved: waiter::park_gated), so
-// spinning beats sleeping. It backs off with the CPU's pause instruction, then yields the
-// thread, so a preempted holder cannot starve its waiters.
+// The lock that guards goro's wait queues (the sync primitives', and a channel's once its bias is
+// gone): held only for a few instructions (a parking fiber holds it only until it is saved:
+// waiter::park_gated), so spinning beats sleeping. Here because the primitives' public classes
+// hold one by value and take it inline; its contended path, which backs off with the CPU's
+// pause instruction and then yields the thread (so a preempted holder cannot starve its
+// waiters), is in src/platform/spinlock.cpp.
 #pragma once
 
 #include <atomic>
-#include <thread>
 
 #include "goro/detail/thread_safety.hpp"
 
 namespace goro::detail {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-// The one spin-then-yield backoff of goro's spin loops: the CPU's pause hint for the first
-// spin_limit rounds (a holder on another core is a few instructions from done), then the
-// thread yields (the holder may have been preempted, and needs this CPU to finish).
-class backoff {
- public:
-  void pause() noexcept {
-    if (spins_ < spin_limit) {
-      ++spins_;
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-
- private:
-  static constexpr int spin_limit = 64;
-  int spins_ = 0;
-};
 
 class GORO_CAPABILITY("mutex") spinlock {
  public:
@@ -53,13 +27,8 @@ class GORO_CAPABILITY("mutex") spinlock {
   void unlock() noexcept GORO_RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:
-  void lock_slow() noexcept {
-    backoff wait;
-    for (;;) {
-      while (locked_.load(std::memory_order_relaxed)) wait.pause();
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
-    }
-  }
+  // Spins with backoff until the lock is free, then takes it (src/platform/spinlock.cpp).
+  void lock_slow() noexcept;
 
   std::atomic<bool> locked_{false};
 };

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
 // The channel's lock: a spinlock biased to the thread of the one worker of a one-worker
 // runtime, which then takes and releases it with plain stores, until another thread takes it
 // and revokes the bias for good. The protocol and why it excludes are in docs/channels.md,
@@ -11,6 +12,7 @@
 #include "goro/detail/hardware.hpp"
 #include "goro/detail/spinlock.hpp"
 #include "goro/detail/thread_safety.hpp"
+#include "platform/cpu.hpp"
 
 namespace goro::detail {
 
@@ -18,26 +20,11 @@ namespace goro::detail {
 // and only where asymmetric fences are on (src/sched/scheduler.cpp).
 bool may_claim_bias() noexcept;
 
-// Elsewhere, the address of a thread_local, from a call that is never inlined, so that no
-// caller keeps a thread-local address across a fiber switch (src/chan/biased_lock.cpp).
-std::uintptr_t this_thread_identity_by_call() noexcept;
-
-// The calling thread's identity, as the owner of a bias: its thread pointer, read with one
-// instruction where we know how, afresh at every call (volatile). Live threads have distinct
-// ones, no fiber switch comes between reading it and using it, and a lock is released on the
-// thread that took it (a park's arrival hook runs there); a thread that inherits a dead owner's
-// pointer and so holds the bias is harmless, since the dead owner is out.
-inline std::uintptr_t this_thread_identity() noexcept {
-  std::uintptr_t id;
-#if defined(__x86_64__)
-  asm volatile("mov %%fs:0, %0" : "=r"(id));
-#elif defined(__aarch64__)
-  asm volatile("mrs %0, tpidr_el0" : "=r"(id));
-#else
-  id = this_thread_identity_by_call();
-#endif
-  return id;
-}
+// A bias's owner is named by this_thread_identity() (platform/cpu.hpp): its thread pointer,
+// read afresh at every call. Live threads have distinct ones, no fiber switch comes between
+// reading it and using it, and a lock is released on the thread that took it (a park's arrival
+// hook runs there); a thread that inherits a dead owner's pointer and so holds the bias is
+// harmless, since the dead owner is out.
 
 // The tests' way in (tests/biased_lock_stress_test.cpp): takes the lock as a caller that names
 // its own identity, to pit several "owners" against each other in one process.

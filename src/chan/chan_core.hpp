@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
+// The type-erased channel that goro::chan<T> wraps (through goro/detail/chan_core.hpp): a ring
+// buffer of capacity n, the queues of blocked senders and receivers, and the closed flag, under
+// one lock (a biased_lock). Its operations are in chan_core.cpp and move elements through
+// elem_ops. The protocol, its invariants and the designs rejected are in docs/channels.md.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "chan/biased_lock.hpp"
+#include "goro/detail/chan_core.hpp"
+#include "goro/detail/hardware.hpp"
+#include "goro/detail/thread_safety.hpp"
+#include "park/park.hpp"
+#include "park/wait_queue.hpp"
+
+namespace goro::detail {
+
+// The claim outcome of a plain send or receive that a partner completes (the one case of a
+// one-case select); a select's cases are case_outcome(i). Whatever is not a case is the parking
+// layer's (timed_out, cancelled).
+inline constexpr claim_outcome chan_completed = case_outcome(0);
+
+// One blocked operation on one channel (Go's sudog): a send of *slot, or a receive into the
+// raw storage at slot. A select has one per case, all sharing its waiter.
+struct chan_waiter : wait_link<chan_waiter> {
+  waiter* w = nullptr;
+  void* slot = nullptr;
+  claim_outcome as = chan_completed;  // what a completer claims w as: the select case
+  bool ok = false;  // set by the completer: true = value moved, false = channel closed
+  // False when nothing else can complete the waiter (a plain blocking send or receive, with no
+  // deadline or stop token): the completer then skips the claim.
+  bool needs_claim = true;
+
+  bool claim() noexcept { return !needs_claim || w->claim(as); }
+  void unpark() noexcept { w->unpark(); }
+};
+
+// The FIFO of a channel's blocked senders or receivers (park/wait_queue.hpp). Not thread-safe:
+// the channel's lock guards it.
+class waiter_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push(chan_waiter* n) noexcept { view().push_back(n); }
+  // Unlinks n if it is queued here.
+  void remove(chan_waiter* n) noexcept { view().remove(n); }
+  // Pops waiters until one this call claims; drops the stale ones (already claimed by another
+  // select case, a timeout or a cancellation).
+  chan_waiter* pop_claimed() noexcept { return view().pop_claimed(); }
+  // pop_claimed() until the queue is empty, the waiters chained through next.
+  chan_waiter* pop_all_claimed() noexcept { return view().pop_all_claimed().first; }
+
+ private:
+  wait_queue<chan_waiter> view() noexcept { return {head_, tail_}; }
+  chan_waiter* head_ = nullptr;
+  chan_waiter* tail_ = nullptr;
+};
+
+class chan_core {
+ public:
+  // REQUIRES: capacity <= max_chan_capacity(ops.size) (chan<T> checks it before constructing).
+  chan_core(std::size_t capacity, const elem_ops& ops);
+  ~chan_core();
+  chan_core(const chan_core&) = delete;
+  chan_core& operator=(const chan_core&) = delete;
+
+  // Relaxed: a new handle is copied from a live one, so the count cannot reach zero meanwhile
+  // (the usual reference-count argument); release() orders the delete.
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: every handle's last use happens-before the delete.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // Sends *value (moved from only on ok), blocking as long as it takes: ok or closed.
+  chan_result send(void* value);
+  // Receives into the raw storage `out` (constructed only on ok), blocking: ok or closed.
+  chan_result recv(void* out);
+  // As send and recv, but blocking only within `limit`, or not at all if non_blocking (a
+  // full or empty channel then gives would_block).
+  chan_result send(void* value, const wait_limit& limit, bool non_blocking);
+  chan_result recv(void* out, const wait_limit& limit, bool non_blocking);
+  // Throws closed_channel_error if already closed.
+  void close();
+
+  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // ---- for select (src/chan/select.cpp), under lock() ----
+  biased_lock& lock() noexcept { return lock_; }
+  // What try_send_locked or try_recv_locked did. `wake`, when not null, is the waiter of a
+  // blocked party whose operation this one completed: the caller must unpark it *after*
+  // unlocking, since once woken the party may drop the last handle and free the channel, lock
+  // included.
+  struct attempt {
+    enum class outcome : std::uint8_t {
+      would_block,  // nothing happened
+      done,         // sent; or received a value into `out`
+      closed,       // the channel is closed: a send did nothing, a receive completed empty
+    };
+    outcome result = outcome::would_block;
+    waiter* wake = nullptr;
+  };
+  // A send or receive that can complete now, completed.
+  attempt try_send_locked(void* value) noexcept GORO_REQUIRES(lock_);
+  attempt try_recv_locked(void* out) noexcept GORO_REQUIRES(lock_);
+  waiter_queue& sendq() noexcept GORO_REQUIRES(lock_) { return sendq_; }
+  waiter_queue& recvq() noexcept GORO_REQUIRES(lock_) { return recvq_; }
+
+ private:
+  // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
+  // for the lock on another core then reads only those, and the holder's writes to the fields
+  // below do not each cost a transfer. Declared first, as the layout has it.
+  alignas(cache_line_size) biased_lock lock_;
+  alignas(cache_line_size) waiter_queue sendq_ GORO_GUARDED_BY(lock_);
+  waiter_queue recvq_ GORO_GUARDED_BY(lock_);
+
+  // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
+  void* slot_at(std::size_t i) const noexcept GORO_REQUIRES(lock_) {
+    std::size_t index = head_ + i;
+    if (index >= capacity_) index -= capacity_;
+    return buffer_ + index * ops_.size;
+  }
+  // Move-constructs the element at dst from src, and destroys src's (moved-from) element.
+  void relocate(void* dst, void* src) const noexcept {
+    if (ops_.trivial) {
+      copy_bytes(dst, src);
+      return;
+    }
+    ops_.move_construct(dst, src);
+    ops_.destroy(src);
+  }
+  // As relocate, but leaves src alive (moved-from): the sender's own variable.
+  void move_in(void* dst, void* src) const noexcept {
+    if (ops_.trivial) {
+      copy_bytes(dst, src);
+    } else {
+      ops_.move_construct(dst, src);
+    }
+  }
+  void copy_bytes(void* dst, const void* src) const noexcept {
+    if (ops_.size == sizeof(std::uint64_t)) {  // long, double, pointers: one load and store
+      std::memcpy(dst, src, sizeof(std::uint64_t));
+    } else {
+      std::memcpy(dst, src, ops_.size);
+    }
+  }
+  // Completes the waiting receive r with *value (moved from); returns r's waiter, to unpark
+  // after unlocking.
+  waiter* hand_over(chan_waiter* r, void* value) noexcept;
+  // The rest of send and recv, entered with lock_ held; return with it released.
+  chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  // Queues a blocked operation on `queue` and parks within `limit`. Entered with lock_ held;
+  // returns with it released.
+  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit) GORO_RELEASE(lock_);
+  // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
+  void take_front(void* out) noexcept GORO_REQUIRES(lock_) {
+    relocate(out, slot_at(0));
+    if (++head_ == capacity_) head_ = 0;
+  }
+  // Appends *value to the buffer. REQUIRES: size() < capacity_.
+  void buffer_push(void* value) noexcept GORO_REQUIRES(lock_) {
+    const std::size_t n = count_.load(std::memory_order_relaxed);  // lock_ orders it
+    move_in(slot_at(n), value);
+    count_.store(n + 1, std::memory_order_relaxed);
+  }
+  // Moves the oldest buffered item into `out`. REQUIRES: size() > 0.
+  void buffer_pop(void* out) noexcept GORO_REQUIRES(lock_) {
+    take_front(out);
+    count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+
+  const elem_ops& ops_;
+  const std::size_t capacity_;
+  std::byte* buffer_ = nullptr;
+  std::size_t head_ GORO_GUARDED_BY(lock_) = 0;
+  // Written under lock_ (which orders it for every reader that locks, hence relaxed there);
+  // read lock-free only by size(), a snapshot like Go's len.
+  std::atomic<std::size_t> count_{0};
+  bool closed_ GORO_GUARDED_BY(lock_) = false;
+  std::atomic<std::size_t> refs_{1};
+};
+
+}  // namespace goro::detail
