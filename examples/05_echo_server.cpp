@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   goro::options opts;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--listen") == 0) address = argv[i + 1];
-    if (std::strcmp(argv[i], "--workers") == 0) opts.workers = std::strtoul(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--workers") == 0)
+      opts.workers = std::strtoul(argv[i + 1], nullptr, 10);
   }
   // Blocked before the runtime starts its threads, so they inherit the mask and the signals go
   // to the signalfd.

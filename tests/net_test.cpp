@@ -62,7 +62,8 @@ TEST_P(Net, EchoesManyConnections) {
   goro_test::run_fibers(rt, conns, [&](std::size_t id) {
     goro::net::conn c = goro::net::dial("tcp", where);
     std::vector<std::byte> out(size);
-    for (std::size_t i = 0; i < size; ++i) out[i] = std::byte(static_cast<unsigned char>(i * 7 + id));
+    for (std::size_t i = 0; i < size; ++i)
+      out[i] = std::byte(static_cast<unsigned char>(i * 7 + id));
     goro::wait_group wrote;
     wrote.add(1);
     goro::go([&] {  // write and read at once: neither side's buffer may fill for good
@@ -318,7 +319,8 @@ struct full_listener {
       std::stop_source stop;
       goro::chan<bool> done(1);
       goro::go([&] {
-        goro::select(goro::on_recv(done), goro::on_recv(goro::after(after), [&] { stop.request_stop(); }));
+        goro::select(goro::on_recv(done),
+                     goro::on_recv(goro::after(after), [&] { stop.request_stop(); }));
       });
       try {
         queued.push_back(goro::net::dial("tcp", address, stop.get_token()));
@@ -396,7 +398,7 @@ TEST_P(Net, CloseWakesBlockedCalls) {
     std::byte buf[8];
     EXPECT_EQ(error_of([&] { client.read(buf); }), std::errc::bad_file_descriptor);
     EXPECT_EQ(error_of([&] { client.write("x"); }), std::errc::bad_file_descriptor);
-    client.close();  // twice: nothing happens
+    client.close();                   // twice: nothing happens
     EXPECT_EQ(server.read(buf), 0u);  // the peer sees the close
   });
 }
@@ -565,9 +567,8 @@ TEST_P(Net, BlockingRunsOffTheWorkers) {
   });
   // Eight 50 ms calls at once take about 50 ms, not 400, even on one worker.
   const auto start = clock_type::now();
-  goro_test::run_fibers(rt, 8, [](std::size_t) {
-    goro::blocking([] { std::this_thread::sleep_for(50ms); });
-  });
+  goro_test::run_fibers(
+      rt, 8, [](std::size_t) { goro::blocking([] { std::this_thread::sleep_for(50ms); }); });
   EXPECT_LT(goro_test::ms_since(start), 300.0);
 }
 

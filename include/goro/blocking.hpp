@@ -45,8 +45,7 @@ std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
           std::apply([](auto&&... p) { std::invoke(std::forward<decltype(p)>(p)...); }, c->parts);
         } else {
           c->result.emplace(std::apply(
-              [](auto&&... p) { return std::invoke(std::forward<decltype(p)>(p)...); },
-              c->parts));
+              [](auto&&... p) { return std::invoke(std::forward<decltype(p)>(p)...); }, c->parts));
         }
       } catch (...) {
         c->error = std::current_exception();

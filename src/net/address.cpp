@@ -89,8 +89,9 @@ std::vector<socket_address> lookup(const network& net, const std::string& host,
     return ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
   });
   if (rc != 0) {
-    const std::error_code code = rc == EAI_SYSTEM ? std::error_code(errno, std::system_category())
-                                                  : std::make_error_code(std::errc::host_unreachable);
+    const std::error_code code = rc == EAI_SYSTEM
+                                     ? std::error_code(errno, std::system_category())
+                                     : std::make_error_code(std::errc::host_unreachable);
     throw std::system_error(code, std::string("goro::net: ") + what + " " + host + ":" + port +
                                       ": " + ::gai_strerror(rc));
   }
@@ -189,8 +190,7 @@ std::string format_address(const sockaddr* sa, socklen_t size) {
       if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
       return std::string(un->sun_path, strnlen(un->sun_path, n));
     }
-    default:
-      return "";
+    default: return "";
   }
 }
 

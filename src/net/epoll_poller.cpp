@@ -108,7 +108,8 @@ int epoll_poller::wait_events(epoll_event* events, int max, clock::time_point un
     have_pwait2.store(false, std::memory_order_relaxed);
   }
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return ::epoll_wait(epfd_, events, max, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
+  return ::epoll_wait(epfd_, events, max,
+                      ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
 }
 
 // Hands each event to its record (docs/net.md, "A wait"), then unparks the waiters claimed, with

@@ -124,8 +124,7 @@ void io_lock::unlock() noexcept {
 
 // ---- net_fd -------------------------------------------------------------------------------
 
-net_fd::net_fd(int fd, int family, socket_kind kind)
-    : fd_(fd), family_(family), kind_(kind) {
+net_fd::net_fd(int fd, int family, socket_kind kind) : fd_(fd), family_(family), kind_(kind) {
   for (auto& d : deadline_) d.store(clock::time_point::max().time_since_epoch().count());
   try {
     record_ = &acquire_poll_record();
@@ -223,7 +222,8 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
-    const claim_outcome outcome = wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
+    const claim_outcome outcome =
+        wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }
@@ -265,8 +265,9 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
   } catch (const std::system_error& e) {
     release_poll_record(r);
     if (e.code().value() == EEXIST) {
-      throw std::invalid_argument(std::string("goro::net: ") + what +
-                                  ": the descriptor is already waited on, or is a goro socket's (use its calls)");
+      throw std::invalid_argument(
+          std::string("goro::net: ") + what +
+          ": the descriptor is already waited on, or is a goro socket's (use its calls)");
     }
     throw;
   }

@@ -51,7 +51,7 @@ struct poll_record {
   // error is still to be read, and no further edge will announce it (Tokio keeps READ_CLOSED
   // apart from READABLE for the same reason).
   bool hung_up[2] GORO_GUARDED_BY(lock) = {};
-  std::uint32_t index = 0;         // its place in the pool; fixed
+  std::uint32_t index = 0;           // its place in the pool; fixed
   poll_record* next_free = nullptr;  // the pool's free list, under the pool's mutex
 
   io_side& side(io_direction d) GORO_REQUIRES(lock) { return sides[static_cast<int>(d)]; }

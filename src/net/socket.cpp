@@ -319,8 +319,8 @@ datagram packet_conn::read_from(std::span<std::byte> buf, std::stop_token stop) 
   for (;;) {
     sockaddr_storage from{};
     socklen_t size = sizeof from;
-    const ssize_t n = ::recvfrom(fd.fd(), buf.data(), buf.size(), 0,
-                                 reinterpret_cast<sockaddr*>(&from), &size);
+    const ssize_t n =
+        ::recvfrom(fd.fd(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &size);
     if (n >= 0) {
       return {static_cast<std::size_t>(n),
               goro::detail::format_address(reinterpret_cast<sockaddr*>(&from), size)};

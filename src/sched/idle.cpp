@@ -2,10 +2,10 @@
 // Layer: sched. May include: sched, stack, time, platform.
 // Spinning and parking: the idle set's list (idle.hpp), the wake-ups that take a sleeper off it,
 // and, after them, the sleeper's side: a worker with no work parks its thread in steps
-// (park_thread), the timer-duty holder in the I/O poller if the runtime has one (docs/net.md). Each Dekker pair has its two sides in this file: wake_one() against
-// park_thread's fence, wake_for_timer() against sleep_on_timer_duty's. Proofs in
-// docs/scheduler.md ("Asymmetric fences", "Stealing, spinning and parking workers", "Counting
-// live fibers").
+// (park_thread), the timer-duty holder in the I/O poller if the runtime has one (docs/net.md). Each
+// Dekker pair has its two sides in this file: wake_one() against park_thread's fence,
+// wake_for_timer() against sleep_on_timer_duty's. Proofs in docs/scheduler.md ("Asymmetric fences",
+// "Stealing, spinning and parking workers", "Counting live fibers").
 #include "sched/idle.hpp"
 
 #include <algorithm>
