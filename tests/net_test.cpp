@@ -145,7 +145,9 @@ pair_of_conns connect_pair() {
 TEST_P(Net, ReadDeadlinePasses) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     const auto start = clock_type::now();
     client.set_read_deadline(start + 50ms);
     std::byte buf[8];
@@ -164,7 +166,9 @@ TEST_P(Net, ReadDeadlinePasses) {
 TEST_P(Net, DeadlineMovedWhileBlocked) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     // Pulled in: a read blocked with no deadline fails once another fiber sets a past one.
     goro::chan<std::errc> result(1);
     goro::go([&] {
@@ -210,7 +214,9 @@ TEST_P(Net, DeadlineSetFromPlainThread) {
 TEST_P(Net, StopRequestCancelsRead) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     std::stop_source from_fiber;
     goro::chan<std::errc> result(2);
     goro::go([&] {
@@ -242,7 +248,8 @@ TEST_P(Net, StopRequestCancelsRead) {
 TEST_P(Net, WriteDeadlineAndStopWhenPeerDoesNotRead) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();  // the server end is never read
+    goro::net::conn& client = p.client;
     const std::vector<std::byte> big(64 << 20);  // far more than both socket buffers hold
     client.set_write_deadline(clock_type::now() + 50ms);
     EXPECT_EQ(error_of([&] { client.write(big); }), std::errc::timed_out);
@@ -365,7 +372,9 @@ TEST_P(Net, DialRefusedAndBadAddresses) {
 TEST_P(Net, PeerResetFailsRead) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     const linger abort_on_close{1, 0};  // close sends RST
     ::setsockopt(server.native_handle(), SOL_SOCKET, SO_LINGER, &abort_on_close,
                  sizeof abort_on_close);
@@ -383,7 +392,9 @@ TEST_P(Net, PeerResetFailsRead) {
 TEST_P(Net, CloseWakesBlockedCalls) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     goro::chan<std::errc> result(3);
     for (int i = 0; i < 3; ++i) {  // one blocked in the read, two queued for their turn
       goro::go([&] {
@@ -429,7 +440,9 @@ TEST_P(Net, CloseFromPlainThreadWhileFiberReads) {
 TEST_P(Net, MovedFromHandlesAreEmpty) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    auto [client, server] = connect_pair();
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::net::conn& server = p.server;
     goro::net::conn moved = std::move(client);
     EXPECT_FALSE(client.is_open());  // NOLINT(bugprone-use-after-move): the documented state
     std::byte buf[8];

@@ -64,7 +64,7 @@ void epoll_poller::add(int fd, poll_record& r) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   {
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     ev.data.u64 = r.tag();
   }
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -76,7 +76,7 @@ void epoll_poller::add_oneshot(int fd, poll_record& r, io_direction d) {
   epoll_event ev{};
   ev.events = (d == io_direction::read ? EPOLLIN | EPOLLRDHUP : EPOLLOUT) | EPOLLONESHOT;
   {
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     ev.data.u64 = r.tag();
   }
   if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -136,7 +136,7 @@ void epoll_poller::poll(clock::time_point until) noexcept {
     }
     const std::uint32_t flags = events[i].events;
     poll_record& r = poll_record_at(static_cast<std::uint32_t>(tag));
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     if (r.seq != static_cast<std::uint32_t>(tag >> 32)) continue;  // a closed descriptor's
     const bool hang_up = (flags & (EPOLLHUP | EPOLLERR)) != 0;
     if ((flags & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {

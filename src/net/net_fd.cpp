@@ -56,7 +56,7 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& l
                              epoll_poller& poller) {
   waiter w;
   {
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     io_side& s = r.side(d);
     if (s.ready) {
       s.ready = false;
@@ -73,7 +73,7 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& l
   if (owner == nullptr) {
     // The runtime is gone: nothing will poll. Take the waiter back and fail clearly.
     poller.remove_waiter();
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     if (r.side(d).w == &w) r.side(d).w = nullptr;
     return io_closed;
   }
@@ -84,7 +84,7 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& l
   park_limited(w, limit);
   poller.remove_waiter();
   {
-    std::lock_guard lock(r.lock);
+    lock_guard lock(r.lock);
     if (r.side(d).w == &w) r.side(d).w = nullptr;
   }
   return w.winner();
@@ -106,7 +106,7 @@ claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
   park_queued(node.w, mu_, limit);  // releases mu_
   const claim_outcome outcome = node.w.winner();
   if (outcome != granted) {
-    std::lock_guard lock(mu_);
+    lock_guard lock(mu_);
     sync_queue(head_, tail_).remove(&node);
   }
   return outcome;
@@ -115,7 +115,7 @@ claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
 void io_lock::unlock() noexcept {
   sync_node* next = nullptr;
   {
-    std::lock_guard lock(mu_);
+    lock_guard lock(mu_);
     next = sync_queue(head_, tail_).pop_claimed(granted);
     if (next == nullptr) held_ = false;  // else handed over: held_ stays set
   }
@@ -175,7 +175,7 @@ bool net_fd::close_descriptor() noexcept {
   if ((was & closed_bit) != 0) return false;
   waiter* to_wake[2];
   {
-    std::lock_guard lock(record_->lock);
+    lock_guard lock(record_->lock);
     record_->closing = true;
     to_wake[0] = record_->claim_waiter(io_direction::read, io_closed);
     to_wake[1] = record_->claim_waiter(io_direction::write, io_closed);
@@ -204,14 +204,14 @@ void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {
   // later reads the deadline under the record's lock, after ours.
   waiter* w;
   {
-    std::lock_guard lock(record_->lock);
+    lock_guard lock(record_->lock);
     w = record_->claim_waiter(d, io_deadline_changed);
   }
   if (w != nullptr) w->unpark();
 }
 
 void net_fd::drained(io_direction d, std::uint32_t tick) noexcept {
-  std::lock_guard lock(record_->lock);
+  lock_guard lock(record_->lock);
   record_->note_drained(d, tick);
 }
 

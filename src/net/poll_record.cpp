@@ -56,7 +56,7 @@ poll_record& acquire_poll_record() {
 
 void release_poll_record(poll_record& r) noexcept {
   {
-    std::lock_guard guard(r.lock);
+    lock_guard guard(r.lock);
     ++r.seq;
     r.closing = false;
     r.sides[0] = {};
