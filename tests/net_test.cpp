@@ -414,6 +414,34 @@ TEST_P(Net, CloseWakesBlockedCalls) {
   });
 }
 
+// A read queued behind another for its turn when the conn is closed fails, though the
+// descriptor, held open by the calls in flight, still has data. One worker only: with more, both
+// reads may legitimately finish before the close.
+TEST_P(Net, CloseFailsReadsQueuedForTheirTurn) {
+  if (workers() != 1) GTEST_SKIP() << "the order it needs holds on one worker only";
+  goro::runtime rt(opts());
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    pair_of_conns p = connect_pair();
+    goro::net::conn& client = p.client;
+    goro::chan<std::errc> first(1);
+    goro::chan<std::errc> second(1);
+    goro::go([&] {
+      std::byte b[1];
+      first.send(error_of([&] { client.read(b); }));
+    });
+    goro::go([&] {
+      std::byte b[1];
+      second.send(error_of([&] { client.read(b); }));
+    });
+    goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets both block
+    p.server.write("xy");  // one byte more than the first read takes
+    client.close();
+    const std::errc a = *first.recv();
+    EXPECT_TRUE(a == std::errc() || a == std::errc::bad_file_descriptor);  // done before, or not
+    EXPECT_EQ(*second.recv(), std::errc::bad_file_descriptor);
+  });
+}
+
 TEST_P(Net, CloseFromPlainThreadWhileFiberReads) {
   goro::runtime rt(opts());
   for (int round = 0; round < 20; ++round) {

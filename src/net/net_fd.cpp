@@ -252,6 +252,12 @@ net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, cons
     : lock_(fd.locks_[static_cast<int>(d)]) {
   const claim_outcome outcome = lock_.lock({fd.deadline(d), stop});
   if (outcome != granted) throw_for(outcome, what);
+  // A close while we queued for our turn: fail as a call that started after it would, even if
+  // the descriptor (held open by our call) has data.
+  if (!fd.is_open()) {
+    lock_.unlock();
+    throw_closed(what);
+  }
 }
 
 // ---- descriptors goro does not own --------------------------------------------------------
