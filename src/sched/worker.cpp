@@ -30,6 +30,8 @@ constexpr std::uint32_t fairness_period = 61;
 // every 3,904 (64 periods), under a thousand.
 constexpr std::uint32_t displaced_fairness_periods = 64;
 constexpr int steal_rounds = 4;
+// A poll that makes this many fibers runnable wakes an idle worker to share them (inject_polled).
+constexpr std::size_t spread_batch = 32;
 
 // Arrival hook of a yield: runs on the next context's stack once the yielding fiber is saved.
 void requeue_yielded(void* arg) noexcept { worker::current()->push_back(static_cast<fiber*>(arg)); }
@@ -85,7 +87,7 @@ fiber* worker::find_runnable() noexcept {
     if (f == nullptr && sched_.workers_.size() > 1) {
       if (sched_.idle_.try_start_spinning(idle_slot_)) {
         for (int round = 0; f == nullptr && round < steal_rounds; ++round) f = steal_work();
-        if (f == nullptr) {
+        if (f == nullptr && !io_waiters()) {
           spin_for_work();
           f = pick_local();
           if (f == nullptr) f = steal_work();
@@ -148,6 +150,11 @@ void worker::poll_timers() noexcept {
   if (earlier) sched_.idle_.wake_for_timer();  // a ticker re-armed ahead of a sleeping duty worker
 }
 
+bool worker::io_waiters() const noexcept {
+  const io_poller* poller = sched_.poller();
+  return poller != nullptr && poller->has_waiters();
+}
+
 // Polls for I/O without blocking if anyone waits on it; returns true if that made fibers
 // runnable (queued here and on the global queue by inject_polled).
 bool worker::poll_io() noexcept {
@@ -170,31 +177,26 @@ void worker::add_polled(fiber* f) noexcept {
   ++polled_count_;
 }
 
-// Queues what a poll made runnable, behind each other in the order found: as many as there are
-// idle workers, less the one we run ourselves, on the global queue, waking one worker (which
-// wakes the next as it finds work, idle_set::stop_spinning); the rest here (Go's injectglist).
+// Queues what a poll made runnable here, behind each other in the order found; if the poll
+// found a large batch (spread_batch or more: more than one worker serves at once), wakes one
+// idle worker, which steals its share as spinners do. Go's injectglist instead puts a share on
+// the global queue for every idle worker and starts them, a futex wake-up per poll that finds
+// two fibers; on the 2-CPU development VM, with the echo benchmark's client competing for the
+// CPUs, neither way measured better than the other beyond the noise of that machine (173k-291k
+// requests/s at 2 workers across runs of each, docs/performance.md), so the cheaper one stays.
+// Not yet measured where it matters, on many cores.
 void worker::inject_polled() noexcept {
   if (polled_count_ == 0) return;
   fiber* f = polled_head_;
-  std::size_t n = polled_count_;
+  const std::size_t n = polled_count_;
   polled_head_ = polled_tail_ = nullptr;
   polled_count_ = 0;
-  const auto idle = static_cast<std::size_t>(std::max(sched_.idle_.idle_count(), 0));
-  const std::size_t shared = std::min(n - 1, idle);
-  if (shared != 0) {
-    fiber* first = f;
-    fiber* last = f;
-    for (std::size_t i = 1; i < shared; ++i) last = last->next;
-    f = last->next;
-    n -= shared;
-    sched_.global_push(first, last, shared);
-    sched_.idle_.wake_one();
-  }
-  while (n-- != 0) {
+  while (f != nullptr) {
     fiber* next = f->next;
     push_back(f);
     f = next;
   }
+  if (n >= spread_batch && sched_.workers_.size() > 1) sched_.idle_.wake_one();
 }
 
 void worker::make_next(fiber* f) noexcept {

@@ -89,6 +89,7 @@ class worker {
   void spin_for_work() noexcept;
   void poll_timers() noexcept;
   bool poll_io() noexcept;
+  bool io_waiters() const noexcept;
   void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
 
