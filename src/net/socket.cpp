@@ -72,6 +72,26 @@ std::string name_of(int fd, bool peer, const char* what) {
   return goro::detail::format_address(sa, size);
 }
 
+// What every handle's setters and getters do, once: a call on the descriptor, then the work.
+void set_deadline_of(const goro::detail::fd_handle& h, io_direction d, deadline_time t,
+                     const char* what) {
+  net_fd& fd = get(h, what);
+  const net_fd::call call(fd, what);
+  fd.set_deadline(d, no_zero(t));
+}
+
+std::string address_of(const goro::detail::fd_handle& h, bool peer, const char* what) {
+  net_fd& fd = get(h, what);
+  const net_fd::call call(fd, what);
+  return name_of(fd.fd(), peer, what);
+}
+
+int descriptor_of(const goro::detail::fd_handle& h) {
+  net_fd& fd = get(h, "native_handle");
+  const net_fd::call call(fd, "native_handle");
+  return fd.fd();
+}
+
 std::string op_name(const char* op, std::string_view network, std::string_view address) {
   return std::string(op) + " " + std::string(network) + " " + std::string(address);
 }
@@ -141,15 +161,11 @@ void conn::set_deadline(deadline_time t) {
 }
 
 void conn::set_read_deadline(deadline_time t) {
-  net_fd& fd = get(fd_, "set_read_deadline");
-  const net_fd::call call(fd, "set_read_deadline");
-  fd.set_deadline(reading, no_zero(t));
+  set_deadline_of(fd_, reading, t, "set_read_deadline");
 }
 
 void conn::set_write_deadline(deadline_time t) {
-  net_fd& fd = get(fd_, "set_write_deadline");
-  const net_fd::call call(fd, "set_write_deadline");
-  fd.set_deadline(writing, no_zero(t));
+  set_deadline_of(fd_, writing, t, "set_write_deadline");
 }
 
 void conn::close_write() {
@@ -164,23 +180,11 @@ void conn::close() noexcept {
 
 bool conn::is_open() const noexcept { return fd_ && fd_->is_open(); }
 
-std::string conn::local_address() const {
-  net_fd& fd = get(fd_, "local_address");
-  const net_fd::call call(fd, "local_address");
-  return name_of(fd.fd(), false, "local_address");
-}
+std::string conn::local_address() const { return address_of(fd_, false, "local_address"); }
 
-std::string conn::remote_address() const {
-  net_fd& fd = get(fd_, "remote_address");
-  const net_fd::call call(fd, "remote_address");
-  return name_of(fd.fd(), true, "remote_address");
-}
+std::string conn::remote_address() const { return address_of(fd_, true, "remote_address"); }
 
-int conn::native_handle() const {
-  net_fd& fd = get(fd_, "native_handle");
-  const net_fd::call call(fd, "native_handle");
-  return fd.fd();
-}
+int conn::native_handle() const { return descriptor_of(fd_); }
 
 // ---- listener -----------------------------------------------------------------------------
 
@@ -210,17 +214,9 @@ conn listener::accept(std::stop_token stop) {
   }
 }
 
-void listener::set_deadline(deadline_time t) {
-  net_fd& fd = get(fd_, "set_deadline");
-  const net_fd::call call(fd, "set_deadline");
-  fd.set_deadline(reading, no_zero(t));
-}
+void listener::set_deadline(deadline_time t) { set_deadline_of(fd_, reading, t, "set_deadline"); }
 
-std::string listener::address() const {
-  net_fd& fd = get(fd_, "address");
-  const net_fd::call call(fd, "address");
-  return name_of(fd.fd(), false, "address");
-}
+std::string listener::address() const { return address_of(fd_, false, "address"); }
 
 void listener::close() noexcept {
   if (fd_) fd_->close();
@@ -228,11 +224,7 @@ void listener::close() noexcept {
 
 bool listener::is_open() const noexcept { return fd_ && fd_->is_open(); }
 
-int listener::native_handle() const {
-  net_fd& fd = get(fd_, "native_handle");
-  const net_fd::call call(fd, "native_handle");
-  return fd.fd();
-}
+int listener::native_handle() const { return descriptor_of(fd_); }
 
 listener listen(std::string_view network, std::string_view address) {
   const std::string what = op_name("listen", network, address);
@@ -359,15 +351,11 @@ void packet_conn::set_deadline(deadline_time t) {
 }
 
 void packet_conn::set_read_deadline(deadline_time t) {
-  net_fd& fd = get(fd_, "set_read_deadline");
-  const net_fd::call call(fd, "set_read_deadline");
-  fd.set_deadline(reading, no_zero(t));
+  set_deadline_of(fd_, reading, t, "set_read_deadline");
 }
 
 void packet_conn::set_write_deadline(deadline_time t) {
-  net_fd& fd = get(fd_, "set_write_deadline");
-  const net_fd::call call(fd, "set_write_deadline");
-  fd.set_deadline(writing, no_zero(t));
+  set_deadline_of(fd_, writing, t, "set_write_deadline");
 }
 
 void packet_conn::close() noexcept {
@@ -376,17 +364,9 @@ void packet_conn::close() noexcept {
 
 bool packet_conn::is_open() const noexcept { return fd_ && fd_->is_open(); }
 
-std::string packet_conn::local_address() const {
-  net_fd& fd = get(fd_, "local_address");
-  const net_fd::call call(fd, "local_address");
-  return name_of(fd.fd(), false, "local_address");
-}
+std::string packet_conn::local_address() const { return address_of(fd_, false, "local_address"); }
 
-int packet_conn::native_handle() const {
-  net_fd& fd = get(fd_, "native_handle");
-  const net_fd::call call(fd, "native_handle");
-  return fd.fd();
-}
+int packet_conn::native_handle() const { return descriptor_of(fd_); }
 
 packet_conn listen_packet(std::string_view network, std::string_view address) {
   const std::string what = op_name("listen_packet", network, address);
