@@ -29,7 +29,13 @@ using goro_test::error_of;
 using goro_test::read_full;
 using clock_type = std::chrono::steady_clock;
 
-class Net : public goro_test::net_test {};
+class Net : public goro_test::net_test {
+ protected:
+  // Runs body(client, server) in a fiber of a runtime of this test's worker count, with a
+  // connected pair of TCP conns made there.
+  template <class F>
+  void with_connected_pair(F body);
+};
 
 // A server fiber on `rt` echoing every connection until it closes; returns its address.
 // The listener is closed and the fibers finish once `stop` is requested.
@@ -142,12 +148,32 @@ pair_of_conns connect_pair() {
   return p;
 }
 
-TEST_P(Net, ReadDeadlinePasses) {
+template <class F>
+void Net::with_connected_pair(F body) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+    body(p.client, p.server);
+  });
+}
+
+// Starts a fiber on the caller's runtime (the default one off fibers: pass `rt` then) that
+// reads `c` and sends what the read threw, std::errc() if nothing, on `result`.
+void read_in_fiber(goro::net::conn& c, goro::chan<std::errc> result, std::stop_token stop = {},
+                   goro::runtime* rt = nullptr) {
+  auto body = [&c, result, stop]() mutable {
+    std::byte buf[8];
+    result.send(error_of([&] { c.read(buf, stop); }));
+  };
+  if (rt != nullptr) {
+    rt->go(std::move(body));
+  } else {
+    goro::go(std::move(body));
+  }
+}
+
+TEST_P(Net, ReadDeadlinePasses) {
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     const auto start = clock_type::now();
     client.set_read_deadline(start + 50ms);
     std::byte buf[8];
@@ -164,17 +190,10 @@ TEST_P(Net, ReadDeadlinePasses) {
 }
 
 TEST_P(Net, DeadlineMovedWhileBlocked) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     // Pulled in: a read blocked with no deadline fails once another fiber sets a past one.
     goro::chan<std::errc> result(1);
-    goro::go([&] {
-      std::byte buf[8];
-      result.send(error_of([&] { client.read(buf); }));
-    });
+    read_in_fiber(client, result);
     goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets the read block
     client.set_read_deadline(clock_type::now() - 1s);
     EXPECT_EQ(*result.recv(), std::errc::timed_out);
@@ -202,36 +221,23 @@ TEST_P(Net, DeadlineSetFromPlainThread) {
     server = std::move(p.server);
   });
   goro::chan<std::errc> result(1);
-  rt.go([&] {
-    std::byte buf[8];
-    result.send(error_of([&] { client.read(buf); }));
-  });
+  read_in_fiber(client, result, {}, &rt);
   std::this_thread::sleep_for(goro_test::blocked_for);  // lets the read block
   client.set_deadline(clock_type::now());
   EXPECT_EQ(*result.recv(), std::errc::timed_out);
 }
 
 TEST_P(Net, StopRequestCancelsRead) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     std::stop_source from_fiber;
     goro::chan<std::errc> result(2);
-    goro::go([&] {
-      std::byte buf[8];
-      result.send(error_of([&] { client.read(buf, from_fiber.get_token()); }));
-    });
+    read_in_fiber(client, result, from_fiber.get_token());
     goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets the read block
     from_fiber.request_stop();
     EXPECT_EQ(*result.recv(), std::errc::operation_canceled);
 
     std::stop_source from_thread;
-    goro::go([&] {
-      std::byte buf[8];
-      result.send(error_of([&] { client.read(buf, from_thread.get_token()); }));
-    });
+    read_in_fiber(client, result, from_thread.get_token());
     std::thread t([&] {
       std::this_thread::sleep_for(goro_test::blocked_for);  // lets the read block
       from_thread.request_stop();
@@ -246,10 +252,8 @@ TEST_P(Net, StopRequestCancelsRead) {
 }
 
 TEST_P(Net, WriteDeadlineAndStopWhenPeerDoesNotRead) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();  // the server end is never read
-    goro::net::conn& client = p.client;
+  // The server end is never read.
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& /*server*/) {
     const std::vector<std::byte> big(64 << 20);  // far more than both socket buffers hold
     client.set_write_deadline(clock_type::now() + 50ms);
     EXPECT_EQ(error_of([&] { client.write(big); }), std::errc::timed_out);
@@ -370,19 +374,12 @@ TEST_P(Net, DialRefusedAndBadAddresses) {
 }
 
 TEST_P(Net, PeerResetFailsRead) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     const linger abort_on_close{1, 0};  // close sends RST
     ::setsockopt(server.native_handle(), SOL_SOCKET, SO_LINGER, &abort_on_close,
                  sizeof abort_on_close);
     goro::chan<std::errc> result(1);
-    goro::go([&] {
-      std::byte buf[8];
-      result.send(error_of([&] { client.read(buf); }));
-    });
+    read_in_fiber(client, result);
     goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets the read block
     server.close();
     EXPECT_EQ(*result.recv(), std::errc::connection_reset);
@@ -390,17 +387,10 @@ TEST_P(Net, PeerResetFailsRead) {
 }
 
 TEST_P(Net, CloseWakesBlockedCalls) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     goro::chan<std::errc> result(3);
     for (int i = 0; i < 3; ++i) {  // one blocked in the read, two queued for their turn
-      goro::go([&] {
-        std::byte buf[8];
-        result.send(error_of([&] { client.read(buf); }));
-      });
+      read_in_fiber(client, result);
     }
     goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets them block
     client.close();
@@ -419,10 +409,7 @@ TEST_P(Net, CloseWakesBlockedCalls) {
 // reads may legitimately finish before the close.
 TEST_P(Net, CloseFailsReadsQueuedForTheirTurn) {
   if (workers() != 1) GTEST_SKIP() << "the order it needs holds on one worker only";
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     goro::chan<std::errc> first(1);
     goro::chan<std::errc> second(1);
     goro::go([&] {
@@ -434,7 +421,7 @@ TEST_P(Net, CloseFailsReadsQueuedForTheirTurn) {
       second.send(error_of([&] { client.read(b); }));
     });
     goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets both block
-    p.server.write("xy");  // one byte more than the first read takes
+    server.write("xy");                                   // one byte more than the first read takes
     client.close();
     const std::errc a = *first.recv();
     EXPECT_TRUE(a == std::errc() || a == std::errc::bad_file_descriptor);  // done before, or not
@@ -466,11 +453,7 @@ TEST_P(Net, CloseFromPlainThreadWhileFiberReads) {
 }
 
 TEST_P(Net, MovedFromHandlesAreEmpty) {
-  goro::runtime rt(opts());
-  goro_test::run_fibers(rt, 1, [&](std::size_t) {
-    pair_of_conns p = connect_pair();
-    goro::net::conn& client = p.client;
-    goro::net::conn& server = p.server;
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     goro::net::conn moved = std::move(client);
     EXPECT_FALSE(client.is_open());  // NOLINT(bugprone-use-after-move): the documented state
     std::byte buf[8];
