@@ -55,7 +55,7 @@ target_url parse_url(std::string_view url) {
   t.dial = t.host;
   if (!has_port) t.dial.append(":80");
   const std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
-  if (rest.empty() || rest.front() == '?') t.target = "/";
+  if (rest.empty() || rest.front() == '?') t.target.push_back('/');
   t.target.append(rest);
   return t;
 }

@@ -155,7 +155,9 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
                                 {opts.max_header_bytes, opts.max_body_bytes});
   detail::conn_buffer in;
   std::string out;
+  std::string peer;
   try {
+    peer = c.remote_address();
     for (;;) {
       // Idle: wait for the next request's first byte; a stop request ends the connection here.
       if (in.empty()) {
@@ -192,7 +194,7 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
 
       detail::parsed_message& m = parser.message();
       request req{std::move(m.method), std::move(m.target), std::move(m.headers),
-                  std::move(m.body)};
+                  std::move(m.body), peer};
       response res;
       bool keep_alive = m.keep_alive;
       try {

@@ -51,6 +51,8 @@ struct request {
   header_fields headers;
   /// The whole body, de-chunked.
   std::string body;
+  /// On the server: the client's address ("127.0.0.1:51234"). The client ignores it.
+  std::string remote_address;
 
   /// The target without its query: "/fanout".
   std::string_view path() const noexcept;
