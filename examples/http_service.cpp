@@ -55,8 +55,8 @@ void bad_request(goro::http::response& res, std::string_view why) {
 // /fanout: K fibers each call /json with the request's deadline and a shared stop token; this
 // fiber counts their answers until all came or `after(T)` fires, then cancels the rest and
 // waits for them (they end at once: their calls see the stop request).
-void fanout(goro::http::client& client, const std::string& json_url,
-            const goro::http::request& req, goro::http::response& res) {
+void fanout(goro::http::client& client, const std::string& json_url, const goro::http::request& req,
+            goro::http::response& res) {
   const auto n = number_param(req, "n", 1, 0, 1000);
   const auto timeout_ms = number_param(req, "timeout_ms", 1000, 0, 60'000);
   if (!n || !timeout_ms) return bad_request(res, "n must be 0..1000, timeout_ms 0..60000");
@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
   goro::options opts;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--listen") == 0) address = argv[i + 1];
-    if (std::strcmp(argv[i], "--workers") == 0) opts.workers = std::strtoul(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--workers") == 0)
+      opts.workers = std::strtoul(argv[i + 1], nullptr, 10);
   }
   if (address.empty()) {
     std::fprintf(stderr, "usage: %s --listen HOST:PORT [--workers N]\n", argv[0]);
@@ -150,7 +151,8 @@ int main(int argc, char** argv) {
         res.body = nlohmann::json{{"message", "Hello, World!"}}.dump();
       });
       routes.post("/echo", [](const goro::http::request& req, goro::http::response& res) {
-        if (const auto type = req.headers.get("Content-Type")) res.headers.set("Content-Type", *type);
+        if (const auto type = req.headers.get("Content-Type"))
+          res.headers.set("Content-Type", *type);
         res.body = req.body;
       });
       routes.get("/fanout", [&](const goro::http::request& req, goro::http::response& res) {

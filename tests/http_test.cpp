@@ -90,7 +90,8 @@ class test_server {
 http::router basic_routes() {
   http::router r;
   r.get("/ok", [](const http::request&, http::response& res) { res.body = "ok"; });
-  r.get("/peer", [](const http::request& req, http::response& res) { res.body = req.remote_address; });
+  r.get("/peer",
+        [](const http::request& req, http::response& res) { res.body = req.remote_address; });
   r.get("/path", [](const http::request& req, http::response& res) { res.body = req.target; });
   r.post("/echo", [](const http::request& req, http::response& res) { res.body = req.body; });
   r.get("/throw", [](const http::request&, http::response&) -> void {
@@ -138,10 +139,11 @@ TEST_F(http_test, KeepAliveReusesOneConnection) {
 TEST_F(http_test, PipelinedRequestsAnsweredInOrder) {
   run([] {
     test_server s(basic_routes());
-    const std::string answer = round_trip(s.address(),
-                                        "GET /path?1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                                        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsecnd"
-                                        "GET /path?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string answer =
+        round_trip(s.address(),
+                   "GET /path?1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsecnd"
+                   "GET /path?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     const std::size_t a = answer.find("/path?1");
     const std::size_t b = answer.find("secnd");
     const std::size_t c = answer.find("/path?3");
@@ -158,9 +160,9 @@ TEST_F(http_test, ChunkedRequestBodies) {
   run([] {
     test_server s(basic_routes());
     const std::string answer = round_trip(s.address(),
-                                        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                        "Transfer-Encoding: chunked\r\n\r\n"
-                                        "5\r\nhello\r\n7\r\n, chunk\r\n0\r\n\r\n");
+                                          "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                          "Transfer-Encoding: chunked\r\n\r\n"
+                                          "5\r\nhello\r\n7\r\n, chunk\r\n0\r\n\r\n");
     EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK");
     EXPECT_NE(answer.find("\r\n\r\nhello, chunk"), std::string::npos) << answer;
 
@@ -218,17 +220,17 @@ TEST_F(http_test, LimitsAndStatusCodes) {
     test_server s(basic_routes(), opts);
     EXPECT_EQ(status_line(round_trip(s.address(), "NOT HTTP AT ALL\r\n\r\n")),
               "HTTP/1.1 400 Bad Request");
-    EXPECT_EQ(status_line(round_trip(s.address(),
-                                   "GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') +
-                                       "\r\n\r\n")),
+    EXPECT_EQ(status_line(round_trip(s.address(), "GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                                      std::string(2000, 'a') + "\r\n\r\n")),
               "HTTP/1.1 431 Request Header Fields Too Large");
-    EXPECT_EQ(status_line(round_trip(s.address(),
-                                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")),
+    EXPECT_EQ(status_line(round_trip(
+                  s.address(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n")),
               "HTTP/1.1 413 Content Too Large");
-    EXPECT_EQ(status_line(round_trip(s.address(), "POST /echo HTTP/1.1\r\nHost: x\r\n"
-                                                "Transfer-Encoding: chunked\r\n\r\n"
-                                                "3e8\r\n" + std::string(1000, 'a') +
-                                                    "\r\n1\r\na\r\n0\r\n\r\n")),
+    EXPECT_EQ(status_line(round_trip(s.address(),
+                                     "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                     "Transfer-Encoding: chunked\r\n\r\n"
+                                     "3e8\r\n" +
+                                         std::string(1000, 'a') + "\r\n1\r\na\r\n0\r\n\r\n")),
               "HTTP/1.1 413 Content Too Large");
 
     http::client cl;
@@ -257,8 +259,9 @@ TEST_F(http_test, ExpectContinueGetsInterimAnswer) {
     test_server s(basic_routes());
     goro::net::conn c = goro::net::dial("tcp", s.address());
     c.set_deadline(clock_type::now() + 10s);
-    c.write(std::string_view("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-                             "Expect: 100-continue\r\nConnection: close\r\n\r\n"));
+    c.write(
+        std::string_view("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                         "Expect: 100-continue\r\nConnection: close\r\n\r\n"));
     char buf[256];
     const std::size_t n = c.read(std::as_writable_bytes(std::span(buf)));
     EXPECT_EQ(std::string_view(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
@@ -276,7 +279,8 @@ TEST_F(http_test, SlowLorisCutOffByHeaderTimeout) {
     test_server s(basic_routes(), opts);
     goro::net::conn c = goro::net::dial("tcp", s.address());
     const auto start = clock_type::now();
-    const std::string_view trickle = "GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaa";
+    const std::string_view trickle =
+        "GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaa";
     bool cut = false;
     for (char ch : trickle) {
       try {
@@ -336,7 +340,8 @@ class http_client_limit_test : public http_test,
 
 // A peer that lets the client get as far as `when` and no further, until `release` closes.
 // Returns the address to use; `reached` receives once the client is in that phase.
-void misbehave(phase when, goro::net::listener& ln, goro::chan<int> reached, goro::chan<int> release) {
+void misbehave(phase when, goro::net::listener& ln, goro::chan<int> reached,
+               goro::chan<int> release) {
   goro::net::conn c = ln.accept();
   if (when == phase::send) {
     reached.send(1);  // never read: the client's write fills the socket buffers and waits
@@ -415,13 +420,14 @@ TEST_P(http_client_limit_test, EndsTheRequest) {
       req.body = std::string(32 * 1024 * 1024, 's');
     }
     const auto start = clock_type::now();
-    const auto deadline = pc.how == limit::deadline ? start + 300ms : goro::net::deadline_time::max();
+    const auto deadline =
+        pc.how == limit::deadline ? start + 300ms : goro::net::deadline_time::max();
     try {
       cl.send("http://" + address + "/", std::move(req), deadline, stop.get_token());
       ADD_FAILURE() << "the request should have failed";
     } catch (const std::system_error& e) {
-      EXPECT_EQ(e.code(), pc.how == limit::deadline ? std::errc::timed_out
-                                                     : std::errc::operation_canceled)
+      EXPECT_EQ(e.code(),
+                pc.how == limit::deadline ? std::errc::timed_out : std::errc::operation_canceled)
           << e.what();
     }
     const auto elapsed = clock_type::now() - start;

@@ -71,7 +71,8 @@ struct message_parser::impl {
     } else {
       message.status = static_cast<int>(m.result_int());
     }
-    for (const auto& f : m) message.headers.add(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : m)
+      message.headers.add(std::string(f.name_string()), std::string(f.value()));
     message.body = std::move(m.body());
     message.keep_alive = m.keep_alive();
     state = parse_state::done;
@@ -83,7 +84,8 @@ struct message_parser::impl {
     std::size_t consumed = 0;
     if (!in.empty()) started = true;
     while (consumed < in.size() && !p.is_done()) {
-      const std::size_t n = p.put(boost::asio::const_buffer(in.data() + consumed, in.size() - consumed), ec);
+      const std::size_t n =
+          p.put(boost::asio::const_buffer(in.data() + consumed, in.size() - consumed), ec);
       consumed += n;
       if (ec == bhttp::error::need_more) break;
       if (ec) {

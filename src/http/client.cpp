@@ -124,8 +124,8 @@ response client::send(std::string_view url, request req, net::deadline_time dead
   detail::message_parser parser(detail::message_parser::kind::response,
                                 {options_.max_header_bytes, options_.max_body_bytes});
   for (int attempt = 0;; ++attempt) {
-    std::optional<net::conn> pooled = attempt == 0 ? pool_->take(t.dial, options_.idle_timeout)
-                                                   : std::nullopt;
+    std::optional<net::conn> pooled =
+        attempt == 0 ? pool_->take(t.dial, options_.idle_timeout) : std::nullopt;
     const bool reused = pooled.has_value();
     // Connect: a new connection gives up at the deadline or on a stop request.
     net::conn c = reused ? std::move(*pooled) : net::dial_limited("tcp", t.dial, deadline, stop);

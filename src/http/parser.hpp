@@ -39,7 +39,7 @@ struct parsed_message {
   int status = 0;
   header_fields headers;
   std::string body;
-  bool keep_alive = false;  // HTTP/1.1 without "Connection: close", or 1.0 with keep-alive
+  bool keep_alive = false;       // HTTP/1.1 without "Connection: close", or 1.0 with keep-alive
   bool expect_continue = false;  // a request that sent "Expect: 100-continue"
 };
 

@@ -127,7 +127,8 @@ void server::serve(net::listener& ln, std::stop_token stop) {
     } catch (const std::system_error& e) {
       if (stop.stop_requested() || e.code() == std::errc::bad_file_descriptor) break;
       const std::error_code code = e.code();
-      if (code == std::errc::too_many_files_open || code == std::errc::too_many_files_open_in_system ||
+      if (code == std::errc::too_many_files_open ||
+          code == std::errc::too_many_files_open_in_system ||
           code == std::errc::connection_aborted || code == std::errc::no_buffer_space ||
           code == std::errc::not_enough_memory) {
         this_fiber::sleep_for(std::chrono::milliseconds(10), stop);  // Go's accept back-off
@@ -193,8 +194,8 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
       }
 
       detail::parsed_message& m = parser.message();
-      request req{std::move(m.method), std::move(m.target), std::move(m.headers),
-                  std::move(m.body), peer};
+      request req{std::move(m.method), std::move(m.target), std::move(m.headers), std::move(m.body),
+                  peer};
       response res;
       bool keep_alive = m.keep_alive;
       try {

@@ -70,7 +70,8 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
     append_field(out, name, value);
   }
   if (!has_date) append_field(out, "Date", http_date());
-  const bool bodiless = (res.status >= 100 && res.status < 200) || res.status == 204 || res.status == 304;
+  const bool bodiless =
+      (res.status >= 100 && res.status < 200) || res.status == 204 || res.status == 304;
   if (!bodiless) {
     out.append("Content-Length: ");
     append_number(out, res.body.size());
@@ -96,8 +97,8 @@ void write_request(std::string& out, const request& req, std::string_view host) 
     append_field(out, name, value);
   }
   if (!has_host) append_field(out, "Host", host);
-  if (!has_length && !chunked && (!req.body.empty() || req.method == "POST" || req.method == "PUT" ||
-                      req.method == "PATCH")) {
+  if (!has_length && !chunked &&
+      (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
     out.append("Content-Length: ");
     append_number(out, req.body.size());
     out.append("\r\n");
