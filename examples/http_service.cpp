@@ -49,7 +49,7 @@ std::optional<long> number_param(const goro::http::request& req, std::string_vie
 void bad_request(goro::http::response& res, std::string_view why) {
   res.status = 400;
   res.headers.set("Content-Type", "text/plain");
-  res.body = std::string(why) + "\n";
+  res.body = std::string(why);
 }
 
 // /fanout: K fibers each call /json with the request's deadline and a shared stop token; this

@@ -54,7 +54,7 @@ void router::handle(std::string_view method, std::string_view path, handler h) {
 void router::dispatch(const request& req, response& res) const {
   const auto it = routes_.find(std::string(req.path()));
   if (it == routes_.end()) {
-    res = response{404, {}, "not found\n"};
+    res = response{404, {}, "not found"};
     res.headers.set("Content-Type", "text/plain");
     return;
   }
@@ -72,7 +72,7 @@ void router::dispatch(const request& req, response& res) const {
   }
   std::string allow;
   for (const auto& [m, h] : it->second) allow += (allow.empty() ? "" : ", ") + m;
-  res = response{405, {}, "method not allowed\n"};
+  res = response{405, {}, "method not allowed"};
   res.headers.set("Content-Type", "text/plain");
   res.headers.set("Allow", allow);
 }
@@ -104,7 +104,7 @@ void close_gracefully(net::conn& c) noexcept {
 }
 
 void write_error(net::conn& c, int status, const server_options& opts) {
-  response res{status, {}, std::string(reason_phrase(status)) + "\n"};
+  response res{status, {}, std::string(reason_phrase(status))};
   res.headers.set("Content-Type", "text/plain");
   std::string out;
   detail::write_response(out, res, false, false);
@@ -201,7 +201,7 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
       try {
         routes_->dispatch(req, res);
       } catch (...) {
-        res = response{500, {}, "internal server error\n"};
+        res = response{500, {}, "internal server error"};
         keep_alive = false;
       }
       // After a stop request, the request that was in flight is answered and the connection
