@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
-// message_parser (parser.hpp) on Boost.Beast's HTTP parser (Boost 1.74): the alternative to
-// http_parser_adapter.cpp, built into the parser benchmark (bench/http_parse.cpp) and into
-// libgoro_http when GORO_HTTP_PARSER=beast. Beast's parser is one message long, so reset()
+// message_parser (parser.hpp) on Boost.Beast's HTTP parser (Boost 1.74): the one libgoro_http
+// is built with unless GORO_HTTP_PARSER says otherwise, and one of the two the parser benchmark
+// (bench/http_parse.cpp) measures. Beast's parser is one message long, so reset()
 // constructs a new one; it collects the fields and body itself (string_body), and they are
 // copied out into parsed_message when the message is done.
 #include <boost/asio/buffer.hpp>

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
-// message_parser (parser.hpp) on Debian's libhttp-parser 2.9.4: a callback parser that keeps no
-// copy of the input. The callbacks append the pieces they are given (a field name or value may
-// arrive in parts, split where a read ended) to parsed_message. The parser is paused after the
-// header section, to hold the header limit to the byte, and after the message, so that it stops
-// at the message's end (pipelining). http-parser's own header limit is global to the process,
-// so the per-parser limit is counted here instead.
+// message_parser (parser.hpp) on Debian's libhttp-parser 2.9.4 (libgoro_http's parser with
+// -DGORO_HTTP_PARSER=http_parser; measured beside Beast's by bench/http_parse.cpp): a callback
+// parser that keeps no copy of the input. The callbacks append the pieces they are given (a
+// field name or value may arrive in parts, split where a read ended) to parsed_message. The
+// parser is paused after the header section, to hold the header limit to the byte, and after
+// the message, so that it stops at the message's end (pipelining). http-parser's own header
+// limit is global to the process, so the per-parser limit is counted here instead.
 #include <http_parser.h>
 
 #include <cstddef>

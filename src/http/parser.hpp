@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
 // The adapter between goro::http and the HTTP/1.1 parser it uses: one incremental parser for a
-// request or a response, fed whatever bytes the connection has. Two implementations exist,
-// http_parser_adapter.cpp (Debian's libhttp-parser 2.9.4, the one libgoro_http is built with)
-// and beast_adapter.cpp (Boost.Beast's parser), so that the choice can change; the
+// request or a response, fed whatever bytes the connection has. Two implementations exist, so
+// that the choice can change (CMake's GORO_HTTP_PARSER): beast_adapter.cpp (Boost.Beast's
+// parser, the default) and http_parser_adapter.cpp (Debian's libhttp-parser 2.9.4). The
 // measurement that chose: docs/http.md, "The parser".
 //
 // Contract, the same for both: parse() consumes a prefix of its input; bytes it did not consume
