@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
+// The router and the server of <goro/http/server.hpp>: the accept loop, and the connection
+// loop that reads, parses (parser.hpp), dispatches and answers requests one after another. The
+// connection's phases, their deadlines and the shutdown protocol: docs/http.md, "The server".
+//
+// Invariants of a connection fiber:
+// - buf_[begin, end) holds bytes read but not yet consumed by the parser; a pipelined request
+//   waits there while the one before it is handled, so responses leave in request order.
+// - The read deadline is always the current phase's: idle (waiting for a request's first
+//   byte), header (from that byte), body (from that byte too); stop is honoured only while
+//   idle, so a request that has begun is always read, handled and answered.
+// - A connection is closed only after its last response was written and its write side shut
+//   down, with the peer's further bytes drained for a moment (Go's closeWriteAndWait), so that
+//   closing with unread data does not reset the connection and cut that response.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <ctime>
+#include <exception>
+#include <memory>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "goro/go.hpp"
+#include "goro/http/server.hpp"
+#include "goro/this_fiber.hpp"
+#include "goro/wait_group.hpp"
+#include "http/conn_buffer.hpp"
+#include "http/parser.hpp"
+#include "http/wire.hpp"
+
+namespace goro::http {
+
+// ---- router
+
+void router::handle(std::string_view method, std::string_view path, handler h) {
+  auto& handlers = routes_[std::string(path)];
+  for (auto& [m, existing] : handlers) {
+    if (m == method) {
+      existing = std::move(h);
+      return;
+    }
+  }
+  handlers.emplace_back(std::string(method), std::move(h));
+}
+
+void router::dispatch(const request& req, response& res) const {
+  const auto it = routes_.find(std::string(req.path()));
+  if (it == routes_.end()) {
+    res = response{404, {}, "not found"};
+    res.headers.set("Content-Type", "text/plain");
+    return;
+  }
+  const handler* get = nullptr;
+  for (const auto& [m, h] : it->second) {
+    if (m == req.method) {
+      h(req, res);
+      return;
+    }
+    if (m == "GET") get = &h;
+  }
+  if (req.method == "HEAD" && get != nullptr) {
+    (*get)(req, res);
+    return;
+  }
+  std::string allow;
+  for (const auto& [m, h] : it->second) allow += (allow.empty() ? "" : ", ") + m;
+  res = response{405, {}, "method not allowed"};
+  res.headers.set("Content-Type", "text/plain");
+  res.headers.set("Allow", allow);
+}
+
+// ---- server
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+net::deadline_time after_or_never(std::chrono::milliseconds d, clock::time_point from) {
+  return d.count() == 0 ? net::deadline_time::max() : from + d;
+}
+
+// Shuts the write side down and reads (and drops) what the peer still sends, for a moment, so
+// that the close that follows finds no unread bytes and does not reset the connection before
+// the peer has read the last response.
+void close_gracefully(net::conn& c) noexcept {
+  try {
+    c.close_write();
+    c.set_read_deadline(clock::now() + std::chrono::milliseconds(500));
+    std::byte sink[4096];
+    while (c.read(sink) != 0) {
+    }
+  } catch (const std::system_error&) {
+    // the deadline, or the peer reset: the connection is done either way
+  }
+  c.close();
+}
+
+void write_error(net::conn& c, int status, const server_options& opts) {
+  response res{status, {}, std::string(reason_phrase(status))};
+  res.headers.set("Content-Type", "text/plain");
+  std::string out;
+  detail::write_response(out, res, false, false);
+  c.set_write_deadline(after_or_never(opts.write_timeout, clock::now()));
+  c.write(out);
+}
+
+}  // namespace
+
+server::server(router routes, server_options options)
+    : routes_(std::make_shared<const router>(std::move(routes))), options_(options) {}
+
+void server::serve(net::listener& ln, std::stop_token stop) {
+  wait_group connections;
+  std::exception_ptr failure;
+  for (;;) {
+    net::conn c;
+    try {
+      c = ln.accept(stop);
+    } catch (const std::system_error& e) {
+      if (stop.stop_requested() || e.code() == std::errc::bad_file_descriptor) break;
+      const std::error_code code = e.code();
+      if (code == std::errc::too_many_files_open ||
+          code == std::errc::too_many_files_open_in_system ||
+          code == std::errc::connection_aborted || code == std::errc::no_buffer_space ||
+          code == std::errc::not_enough_memory) {
+        this_fiber::sleep_for(std::chrono::milliseconds(10), stop);  // Go's accept back-off
+        continue;
+      }
+      failure = std::current_exception();
+      break;
+    }
+    connections.add(1);
+    goro::go(
+        [this, &connections, stop](net::conn conn) {
+          serve_conn(std::move(conn), stop);
+          connections.done();
+        },
+        std::move(c));
+  }
+  ln.close();
+  connections.wait();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void server::serve_conn(net::conn c, std::stop_token stop) const {
+  const server_options& opts = options_;
+  detail::message_parser parser(detail::message_parser::kind::request,
+                                {opts.max_header_bytes, opts.max_body_bytes});
+  detail::conn_buffer in;
+  std::string out;
+  std::string peer;
+  try {
+    peer = c.remote_address();
+    for (;;) {
+      // Idle: wait for the next request's first byte; a stop request ends the connection here.
+      if (in.empty()) {
+        c.set_read_deadline(after_or_never(opts.idle_timeout, clock::now()));
+        if (in.fill(c, &stop) == 0) break;
+      }
+      const clock::time_point start = clock::now();
+      c.set_read_deadline(after_or_never(opts.read_header_timeout, start));
+      bool header_done = false;
+      bool continued = false;
+      parser.reset();
+      for (;;) {
+        in.consume(parser.parse(in.pending()));
+        if (parser.state() != detail::parse_state::need_more) break;
+        if (parser.header_done() && !header_done) {
+          header_done = true;
+          c.set_read_deadline(after_or_never(opts.read_timeout, start));
+          if (parser.message().expect_continue && !continued) {
+            continued = true;
+            c.set_write_deadline(after_or_never(opts.write_timeout, clock::now()));
+            c.write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+          }
+        }
+        if (in.fill(c, nullptr) == 0) {
+          parser.finish();  // the peer closed mid-request: nobody is left to answer
+          c.close();
+          return;
+        }
+      }
+      if (parser.state() == detail::parse_state::failed) {
+        write_error(c, parser.error_status(), opts);
+        break;
+      }
+
+      detail::parsed_message& m = parser.message();
+      request req{std::move(m.method), std::move(m.target), std::move(m.headers), std::move(m.body),
+                  peer};
+      response res;
+      bool keep_alive = m.keep_alive;
+      try {
+        routes_->dispatch(req, res);
+      } catch (...) {
+        res = response{500, {}, "internal server error"};
+        keep_alive = false;
+      }
+      // After a stop request, the request that was in flight is answered and the connection
+      // closed: nothing newer is read from it.
+      if (stop.stop_requested()) keep_alive = false;
+      out.clear();
+      detail::write_response(out, res, keep_alive, req.method == "HEAD");
+      c.set_write_deadline(after_or_never(opts.write_timeout, clock::now()));
+      c.write(out);
+      if (!keep_alive) break;
+    }
+  } catch (const std::system_error&) {
+    // A timeout, a stop while idle, a reset: the connection ends without another answer.
+    c.close();
+    return;
+  }
+  close_gracefully(c);
+}
+
+}  // namespace goro::http

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
+// wire.hpp: writing responses and requests, and the Date field's cached text.
+#include "http/wire.hpp"
+
+#include <charconv>
+#include <cstddef>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace goro::http::detail {
+
+namespace {
+
+void append_number(std::string& out, std::size_t n) {
+  char digits[24];
+  const auto r = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, r.ptr);
+}
+
+bool is_name(std::string_view a, std::string_view lower) noexcept {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+std::string_view http_date() {
+  // Per thread, and read and written without a switch in between, so a fiber that migrates
+  // between two calls is harmless.
+  thread_local std::time_t cached_second = 0;
+  thread_local char text[32] = {};
+  thread_local std::size_t length = 0;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_second = now;
+  }
+  return {text, length};
+}
+
+void write_response(std::string& out, const response& res, bool keep_alive, bool head_only) {
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::size_t>(res.status));
+  out.push_back(' ');
+  out.append(reason_phrase(res.status));
+  out.append("\r\n");
+  bool has_date = false;
+  for (const auto& [name, value] : res.headers) {
+    if (is_name(name, "content-length") || is_name(name, "connection") ||
+        is_name(name, "transfer-encoding")) {
+      continue;
+    }
+    has_date = has_date || is_name(name, "date");
+    append_field(out, name, value);
+  }
+  if (!has_date) append_field(out, "Date", http_date());
+  const bool bodiless =
+      (res.status >= 100 && res.status < 200) || res.status == 204 || res.status == 304;
+  if (!bodiless) {
+    out.append("Content-Length: ");
+    append_number(out, res.body.size());
+    out.append("\r\n");
+  }
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  if (!head_only && !bodiless) out.append(res.body);
+}
+
+void write_request(std::string& out, const request& req, std::string_view host) {
+  out.append(req.method);
+  out.push_back(' ');
+  out.append(req.target);
+  out.append(" HTTP/1.1\r\n");
+  bool has_host = false;
+  bool has_length = false;
+  bool chunked = false;
+  for (const auto& [name, value] : req.headers) {
+    has_host = has_host || is_name(name, "host");
+    has_length = has_length || is_name(name, "content-length");
+    chunked = chunked || (is_name(name, "transfer-encoding") && is_name(value, "chunked"));
+    append_field(out, name, value);
+  }
+  if (!has_host) append_field(out, "Host", host);
+  if (!has_length && !chunked &&
+      (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+    out.append("Content-Length: ");
+    append_number(out, req.body.size());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+  if (!chunked) {
+    out.append(req.body);
+    return;
+  }
+  // One chunk for the whole body (a caller that asks for chunked has it all at hand), then
+  // the last chunk.
+  if (!req.body.empty()) {
+    char digits[24];
+    const auto r = std::to_chars(digits, digits + sizeof digits, req.body.size(), 16);
+    out.append(digits, r.ptr);
+    out.append("\r\n");
+    out.append(req.body);
+    out.append("\r\n");
+  }
+  out.append("0\r\n\r\n");
+}
+
+}  // namespace goro::http::detail

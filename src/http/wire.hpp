@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: http. May include: http, api, chan, sync, net, park, sched, stack, time, platform.
+// Writing messages onto the wire: a response as the server sends it (status line, the
+// handler's fields, then Date, Content-Length and Connection, which the server owns) and a
+// request as the client sends it. Each appends to one string that goes out in one write.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "goro/http/message.hpp"
+
+namespace goro::http::detail {
+
+// Appends `res` to `out`, with "Connection: close" unless `keep_alive`, and without the body
+// when `head_only` (the answer to a HEAD request; Content-Length still gives the body's size).
+void write_response(std::string& out, const response& res, bool keep_alive, bool head_only);
+
+// Appends `req` to `out` for the server at `host` ("127.0.0.1:8080"), with Host and
+// Content-Length added unless req.headers has them; the body chunk-encoded when req.headers
+// says "Transfer-Encoding: chunked".
+void write_request(std::string& out, const request& req, std::string_view host);
+
+// Today's date as the Date field writes it (RFC 9110, 5.6.7), recomputed once a second per
+// thread.
+std::string_view http_date();
+
+}  // namespace goro::http::detail
