@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <stop_token>
@@ -588,6 +589,10 @@ TEST_P(Net, BlockingRunsOffTheWorkers) {
     std::string s = "moved";
     goro::blocking([](std::string& r) { r += " and back"; }, s);
     EXPECT_EQ(s, "moved and back");
+    std::string& same = goro::blocking([&s]() -> std::string& { return s; });  // a reference
+    EXPECT_EQ(&same, &s);
+    auto owned = goro::blocking([] { return std::make_unique<int>(7); });  // move-only
+    EXPECT_EQ(*owned, 7);
   });
   // Eight 50 ms calls at once take about 50 ms, not 400, even on one worker.
   const auto start = clock_type::now();

@@ -35,7 +35,10 @@ std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
   using result_type = std::invoke_result_t<F, Args...>;
   struct call {
     std::tuple<F&&, Args&&...> parts;
-    std::conditional_t<std::is_void_v<result_type>, bool, std::optional<result_type>> result{};
+    // A reference result is kept as a pointer (an optional cannot hold a reference).
+    using stored_type = std::conditional_t<std::is_reference_v<result_type>,
+                                           std::add_pointer_t<result_type>, result_type>;
+    std::conditional_t<std::is_void_v<result_type>, bool, std::optional<stored_type>> result{};
     std::exception_ptr error{};
 
     static void run(void* self) noexcept {
@@ -43,6 +46,12 @@ std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
       try {
         if constexpr (std::is_void_v<result_type>) {
           std::apply([](auto&&... p) { std::invoke(std::forward<decltype(p)>(p)...); }, c->parts);
+        } else if constexpr (std::is_reference_v<result_type>) {
+          c->result.emplace(&std::apply(
+              [](auto&&... p) -> result_type {
+                return std::invoke(std::forward<decltype(p)>(p)...);
+              },
+              c->parts));
         } else {
           c->result.emplace(std::apply(
               [](auto&&... p) { return std::invoke(std::forward<decltype(p)>(p)...); }, c->parts));
@@ -55,7 +64,11 @@ std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
   call c{{std::forward<F>(f), std::forward<Args>(args)...}};
   detail::run_blocking(&call::run, &c);
   if (c.error) std::rethrow_exception(c.error);
-  if constexpr (!std::is_void_v<result_type>) return std::move(*c.result);
+  if constexpr (std::is_reference_v<result_type>) {
+    return static_cast<result_type>(**c.result);
+  } else if constexpr (!std::is_void_v<result_type>) {
+    return std::move(*c.result);
+  }
 }
 
 }  // namespace goro
