@@ -5,7 +5,8 @@
 // writes, zero-length calls, half-close, resets, datagrams cut short, Unix paths at their limits,
 // bad addresses, wait_readable on pipes and eventfds, goro::blocking's corners. Loopback only;
 // every wait is bounded (deadlines, recv_for), so a lost wake-up fails instead of hanging. Tests
-// named DISABLED_ show a bug (see the comment above each).
+// named DISABLED_ show a bug not yet fixed (see the comment above each); those marked Fixed
+// were found the same way.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -281,9 +282,10 @@ TEST_P(NetAdversarial, DeadlinesOfEveryClock) {
   });
 }
 
-// BUG: deadlines of a clock other than steady_clock at the ends of their range turn into their
-// opposite. goro::detail::deadline_at (include/goro/detail/deadline.hpp) converts a foreign
-// clock's time point as deadline_after(tp - Clock::now()), and that subtraction overflows:
+// Fixed (was a bug): deadlines of a clock other than steady_clock at the ends of their range
+// turned into their opposite. goro::detail::deadline_at (include/goro/detail/deadline.hpp) converts
+// a foreign clock's time point as deadline_after(tp - Clock::now()), and that subtraction
+// overflows:
 //  - system_clock::time_point::min() (long past): min() - now() wraps to a huge positive
 //    duration, the deadline lands ~235 years ahead, and the read waits (here until the guard's
 //    stop request; without one, forever) instead of failing with timed_out at once;
@@ -291,9 +293,8 @@ TEST_P(NetAdversarial, DeadlinesOfEveryClock) {
 //    to be): tp - now() is computed in nanoseconds, hours::max() overflows them, the deadline
 //    lands in the past, and the read fails with timed_out at once instead of waiting.
 // The same function serves every timed call of goro (recv_until, try_lock_until, ...), so they
-// share it. Saturating the subtraction (in long double seconds, as saturating_duration does)
-// would fix both.
-TEST_P(NetAdversarial, DISABLED_ForeignClockDeadlinesAtTheEndsOfTheirRange) {
+// share it. The subtraction is now done in long double seconds, and max() means never.
+TEST_P(NetAdversarial, ForeignClockDeadlinesAtTheEndsOfTheirRange) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     pair_of_conns p = connect_pair();
@@ -1014,8 +1015,8 @@ TEST_P(NetAdversarial, UnixPathsAtTheLimit) {
 // Go accepts an abstract name that fills all 108 bytes of sun_path ('@' standing for the leading
 // NUL, no terminator needed: syscall.SockaddrUnix allows n == len(Path) when name[0] == '@').
 // goro rejects it as "path too long": unix_address (src/net/address.cpp) applies the
-// NUL-terminator limit (size >= 108) to abstract names too. Minor deviation.
-TEST_P(NetAdversarial, DISABLED_AbstractUnixNameOfFullLength) {
+// NUL-terminator limit (size >= 108) to abstract names too. Fixed: only paths need the NUL.
+TEST_P(NetAdversarial, AbstractUnixNameOfFullLength) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     const std::string abstract = "@" + std::string(106, 'b') + std::to_string(workers());
@@ -1098,13 +1099,13 @@ TEST_P(NetAdversarial, BadAddressStrings) {
   });
 }
 
-// BUG: ports beyond 65535 (and negative ones) are not rejected: numeric_port refuses them, so
-// resolve() hands "65536" to getaddrinfo, which takes it modulo 2^16: listen("tcp",
+// Fixed (was a bug): ports beyond 65535 (and negative ones) were not rejected: numeric_port refuses
+// them, so resolve() hands "65536" to getaddrinfo, which takes it modulo 2^16: listen("tcp",
 // "127.0.0.1:65536") binds a random free port (65536 -> 0) and reports success, and
 // dial("tcp", "127.0.0.1:<p + 65536>") connects to port p. Go fails both with "invalid port".
 // Cause: src/net/address.cpp, resolve(): a port that is all digits but out of range should be
-// an invalid_argument, not fall through to lookup().
-TEST_P(NetAdversarial, DISABLED_PortOutOfRangeIsRejected) {
+// an invalid_argument, not fall through to lookup(); it now is.
+TEST_P(NetAdversarial, PortOutOfRangeIsRejected) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     std::string bound_to;
@@ -1319,8 +1320,8 @@ TEST_P(NetAdversarial, BlockingCorners) {
   EXPECT_THROW(goro::blocking([] { throw custom_error{1}; }), custom_error);
 }
 
-// BUG (compile time): two uses of goro::blocking that std::invoke, std::thread and Go's closures
-// all allow do not compile. Built only with -DGORO_NET_ADV_COMPILE_BUGS.
+// Fixed (were compile-time bugs): two uses of goro::blocking that std::invoke, std::thread and
+// Go's closures all allow did not compile.
 //  1. A callable returning a reference: blocking.hpp keeps the result in
 //     std::optional<result_type>, and std::optional<int&> is ill-formed ("in a union may not have
 //     reference type"). Any getter returning T& hits it.
@@ -1331,8 +1332,7 @@ TEST_P(NetAdversarial, BlockingCorners) {
 //     copyable rvalue argument is silently copied instead of moved. std::apply(..., std::move(
 //     c->parts)) would forward them as given. The result type is computed for rvalues
 //     (invoke_result_t<F, Args...>) but the call is made on lvalues, so the two can disagree.
-#ifdef GORO_NET_ADV_COMPILE_BUGS
-TEST_P(NetAdversarial, DISABLED_BlockingWithAReferenceResult) {
+TEST_P(NetAdversarial, BlockingWithAReferenceResult) {
   goro::runtime rt(opts());
   int target = 1;
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
@@ -1342,7 +1342,7 @@ TEST_P(NetAdversarial, DISABLED_BlockingWithAReferenceResult) {
   EXPECT_EQ(target, 2);
 }
 
-TEST_P(NetAdversarial, DISABLED_BlockingWithAMoveOnlyArgument) {
+TEST_P(NetAdversarial, BlockingWithAMoveOnlyArgument) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     auto owned = std::make_unique<int>(7);
@@ -1350,7 +1350,6 @@ TEST_P(NetAdversarial, DISABLED_BlockingWithAMoveOnlyArgument) {
     EXPECT_EQ(goro::blocking([](std::string&& s) { return s.size(); }, std::string("abc")), 3u);
   });
 }
-#endif
 
 // A thousand slow blocking calls at once from fibers of one runtime, and some from plain
 // threads: all complete, none waits behind another for long.

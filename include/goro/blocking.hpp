@@ -45,16 +45,18 @@ std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
       auto* c = static_cast<call*>(self);
       try {
         if constexpr (std::is_void_v<result_type>) {
-          std::apply([](auto&&... p) { std::invoke(std::forward<decltype(p)>(p)...); }, c->parts);
+          std::apply([](auto&&... p) { std::invoke(std::forward<decltype(p)>(p)...); },
+                     std::move(c->parts));
         } else if constexpr (std::is_reference_v<result_type>) {
           c->result.emplace(&std::apply(
               [](auto&&... p) -> result_type {
                 return std::invoke(std::forward<decltype(p)>(p)...);
               },
-              c->parts));
+              std::move(c->parts)));
         } else {
-          c->result.emplace(std::apply(
-              [](auto&&... p) { return std::invoke(std::forward<decltype(p)>(p)...); }, c->parts));
+          c->result.emplace(
+              std::apply([](auto&&... p) { return std::invoke(std::forward<decltype(p)>(p)...); },
+                         std::move(c->parts)));
         }
       } catch (...) {
         c->error = std::current_exception();

@@ -29,7 +29,11 @@ socket_address unix_address(std::string_view path, const char* what) {
   socket_address a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);
   un->sun_family = AF_UNIX;
-  if (path.size() >= sizeof un->sun_path) bad_address(what, path, "path too long");
+  // A path needs room for its terminating NUL; an abstract name ("@name") does not.
+  const bool abstract = !path.empty() && path[0] == '@';
+  if (path.size() > sizeof un->sun_path - (abstract ? 0 : 1)) {
+    bad_address(what, path, "path too long");
+  }
   std::memcpy(un->sun_path, path.data(), path.size());
   if (!path.empty() && path[0] == '@') un->sun_path[0] = '\0';  // the abstract namespace
   a.size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
@@ -126,7 +130,10 @@ std::vector<socket_address> resolve(const network& net, std::string_view address
   std::string_view port;
   split_host_port(address, host, port, what);
   std::uint16_t number = 0;
-  if (numeric_port(port, number)) {
+  const bool digits =
+      !port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits && !numeric_port(port, number)) bad_address(what, address, "invalid port");
+  if (digits) {
     in_addr v4{};
     in6_addr v6{};
     const std::string h(host);

@@ -60,7 +60,13 @@ clock::time_point deadline_at(std::chrono::time_point<Clock, Duration> tp) noexc
   if constexpr (std::is_same_v<Clock, clock>) {
     return clock::time_point(saturating_duration(tp.time_since_epoch()));
   } else {
-    return deadline_after(tp - Clock::now());
+    // The time left, in long double seconds: tp - Clock::now() in Clock's own arithmetic
+    // overflows for Clock's min() (and for max() of a coarse duration such as hours).
+    using seconds_f = std::chrono::duration<long double>;
+    if (tp == std::chrono::time_point<Clock, Duration>::max()) return clock::time_point::max();
+    const seconds_f left = std::chrono::duration_cast<seconds_f>(tp.time_since_epoch()) -
+                           std::chrono::duration_cast<seconds_f>(Clock::now().time_since_epoch());
+    return deadline_after(left);
   }
 }
 
