@@ -131,7 +131,7 @@ std::vector<socket_address> resolve(const network& net, std::string_view address
   split_host_port(address, host, port, what);
   std::uint16_t number = 0;
   const bool digits =
-      !port.empty() && port.find_first_not_of("0123456789") == std::string_view::npos;
+      !port.empty() && port.find_first_not_of("+-0123456789") == std::string_view::npos;
   if (digits && !numeric_port(port, number)) bad_address(what, address, "invalid port");
   if (digits) {
     in_addr v4{};
