@@ -359,12 +359,13 @@ TEST_P(NetAdversarial, DeadlineMovedRepeatedlyFromThreadsAndFibers) {
   EXPECT_EQ(recv_bounded(result), std::errc::timed_out);
 }
 
-// BUG: a read queued behind another for its turn keeps the deadline it found when it queued.
+// Fixed (was a bug): a read queued behind another for its turn kept the deadline it found when
+// it queued; a deadline setter now wakes the queued calls too, and they queue again.
 // Pushing the deadline out (Go: "SetReadDeadline ... applies to all future and pending reads")
 // moves the read that holds the turn, but the queued one still fails at the old deadline.
 // Cause: net_fd::turn locks io_lock with {fd.deadline(d), stop} read once; set_deadline claims
 // only the record's waiter (the turn holder), nothing wakes the io_lock queue to re-read it.
-TEST_P(NetAdversarial, DISABLED_QueuedReadFollowsADeadlinePushedOut) {
+TEST_P(NetAdversarial, QueuedReadFollowsADeadlinePushedOut) {
   goro::runtime rt(opts());
   goro_test::run_fibers(rt, 1, [&](std::size_t) {
     pair_of_conns p = connect_pair();

@@ -122,6 +122,15 @@ void io_lock::unlock() noexcept {
   if (next != nullptr) next->w.unpark();
 }
 
+void io_lock::wake_queued(claim_outcome outcome) noexcept {
+  claimed_batch<sync_node> queued;
+  {
+    lock_guard lock(mu_);
+    queued = sync_queue(head_, tail_).pop_all_claimed(outcome);
+  }
+  unpark_all(queued.first);
+}
+
 // ---- net_fd -------------------------------------------------------------------------------
 
 net_fd::net_fd(int fd, int family, socket_kind kind) : fd_(fd), family_(family), kind_(kind) {
@@ -208,6 +217,8 @@ void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {
     w = record_->claim_waiter(d, io_deadline_changed);
   }
   if (w != nullptr) w->unpark();
+  // And calls queued for their turn, which wait with the deadline they found.
+  locks_[static_cast<int>(d)].wake_queued(io_deadline_changed);
 }
 
 void net_fd::drained(io_direction d, std::uint32_t tick) noexcept {
@@ -250,7 +261,8 @@ net_fd::call::~call() {
 
 net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, const char* what)
     : lock_(fd.locks_[static_cast<int>(d)]) {
-  const claim_outcome outcome = lock_.lock({fd.deadline(d), stop});
+  claim_outcome outcome = lock_.lock({fd.deadline(d), stop});
+  while (outcome == io_deadline_changed) outcome = lock_.lock({fd.deadline(d), stop});
   if (outcome != granted) throw_for(outcome, what);
   // A close while we queued for our turn: fail as a call that started after it would, even if
   // the descriptor (held open by our call) has data.

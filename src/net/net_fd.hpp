@@ -45,6 +45,9 @@ class io_lock {
   // Returns the claim that ended the wait: granted, or claim_outcome::timed_out / cancelled.
   claim_outcome lock(const wait_limit& limit) noexcept;
   void unlock() noexcept;
+  // Wakes every call queued for its turn with `outcome` (a deadline changed: they queue again
+  // with the new one).
+  void wake_queued(claim_outcome outcome) noexcept;
 
  private:
   spinlock mu_;
