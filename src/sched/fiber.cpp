@@ -63,7 +63,8 @@ constexpr std::size_t min_usable_stack = 8 * 1024;
 
 }  // namespace
 
-new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*)) {
+new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*),
+                            std::source_location site) {
   worker* w = worker::current();
   stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
   const stack_region stack = stacks_.acquire(cache);
@@ -104,7 +105,11 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
                                                           .next = nullptr,
                                                           .run = run,
                                                           .task = reinterpret_cast<void*>(storage),
-                                                          .state = fiber_state::created};
+                                                          .state = fiber_state::created,
+                                                          .site = site,
+                                                          .waiting_on = nullptr,
+                                                          .wait_object = nullptr,
+                                                          .wait_since = 0};
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   return {f, f->task};
 }
@@ -186,8 +191,9 @@ void scheduler::wait_for_fibers() noexcept {
 
 // ---- free functions -----------------------------------------------------------------------
 
-new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*)) {
-  return sched.create(size, align, run);
+new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*),
+                       std::source_location site) {
+  return sched.create(size, align, run, site);
 }
 
 void fiber_start(fiber* f) noexcept {

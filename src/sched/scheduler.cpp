@@ -22,12 +22,14 @@ namespace goro::detail {
 namespace {
 
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
-bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id) noexcept {
+bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id,
+                         std::source_location& site) noexcept {
   const worker* w = worker::current();
   const fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   if (f == nullptr) return false;
   stack = f->stack;
   fiber_id = f->id;
+  site = f->site;
   return true;
 }
 

@@ -50,7 +50,8 @@ class scheduler {
   std::size_t worker_count() const noexcept { return workers_.size(); }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
 
-  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*));
+  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*),
+                   std::source_location site);
   void discard(fiber* f) noexcept;
 
   // Makes `f` runnable: next on the calling worker if it belongs to this scheduler, else on
