@@ -52,9 +52,15 @@ bool limit_passed(const wait_limit& limit) noexcept {
 // Parks on `r`'s direction `d` until readiness, a close, a deadline change, the limit's
 // deadline or stop; returns the outcome claimed (docs/net.md, "A wait"). io_ready at once if an
 // edge is kept in `ready`.
+constexpr wait_reason io_read_wait{"I/O read", /*object_is_fd=*/true};
+constexpr wait_reason io_write_wait{"I/O write", /*object_is_fd=*/true};
+constexpr wait_reason io_turn_wait{"I/O turn"};  // behind another call in the same direction
+
 claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
-                             epoll_poller& poller) {
-  waiter w;
+                             epoll_poller& poller, int fd) {
+  // The descriptor rides in the object pointer: the dump prints it as a number.
+  waiter w(d == io_direction::read ? io_read_wait : io_write_wait,
+           reinterpret_cast<const void*>(static_cast<std::intptr_t>(fd)));
   {
     std::lock_guard lock(r.lock);
     io_side& s = r.side(d);
@@ -101,7 +107,7 @@ claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
     mu_.unlock();
     return granted;
   }
-  sync_node node;
+  sync_node node(io_turn_wait, this);
   sync_queue(head_, tail_).push_back(&node);
   park_queued(node.w, mu_, limit);  // releases mu_
   const claim_outcome outcome = node.w.winner();
@@ -124,8 +130,7 @@ void io_lock::unlock() noexcept {
 
 // ---- net_fd -------------------------------------------------------------------------------
 
-net_fd::net_fd(int fd, int family, socket_kind kind)
-    : fd_(fd), family_(family), kind_(kind) {
+net_fd::net_fd(int fd, int family, socket_kind kind) : fd_(fd), family_(family), kind_(kind) {
   for (auto& d : deadline_) d.store(clock::time_point::max().time_since_epoch().count());
   try {
     record_ = &acquire_poll_record();
@@ -223,7 +228,8 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
-    const claim_outcome outcome = wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
+    const claim_outcome outcome =
+        wait_on_record(*record_, d, {deadline(d), stop}, registered_poller(), fd_);
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }
@@ -265,12 +271,13 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
   } catch (const std::system_error& e) {
     release_poll_record(r);
     if (e.code().value() == EEXIST) {
-      throw std::invalid_argument(std::string("goro::net: ") + what +
-                                  ": the descriptor is already waited on, or is a goro socket's (use its calls)");
+      throw std::invalid_argument(
+          std::string("goro::net: ") + what +
+          ": the descriptor is already waited on, or is a goro socket's (use its calls)");
     }
     throw;
   }
-  const claim_outcome outcome = wait_on_record(r, d, limit, *poller);
+  const claim_outcome outcome = wait_on_record(r, d, limit, *poller, fd);
   poller->remove(fd);
   release_poll_record(r);
   if (outcome != io_ready) throw_for(outcome, what);

@@ -3,8 +3,7 @@
 // What differs between the CPUs goro supports (x86-64 and AArch64, named in CMakeLists.txt and
 // README.md), under one `#if` ladder: the spin-wait hint, the calling thread's identity (the
 // biased channel lock's owner test), and a fresh read of an initial-exec thread-local
-// (worker::current), and a cheap time stamp (cycle_count: when a fiber parked, for the
-// diagnostics). Plus the one spin-then-yield backoff of goro's spin loops.
+// (worker::current). Plus the one spin-then-yield backoff of goro's spin loops.
 //
 // Why assembly for the thread reads: a fiber may resume on another thread, so no thread-local
 // address, nor the thread pointer it is found from, may be reused across a switch; compilers
@@ -37,11 +36,6 @@ inline std::uintptr_t this_thread_identity() noexcept {
 // then a load through %fs. It clobbers memory, so it is never moved across a call that may
 // touch memory, as every fiber switch is. Where GORO_TLS_READ_ASM is 0, callers read the
 // variable in a call the compiler cannot see into instead.
-// A time stamp that costs one instruction: the time-stamp counter, which ticks at a constant
-// rate on every CPU goro targets (invariant TSC). Its rate is measured where it is read
-// (src/diag/), against steady_clock.
-inline std::uint64_t cycle_count() noexcept { return __builtin_ia32_rdtsc(); }
-
 #define GORO_TLS_READ_ASM 1
 #define GORO_TLS_READ(out, symbol)        \
   asm volatile("movq " symbol             \
@@ -59,12 +53,6 @@ inline std::uintptr_t this_thread_identity() noexcept {
   std::uintptr_t id;
   asm volatile("mrs %0, tpidr_el0" : "=r"(id));
   return id;
-}
-
-inline std::uint64_t cycle_count() noexcept {
-  std::uint64_t t;
-  asm volatile("mrs %0, cntvct_el0" : "=r"(t));
-  return t;
 }
 
 #define GORO_TLS_READ_ASM 0

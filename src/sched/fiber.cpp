@@ -15,6 +15,7 @@
 #include "goro/detail/hardware.hpp"
 #include "platform/fatal.hpp"
 #include "platform/futex.hpp"
+#include "sched/census.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
 
@@ -172,6 +173,8 @@ bool scheduler::no_live_fibers() const noexcept {
 }
 
 void scheduler::wait_for_fibers() noexcept {
+  static constexpr wait_reason runtime_wait{"~runtime waiting for its fibers"};
+  const blocked_scope blocked(&runtime_wait, this, nullptr, 0);
   for (;;) {
     const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
     // Dekker with a worker's last finish: it counts, heavy fence in park_thread, then looks

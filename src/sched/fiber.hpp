@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <source_location>
 
@@ -54,6 +55,9 @@ struct wait_reason {
   const char* what;           // "chan receive", "mutex lock", ... (Go's wait reasons)
   bool object_is_fd = false;  // the object is a descriptor number, not an address
   bool timed = false;         // ends by itself (a sleep): never part of a deadlock
+  // Where set, says more of `object` than its address (a select's cases): writes at most
+  // `size` bytes, NUL included, to `out`. Called only while the waiter is parked.
+  void (*describe)(const void* object, char* out, std::size_t size) noexcept = nullptr;
 };
 
 enum class fiber_state : std::uint8_t { created, runnable, running, parked, finished };
@@ -69,10 +73,10 @@ struct fiber {
   void (*run)(void*);
   void* task;
   std::atomic<fiber_state> state;
-  std::source_location site;                         // where go() was called
-  std::atomic<const wait_reason*> waiting_on;        // see the invariants
-  std::atomic<const void*> wait_object;              // the channel, mutex... or an fd
-  std::atomic<std::uint64_t> wait_since;             // cycle_count() when it parked
+  std::source_location site;                   // where go() was called
+  std::atomic<const wait_reason*> waiting_on;  // see the invariants
+  std::atomic<const void*> wait_object;        // the channel, mutex... or an fd
+  std::atomic<std::uint64_t> wait_since;       // census.hpp's coarse_clock_ms when it parked
 
   // Moves the fiber from `from` to `to`, checking that it was in `from` (GORO_DCHECKS builds).
   // Inline: it runs on every switch.

@@ -2,10 +2,10 @@
 // Layer: sched. May include: sched, stack, time, platform.
 // Spinning and parking: the idle set's list (idle.hpp), the wake-ups that take a sleeper off it,
 // and, after them, the sleeper's side: a worker with no work parks its thread in steps
-// (park_thread), the timer-duty holder in the I/O poller if the runtime has one (docs/net.md). Each Dekker pair has its two sides in this file: wake_one() against
-// park_thread's fence, wake_for_timer() against sleep_on_timer_duty's. Proofs in
-// docs/scheduler.md ("Asymmetric fences", "Stealing, spinning and parking workers", "Counting
-// live fibers").
+// (park_thread), the timer-duty holder in the I/O poller if the runtime has one (docs/net.md). Each
+// Dekker pair has its two sides in this file: wake_one() against park_thread's fence,
+// wake_for_timer() against sleep_on_timer_duty's. Proofs in docs/scheduler.md ("Asymmetric fences",
+// "Stealing, spinning and parking workers", "Counting live fibers").
 #include "sched/idle.hpp"
 
 #include <algorithm>
@@ -168,7 +168,11 @@ void worker::sleep_until_woken() noexcept {
   // PROCS=2). Spin longer next time, up to max_idle_spin; a long sleep resets it, so a worker
   // woken now and then by sporadic work spins only idle_spin after each.
   const clock::time_point slept_from = clock::now();
+  // Odd while asleep here, for the deadlock detector (scheduler::quiescent). Release: what this
+  // worker did is visible to the detector that reads it asleep.
+  sleep_seq_.store(sleep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   futex_wait(idle_slot_.wake_word, 0);
+  sleep_seq_.store(sleep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   const clock::duration slept = clock::now() - slept_from;
   idle_spin_ = slept < 2 * idle_spin_ ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
                                       : clock::duration(idle_spin);

@@ -9,8 +9,9 @@
 //   - current_ is the fiber running on this worker's thread, or null while the worker's own
 //     loop runs (main, find_runnable, park_thread).
 //   - Only the worker's own thread writes current_, tick_, firing_timers_, polling_, the polled
-//     list, rng_, idle_spin_, next_id_, end_id_, tally_ and its stack cache, and pushes to runq_. Other threads take
-//     from runq_ (stealing), wake it through idle_slot_, and read tally_ (wait_for_fibers).
+//     list, rng_, idle_spin_, next_id_, end_id_, tally_ and its stack cache, and pushes to runq_.
+//     Other threads take from runq_ (stealing), wake it through idle_slot_, and read tally_
+//     (wait_for_fibers).
 //   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
 //     are its alone to give.
 #pragma once
@@ -104,8 +105,8 @@ class worker {
   exec_context ctx_;
   fiber* current_ = nullptr;
   std::uint32_t tick_ = 0;
-  bool firing_timers_ = false;  // inside poll_timers: ready() queues fibers in firing order
-  bool polling_ = false;        // inside a poll for I/O: ready() collects fibers (add_polled)
+  bool firing_timers_ = false;    // inside poll_timers: ready() queues fibers in firing order
+  bool polling_ = false;          // inside a poll for I/O: ready() collects fibers (add_polled)
   fiber* polled_head_ = nullptr;  // what the poll made runnable, linked through fiber::next
   fiber* polled_tail_ = nullptr;
   std::size_t polled_count_ = 0;
@@ -120,6 +121,9 @@ class worker {
   fiber_tally tally_;                         // written only by this worker's thread
   std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
+  // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
+  // asleep (scheduler::quiescent, for the deadlock detector).
+  std::atomic<std::uint64_t> sleep_seq_{0};
 };
 
 // The calling thread's worker; set by worker::main. Read it through worker::current(), or
