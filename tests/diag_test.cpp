@@ -55,9 +55,9 @@ TEST_F(Deadlock, ChannelCycleNamesBothFibersAndTheirChannels) {
   expect_reported(r);
   EXPECT_TRUE(contains(r.err,
                        "\nfiber [0-9]+ \\[chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n"
-                       "\tcreated at [^\n]*deadlock.cpp:19 "))
+                       "(\t[^\n]*\n)*\tcreated at [^\n]*deadlock.cpp:20 "))
       << r.err;
-  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:24 ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:25 ")) << r.err;
   EXPECT_TRUE(contains(r.err, "\nthread [0-9]+ \\(main\\) \\[wait_group wait 0x")) << r.err;
 }
 
@@ -93,7 +93,7 @@ TEST_F(Deadlock, MainBlockedOnAChannelIsReportedWithinASecond) {
   const auto r = run_deadlock("main_chan");
   expect_reported(r);
   EXPECT_TRUE(contains(r.err, "\\(main\\) \\[chan receive 0x")) << r.err;
-  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:79 ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:80 ")) << r.err;
   // Startup and the report included; the detector itself needs at most 300 ms.
   EXPECT_LT(r.elapsed, goro_test::sanitized ? 3s : 1s) << r.describe();
 }
@@ -131,6 +131,28 @@ TEST(DeadlockMode, BadEnvironmentValueThrows) {
 
 // ---- dump ---------------------------------------------------------------------------------
 
+TEST(SigquitDump, ListsFibersWithStackTracesAndGoesOn) {
+  const auto r = run_deadlock("sigquit");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.out, "went on\n");
+  EXPECT_TRUE(contains(r.err, "^goro: SIGQUIT: dump of every fiber\n")) << r.err;
+  EXPECT_TRUE(contains(r.err, "\\[parked: mutex lock 0x[0-9a-f]+, [0-9.]+ s\\]:\n")) << r.err;
+  EXPECT_TRUE(contains(r.err, "\\[parked: chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n")) << r.err;
+#if defined(__x86_64__)
+  // The walk of the parked context, through libunwind where goro was built with it.
+  if (r.err.find("built without libunwind") == std::string::npos) {
+    EXPECT_NE(r.err.find("goro::mutex::lock_slow"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("waiter::park_gated"), std::string::npos) << r.err;
+  }
+#endif
+}
+
+TEST(SigquitDump, LeavesASignalTheApplicationOwns) {
+  const auto r = run_deadlock("sigquit_owned");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+}
+
 TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {
   goro::runtime rt(goro::options{.workers = 2});
   goro::chan<int> never;
@@ -161,15 +183,16 @@ TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_TRUE(contains(text, "^goro: dump of every fiber\n")) << text;
-  EXPECT_TRUE(contains(text,
-                       "\\[parked: chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n\tcreated at "
-                       "[^\n]*diag_test.cpp:" +
-                           std::to_string(receiver_line) + " "))
+  EXPECT_TRUE(
+      contains(text,
+               "\\[parked: chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n(\t[^\n]*\n)*\tcreated at "
+               "[^\n]*diag_test.cpp:" +
+                   std::to_string(receiver_line) + " "))
       << text;
   std::ostringstream mutex_addr;
   mutex_addr << static_cast<const void*>(&m);
   EXPECT_TRUE(contains(text, "\\[parked: mutex lock " + mutex_addr.str() +
-                                 ", [0-9.]+ s\\]:\n\tcreated at [^\n]*diag_test.cpp:" +
+                                 ", [0-9.]+ s\\]:\n(\t[^\n]*\n)*\tcreated at [^\n]*diag_test.cpp:" +
                                  std::to_string(locker_line) + " "))
       << text;
   m.unlock();

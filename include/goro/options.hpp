@@ -49,6 +49,10 @@ struct options {
   /// a value there other than abort, report or off makes the constructor throw
   /// std::invalid_argument.
   deadlock_mode on_deadlock = deadlock_mode::from_environment;
+  /// Makes SIGQUIT (Ctrl-\\) write every fiber, with stack traces, to stderr, as Go does, the
+  /// process going on afterwards; only if the application has not set SIGQUIT's disposition
+  /// itself. Also set by GORO_DUMP_ON_SIGQUIT=1. See docs/diagnostics.md.
+  bool dump_on_sigquit = false;
 };
 
 }  // namespace goro

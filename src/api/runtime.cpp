@@ -94,6 +94,9 @@ runtime::runtime() : runtime(options{}) {}
 
 runtime::runtime(const options& opts) : sched_(std::make_unique<detail::scheduler>(resolve(opts))) {
   detail::start_monitor();
+  if (opts.dump_on_sigquit || detail::dump_on_sigquit_from_environment()) {
+    detail::install_sigquit_dump();
+  }
 }
 
 runtime::~runtime() {
@@ -117,6 +120,7 @@ scheduler& default_scheduler() {
     auto* s = new scheduler(resolve(options{}));
     std::atexit([] { instance->stop_at_exit(); });
     start_monitor();
+    if (dump_on_sigquit_from_environment()) install_sigquit_dump();
     return s;
   }();
   return *instance;

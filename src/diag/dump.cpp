@@ -15,7 +15,7 @@ void dump(std::ostream& out) {
   std::string text;
   {
     std::lock_guard lock(detail::census::get().mutex());
-    detail::describe_fibers(text, /*with_state=*/true, /*with_stacks=*/false);
+    detail::describe_fibers(text, /*with_state=*/true, /*with_stacks=*/true);
   }
   out << "goro: dump of every fiber\n" << text;
   out.flush();

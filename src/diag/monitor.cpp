@@ -7,6 +7,7 @@
 #include "diag/monitor.hpp"
 
 #include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,6 +33,15 @@ std::uint64_t now_ms() noexcept {
 }
 
 std::atomic<std::uint32_t> monitor_word{0};  // bumped to wake the monitor early
+std::atomic<bool> dump_requested{false};     // SIGQUIT came: the monitor writes the dump
+
+// The SIGQUIT handler: async-signal-safe, it only asks the monitor (Go's dump runs in its
+// signal-handling goroutine for the same reason: the dump allocates and takes locks).
+void on_sigquit(int) {
+  dump_requested.store(true, std::memory_order_relaxed);
+  monitor_word.fetch_add(1, std::memory_order_release);
+  futex_wake(monitor_word);
+}
 
 // What must not change between the two looks of a deadlock.
 struct look {
@@ -94,6 +104,14 @@ void write_stderr(const std::string& s) noexcept {
     futex_wait_until(monitor_word, monitor_word.load(std::memory_order_acquire),
                      clock::now() + monitor_period);
     coarse_clock_ms.store(now_ms(), std::memory_order_relaxed);
+    if (dump_requested.exchange(false, std::memory_order_relaxed)) {
+      std::string text = "goro: SIGQUIT: dump of every fiber\n";
+      {
+        std::lock_guard lock(c.mutex());
+        describe_fibers(text, /*with_state=*/true, /*with_stacks=*/true);
+      }
+      write_stderr(text);
+    }
     look first;
     deadlock_mode mode{};
     {
@@ -110,7 +128,7 @@ void write_stderr(const std::string& s) noexcept {
     if (!everything_blocked(c, second, mode) || !(first == second)) continue;
     if (mode == deadlock_mode::off) continue;
     std::string report;
-    describe_fibers(report, /*with_state=*/false, /*with_stacks=*/false);
+    describe_fibers(report, /*with_state=*/false, /*with_stacks=*/true);
     if (mode == deadlock_mode::abort) {
       fatal_with_report(report.data(), report.size(), "all fibers are asleep - deadlock!");
     }
@@ -128,6 +146,28 @@ void start_monitor() {
     coarse_clock_ms.store(now_ms(), std::memory_order_relaxed);
     std::thread(monitor_main).detach();
   });
+}
+
+bool dump_on_sigquit_from_environment() noexcept {
+  const char* env = std::getenv("GORO_DUMP_ON_SIGQUIT");
+  return env != nullptr && env[0] == '1' && env[1] == '\0';
+}
+
+bool install_sigquit_dump() noexcept {
+  static std::mutex mu;
+  static bool installed = false;
+  const std::lock_guard lock(mu);
+  if (installed) return true;
+  struct sigaction old {};
+  if (::sigaction(SIGQUIT, nullptr, &old) != 0) return false;
+  // The application owns the signal if it set a handler or ignores it: leave it alone.
+  if ((old.sa_flags & SA_SIGINFO) != 0 || old.sa_handler != SIG_DFL) return false;
+  struct sigaction action {};
+  action.sa_handler = on_sigquit;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  installed = ::sigaction(SIGQUIT, &action, nullptr) == 0;
+  return installed;
 }
 
 deadlock_mode deadlock_mode_from_environment() {

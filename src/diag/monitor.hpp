@@ -27,6 +27,12 @@ inline constexpr std::chrono::milliseconds monitor_confirm{100};
 // Starts the monitor thread if it is not running. Called when a scheduler is made.
 void start_monitor();
 
+// Whether GORO_DUMP_ON_SIGQUIT=1 asks for the SIGQUIT dump.
+bool dump_on_sigquit_from_environment() noexcept;
+// Makes SIGQUIT write the dump of every fiber to stderr (the process goes on), unless the
+// application set a disposition of its own for it; returns whether SIGQUIT now dumps.
+bool install_sigquit_dump() noexcept;
+
 // The deadlock mode that GORO_DEADLOCK names ("abort", "report", "off"; unset: abort). Throws
 // std::invalid_argument for any other value.
 deadlock_mode deadlock_mode_from_environment();

@@ -3,8 +3,9 @@
 // parked and main blocked in goro, which the detector must report (docs/diagnostics.md). And
 // programs that only look stuck for a while (`thread_sends_late`, `sleeper`), which it must not.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <string_view>
 #include <thread>
 
 #include <goro/goro.hpp>
@@ -104,26 +105,48 @@ void sleeper() {
   std::printf("received %d\n", *c.recv());
 }
 
+// Two fibers parked on a mutex and a channel; then SIGQUIT, which (with GORO_DUMP_ON_SIGQUIT=1)
+// dumps them and lets the program go on. With `owned`, the program ignores SIGQUIT first, and
+// goro must leave the signal alone.
+void sigquit(bool owned) {
+  if (owned) std::signal(SIGQUIT, SIG_IGN);
+  goro::runtime rt(goro::options{.workers = 2, .dump_on_sigquit = true});
+  static goro::mutex m;
+  goro::chan<int> c;
+  goro::wait_group started;
+  started.add(2);
+  m.lock();
+  rt.go([&] {
+    started.done();
+    m.lock();
+    m.unlock();
+  });
+  rt.go([c, &started]() mutable {
+    started.done();
+    c.recv();
+  });
+  started.wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // lets both park
+  std::raise(SIGQUIT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the monitor writes the dump
+  m.unlock();
+  c.close();
+  std::printf("went on\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
-  const char* what = argv[1];
-  if (std::strcmp(what, "chan") == 0)
-    chan_cycle();
-  else if (std::strcmp(what, "wait_group") == 0)
-    wait_group_never_done();
-  else if (std::strcmp(what, "select") == 0)
-    select_nothing();
-  else if (std::strcmp(what, "mutex") == 0)
-    mutex_cycle();
-  else if (std::strcmp(what, "main_chan") == 0)
-    main_blocked_on_chan();
-  else if (std::strcmp(what, "thread_sends_late") == 0)
-    thread_sends_late();
-  else if (std::strcmp(what, "sleeper") == 0)
-    sleeper();
-  else
-    return 2;
+  const std::string_view what = argv[1];
+  if (what == "chan") chan_cycle();
+  if (what == "wait_group") wait_group_never_done();
+  if (what == "select") select_nothing();
+  if (what == "mutex") mutex_cycle();
+  if (what == "main_chan") main_blocked_on_chan();
+  if (what == "thread_sends_late") thread_sends_late();
+  if (what == "sleeper") sleeper();
+  if (what == "sigquit") sigquit(false);
+  if (what == "sigquit_owned") sigquit(true);
   return 0;
 }
