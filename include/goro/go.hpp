@@ -3,7 +3,7 @@
 /// goro::go: start a fiber, Go's `go` statement.
 #pragma once
 
-#include <source_location>
+#include "goro/detail/spawn_site.hpp"
 #include <utility>
 
 #include "goro/detail/spawn.hpp"
@@ -24,32 +24,32 @@ namespace goro {
 /// four; with more arguments the recorded site is this header. (A class with a deduction guide
 /// would take any count, but `goro::go(f);` would then declare a variable named f.)
 template <class F>
-void go(F&& f, std::source_location site = std::source_location::current()) {
+void go(F&& f, detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f));
 }
 /// @copydoc go
 template <class F, class A1>
-void go(F&& f, A1&& a1, std::source_location site = std::source_location::current()) {
+void go(F&& f, A1&& a1, detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f),
                 std::forward<A1>(a1));
 }
 /// @copydoc go
 template <class F, class A1, class A2>
-void go(F&& f, A1&& a1, A2&& a2, std::source_location site = std::source_location::current()) {
+void go(F&& f, A1&& a1, A2&& a2, detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f),
                 std::forward<A1>(a1), std::forward<A2>(a2));
 }
 /// @copydoc go
 template <class F, class A1, class A2, class A3>
 void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
-        std::source_location site = std::source_location::current()) {
+        detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f),
                 std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
 }
 /// @copydoc go
 template <class F, class A1, class A2, class A3, class A4>
 void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
-        std::source_location site = std::source_location::current()) {
+        detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f),
                 std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3),
                 std::forward<A4>(a4));
@@ -58,7 +58,7 @@ void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
 template <class F, class... Args>
   requires(sizeof...(Args) > 4)
 void go(F&& f, Args&&... args) {
-  detail::spawn(detail::current_or_default_scheduler(), std::source_location::current(),
+  detail::spawn(detail::current_or_default_scheduler(), detail::spawn_site::current(),
                 std::forward<F>(f), std::forward<Args>(args)...);
 }
 

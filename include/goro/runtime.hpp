@@ -7,7 +7,7 @@
 
 #include <cstddef>
 #include <memory>
-#include <source_location>
+#include "goro/detail/spawn_site.hpp"
 #include <utility>
 
 #include "goro/detail/spawn.hpp"
@@ -40,34 +40,34 @@ class runtime {
   /// member function cannot take goro::go's deduction guide); with more arguments, the fiber's
   /// site is this header.
   template <class F>
-  void go(F&& f, std::source_location site = std::source_location::current()) {
+  void go(F&& f, detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f));
   }
   template <class F, class A1>
-  void go(F&& f, A1&& a1, std::source_location site = std::source_location::current()) {
+  void go(F&& f, A1&& a1, detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1));
   }
   template <class F, class A1, class A2>
   void go(F&& f, A1&& a1, A2&& a2,
-          std::source_location site = std::source_location::current()) {
+          detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
   }
   template <class F, class A1, class A2, class A3>
   void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
-          std::source_location site = std::source_location::current()) {
+          detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
                   std::forward<A3>(a3));
   }
   template <class F, class A1, class A2, class A3, class A4>
   void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
-          std::source_location site = std::source_location::current()) {
+          detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
                   std::forward<A3>(a3), std::forward<A4>(a4));
   }
   template <class F, class... Args>
     requires(sizeof...(Args) > 4)
   void go(F&& f, Args&&... args) {
-    detail::spawn(*sched_, std::source_location::current(), std::forward<F>(f),
+    detail::spawn(*sched_, detail::spawn_site::current(), std::forward<F>(f),
                   std::forward<Args>(args)...);
   }
 

@@ -53,7 +53,7 @@ void append_wait(std::string& out, const wait_reason* why, const void* object,
 struct fiber_line {
   std::uint64_t id;
   fiber_state state;
-  std::source_location site;
+  spawn_site site;
   const wait_reason* why;
   const void* object;
   std::uint64_t since;

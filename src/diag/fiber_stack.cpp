@@ -73,7 +73,7 @@ void append_parked_stack(std::string& out, const fiber& f) {
   g[REG_RBX] = static_cast<greg_t>(saved[5]);
   g[REG_RBP] = static_cast<greg_t>(saved[6]);
   g[REG_RIP] = static_cast<greg_t>(saved[7]);
-  g[REG_RSP] = static_cast<greg_t>(at + 0x40);
+  g[REG_RSP] = static_cast<greg_t>(at) + 0x40;
   unw_cursor_t cursor;
   if (unw_init_local(&cursor, &uc) != 0) {
     out += "\t(libunwind could not start from the saved context)\n";

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
@@ -14,7 +15,9 @@
 namespace goro::detail {
 
 census& census::get() noexcept {
-  static census* const instance = new census;  // never destroyed: threads block during exit
+  // Never destroyed (threads block during exit), and made without an allocation that could fail.
+  alignas(census) static unsigned char storage[sizeof(census)];
+  static census* const instance = ::new (static_cast<void*>(storage)) census;
   return *instance;
 }
 

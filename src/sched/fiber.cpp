@@ -65,7 +65,7 @@ constexpr std::size_t min_usable_stack = 8 * 1024;
 }  // namespace
 
 new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*),
-                            std::source_location site) {
+                            spawn_site site) {
   worker* w = worker::current();
   stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
   const stack_region stack = stacks_.acquire(cache);
@@ -195,7 +195,7 @@ void scheduler::wait_for_fibers() noexcept {
 // ---- free functions -----------------------------------------------------------------------
 
 new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*),
-                       std::source_location site) {
+                       spawn_site site) {
   return sched.create(size, align, run, site);
 }
 

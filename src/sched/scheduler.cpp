@@ -24,7 +24,7 @@ namespace {
 
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
 bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id,
-                         std::source_location& site) noexcept {
+                         spawn_site& site) noexcept {
   const worker* w = worker::current();
   const fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   if (f == nullptr) return false;

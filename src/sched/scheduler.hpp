@@ -51,7 +51,7 @@ class scheduler {
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
 
   new_fiber create(std::size_t size, std::size_t align, void (*run)(void*),
-                   std::source_location site);
+                   spawn_site site);
   void discard(fiber* f) noexcept;
 
   // Makes `f` runnable: next on the calling worker if it belongs to this scheduler, else on

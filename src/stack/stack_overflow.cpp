@@ -23,7 +23,7 @@ std::atomic<running_fiber_stack_fn> running_fiber_stack{nullptr};
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   stack_region stack;
   std::uint64_t fiber_id = 0;
-  std::source_location site;
+  spawn_site site;
   const running_fiber_stack_fn running = running_fiber_stack.load(std::memory_order_acquire);
   if (running != nullptr && running(stack, fiber_id, site)) {
     const auto* addr = static_cast<const std::byte*>(info->si_addr);
@@ -49,7 +49,7 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 
 }  // namespace
 
-void report_stack_overflow(std::uint64_t fiber_id, const std::source_location& site) noexcept {
+void report_stack_overflow(std::uint64_t fiber_id, const spawn_site& site) noexcept {
   fatal("fiber stack overflow (fiber %" PRIu64 ") in the fiber created at %s:%u", fiber_id,
         site.file_name(), static_cast<unsigned>(site.line()));
 }

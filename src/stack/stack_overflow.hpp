@@ -6,7 +6,7 @@
 #pragma once
 
 #include <cstdint>
-#include <source_location>
+#include "goro/detail/spawn_site.hpp"
 
 #include "stack/stack_pool.hpp"
 
@@ -15,7 +15,7 @@ namespace goro::detail {
 // The stack of the fiber the calling thread runs, that fiber's id and spawn site; false when it
 // runs none. Async-signal-safe. The scheduler, a layer above, supplies it.
 using running_fiber_stack_fn = bool (*)(stack_region& stack, std::uint64_t& fiber_id,
-                                        std::source_location& site) noexcept;
+                                        spawn_site& site) noexcept;
 
 // Installs the process-wide SIGSEGV handler (once), which asks `running` where the faulting
 // thread's fiber stack is; faults it does not recognise go to the handler installed before it.
@@ -24,7 +24,7 @@ void install_stack_overflow_handler(running_fiber_stack_fn running);
 // Prints "goro: fatal error: fiber stack overflow (fiber N) in the fiber created at FILE:LINE"
 // and aborts. Async-signal-safe.
 [[noreturn]] void report_stack_overflow(std::uint64_t fiber_id,
-                                        const std::source_location& site) noexcept;
+                                        const spawn_site& site) noexcept;
 
 // An alternate signal stack for the calling thread, for as long as the object lives.
 class alt_signal_stack {

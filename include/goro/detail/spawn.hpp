@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <new>
-#include <source_location>
+#include "goro/detail/spawn_site.hpp"
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -24,7 +24,7 @@ struct new_fiber {
 // Allocates a fiber on `sched` whose body is run(storage), spawned at `site`. Throws
 // std::bad_alloc, or std::invalid_argument if the callable does not fit its stack.
 new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*),
-                       std::source_location site);
+                       spawn_site site);
 // Makes a created fiber runnable.
 void fiber_start(fiber* fib) noexcept;
 // Frees a created fiber that will never start (its task's constructor threw).
@@ -50,11 +50,13 @@ struct task {
   }
 };
 
+#if defined(__cpp_lib_source_location)
 // A spawn site costs one pointer: what the compiler made for source_location::current().
-static_assert(sizeof(std::source_location) == sizeof(void*));
+static_assert(sizeof(spawn_site) == sizeof(void*));
+#endif
 
 template <class F, class... Args>
-void spawn(scheduler& sched, std::source_location site, F&& f, Args&&... args) {
+void spawn(scheduler& sched, spawn_site site, F&& f, Args&&... args) {
   using task_type = task<std::decay_t<F>, std::decay_t<Args>...>;
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                 "goro::go: f(args...) must be callable with the decay-copied arguments");
