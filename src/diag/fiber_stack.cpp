@@ -7,6 +7,11 @@
 // against Debian's libboost_context by tests/diag_test.cpp, which expects known frames): at
 // fctx, the MXCSR and x87 control word, then r12, r13, r14, r15, rbx, rbp, and the return
 // address; the stack pointer on return is fctx + 0x40.
+//
+// libunwind is loaded with dlopen(RTLD_LOCAL) when a trace is first asked for, not linked: the
+// shared libunwind exports the _Unwind_* functions of the C++ exception ABI too, and linked in
+// it would take over every throw of the program from libgcc (and, validating addresses through
+// a pipe, keep two descriptors open). Only its header is needed to build.
 #include "diag/fiber_stack.hpp"
 
 #include <cinttypes>
@@ -17,6 +22,7 @@
 #if GORO_HAVE_LIBUNWIND && defined(__x86_64__)
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <ucontext.h>
 #endif
@@ -30,12 +36,43 @@ namespace {
 constexpr int max_frames = 32;
 constexpr std::size_t max_name = 160;
 
-void append_frame(std::string& out, unw_cursor_t& cursor) {
+// The libunwind calls used, found by dlsym under the names its header maps them to.
+struct unwind_api {
+  int (*init_local)(unw_cursor_t*, unw_context_t*);
+  int (*step)(unw_cursor_t*);
+  int (*get_reg)(unw_cursor_t*, unw_regnum_t, unw_word_t*);
+  int (*get_proc_name)(unw_cursor_t*, char*, std::size_t, unw_word_t*);
+};
+
+#define GORO_STRINGIFY_NAME(x) #x
+#define GORO_UNW_NAME(x) GORO_STRINGIFY_NAME(x)
+
+// Null where libunwind.so.8 cannot be loaded. Loaded once, never unloaded.
+const unwind_api* unwinder() {
+  static const unwind_api* const api = []() -> const unwind_api* {
+    void* lib = ::dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) return nullptr;
+    static unwind_api found{};
+    found.init_local =
+        reinterpret_cast<decltype(found.init_local)>(::dlsym(lib, GORO_UNW_NAME(unw_init_local)));
+    found.step = reinterpret_cast<decltype(found.step)>(::dlsym(lib, GORO_UNW_NAME(unw_step)));
+    found.get_reg =
+        reinterpret_cast<decltype(found.get_reg)>(::dlsym(lib, GORO_UNW_NAME(unw_get_reg)));
+    found.get_proc_name = reinterpret_cast<decltype(found.get_proc_name)>(
+        ::dlsym(lib, GORO_UNW_NAME(unw_get_proc_name)));
+    const bool complete = found.init_local != nullptr && found.step != nullptr &&
+                          found.get_reg != nullptr && found.get_proc_name != nullptr;
+    return complete ? &found : nullptr;
+  }();
+  return api;
+}
+
+void append_frame(std::string& out, const unwind_api& unw, unw_cursor_t& cursor) {
   unw_word_t ip = 0;
-  unw_get_reg(&cursor, UNW_REG_IP, &ip);
+  unw.get_reg(&cursor, UNW_REG_IP, &ip);
   char mangled[512];
   unw_word_t offset = 0;
-  if (unw_get_proc_name(&cursor, mangled, sizeof mangled, &offset) != 0) {
+  if (unw.get_proc_name(&cursor, mangled, sizeof mangled, &offset) != 0) {
     char line[64];
     std::snprintf(line, sizeof line, "\t0x%" PRIxPTR "\n", static_cast<std::uintptr_t>(ip));
     out += line;
@@ -56,6 +93,11 @@ void append_frame(std::string& out, unw_cursor_t& cursor) {
 }  // namespace
 
 void append_parked_stack(std::string& out, const fiber& f) {
+  const unwind_api* unw = unwinder();
+  if (unw == nullptr) {
+    out += "\t(no stack trace: libunwind.so.8 could not be loaded)\n";
+    return;
+  }
   const auto* saved = static_cast<const std::uint64_t*>(f.ctx.fctx);
   const auto low = reinterpret_cast<std::uintptr_t>(f.stack.low);
   const auto at = reinterpret_cast<std::uintptr_t>(saved);
@@ -64,7 +106,7 @@ void append_parked_stack(std::string& out, const fiber& f) {
     return;
   }
   unw_context_t uc;
-  unw_getcontext(&uc);
+  std::memset(&uc, 0, sizeof uc);
   greg_t* g = uc.uc_mcontext.gregs;
   g[REG_R12] = static_cast<greg_t>(saved[1]);
   g[REG_R13] = static_cast<greg_t>(saved[2]);
@@ -75,24 +117,24 @@ void append_parked_stack(std::string& out, const fiber& f) {
   g[REG_RIP] = static_cast<greg_t>(saved[7]);
   g[REG_RSP] = static_cast<greg_t>(at) + 0x40;
   unw_cursor_t cursor;
-  if (unw_init_local(&cursor, &uc) != 0) {
+  if (unw->init_local(&cursor, &uc) != 0) {
     out += "\t(libunwind could not start from the saved context)\n";
     return;
   }
   for (int i = 0; i < max_frames; ++i) {
-    append_frame(out, cursor);
+    append_frame(out, *unw, cursor);
     unw_word_t sp = 0;
-    unw_get_reg(&cursor, UNW_REG_SP, &sp);
+    unw->get_reg(&cursor, UNW_REG_SP, &sp);
     // The walk ends where the fiber's stack does (its entry frame has no caller).
     if (sp < low || sp >= low + f.stack.size) break;
-    if (unw_step(&cursor) <= 0) break;
+    if (unw->step(&cursor) <= 0) break;
   }
 }
 
 #else
 
 void append_parked_stack(std::string& out, const fiber&) {
-  out += "\t(no stack trace: goro was built without libunwind, or not for x86-64)\n";
+  out += "\t(no stack trace: goro was built without libunwind's header, or not for x86-64)\n";
 }
 
 #endif

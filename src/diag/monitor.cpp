@@ -77,7 +77,7 @@ bool everything_blocked(const census& c, look& out, deadlock_mode& mode) {
   if (c.jobs() != 0) return false;
   for (const blocked_thread* t = c.blocked(); t != nullptr; t = t->next) {
     if (t->why != nullptr && t->why->timed) return false;
-    if (t->word != nullptr && t->word->load(std::memory_order_seq_cst) == t->woken) return false;
+    if (t->word->load(std::memory_order_seq_cst) != t->asleep_value) return false;
     ++known;
   }
   known += c.pool_threads();

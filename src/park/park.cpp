@@ -64,7 +64,7 @@ inline void waiter::bind(const wait_reason* why, const void* object) noexcept {
 
 void waiter::sleep_until_notified() noexcept {
   if (state_.load(std::memory_order_acquire) == notified) return;
-  const blocked_scope blocked(why_, object_, &state_, notified);
+  const blocked_scope blocked(why_, object_, &state_, running);
   while (state_.load(std::memory_order_acquire) != notified) futex_wait(state_, running);
 }
 

@@ -37,10 +37,10 @@ struct blocked_thread {
   const void* object = nullptr;
   long tid = 0;             // the kernel's thread id (gettid)
   std::uint64_t since = 0;  // coarse_clock_ms when it blocked
-  // The word it sleeps on and the value that means it was woken, or null where there is none
-  // to read: the detector takes a thread whose word says woken for one about to run.
+  // The futex word it sleeps on and the value it sleeps while the word holds: the detector
+  // takes a thread whose word holds anything else for one woken and about to run.
   const std::atomic<std::uint32_t>* word = nullptr;
-  std::uint32_t woken = 0;
+  std::uint32_t asleep_value = 0;
   blocked_thread* next = nullptr;  // GUARDED_BY(census::mu_)
   blocked_thread* prev = nullptr;  // GUARDED_BY(census::mu_)
 };
@@ -87,11 +87,11 @@ class census {
 class blocked_scope {
  public:
   blocked_scope(const wait_reason* why, const void* object, const std::atomic<std::uint32_t>* word,
-                std::uint32_t woken) noexcept {
+                std::uint32_t asleep_value) noexcept {
     t_.why = why;
     t_.object = object;
     t_.word = word;
-    t_.woken = woken;
+    t_.asleep_value = asleep_value;
     census::get().thread_blocked(t_);
   }
   ~blocked_scope() { census::get().thread_unblocked(t_); }

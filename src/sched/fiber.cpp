@@ -174,7 +174,6 @@ bool scheduler::no_live_fibers() const noexcept {
 
 void scheduler::wait_for_fibers() noexcept {
   static constexpr wait_reason runtime_wait{"~runtime waiting for its fibers"};
-  const blocked_scope blocked(&runtime_wait, this, nullptr, 0);
   for (;;) {
     const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
     // Dekker with a worker's last finish: it counts, heavy fence in park_thread, then looks
@@ -182,6 +181,7 @@ void scheduler::wait_for_fibers() noexcept {
     fibers_awaited_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (no_live_fibers()) break;
+    const blocked_scope blocked(&runtime_wait, this, &done_epoch_, epoch);
     futex_wait(done_epoch_, epoch);
   }
   // Relaxed: it only spares workers a wake-up; one that still sees it set bumps the epoch and
