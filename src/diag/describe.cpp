@@ -14,6 +14,7 @@
 
 #include "diag/fiber_stack.hpp"
 #include "diag/monitor.hpp"
+#include "platform/sanitizers.hpp"
 #include "sched/census.hpp"
 #include "sched/scheduler.hpp"
 
@@ -63,6 +64,7 @@ struct fiber_line {
 }  // namespace
 
 void describe_fibers(std::string& out, bool with_state, bool with_stacks) {
+  const racy_reads_scope racy;  // fibers may run while we read them (goro::dump)
   const census& c = census::get();
   const bool several = c.schedulers().size() > 1;
   for (scheduler* s : c.schedulers()) {
