@@ -3,8 +3,8 @@
 /// goro::go: start a fiber, Go's `go` statement.
 #pragma once
 
-#include "goro/detail/spawn_site.hpp"
 #include <utility>
+#include "goro/detail/spawn_site.hpp"
 
 #include "goro/detail/spawn.hpp"
 
@@ -41,8 +41,7 @@ void go(F&& f, A1&& a1, A2&& a2, detail::spawn_site site = detail::spawn_site::c
 }
 /// @copydoc go
 template <class F, class A1, class A2, class A3>
-void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
-        detail::spawn_site site = detail::spawn_site::current()) {
+void go(F&& f, A1&& a1, A2&& a2, A3&& a3, detail::spawn_site site = detail::spawn_site::current()) {
   detail::spawn(detail::current_or_default_scheduler(), site, std::forward<F>(f),
                 std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
 }
@@ -56,8 +55,7 @@ void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
 }
 /// @copydoc go
 template <class F, class... Args>
-  requires(sizeof...(Args) > 4)
-void go(F&& f, Args&&... args) {
+requires(sizeof...(Args) > 4) void go(F&& f, Args&&... args) {
   detail::spawn(detail::current_or_default_scheduler(), detail::spawn_site::current(),
                 std::forward<F>(f), std::forward<Args>(args)...);
 }

@@ -7,8 +7,8 @@
 
 #include <cstddef>
 #include <memory>
-#include "goro/detail/spawn_site.hpp"
 #include <utility>
+#include "goro/detail/spawn_site.hpp"
 
 #include "goro/detail/spawn.hpp"
 #include "goro/options.hpp"
@@ -48,8 +48,7 @@ class runtime {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1));
   }
   template <class F, class A1, class A2>
-  void go(F&& f, A1&& a1, A2&& a2,
-          detail::spawn_site site = detail::spawn_site::current()) {
+  void go(F&& f, A1&& a1, A2&& a2, detail::spawn_site site = detail::spawn_site::current()) {
     detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
   }
   template <class F, class A1, class A2, class A3>
@@ -65,8 +64,7 @@ class runtime {
                   std::forward<A3>(a3), std::forward<A4>(a4));
   }
   template <class F, class... Args>
-    requires(sizeof...(Args) > 4)
-  void go(F&& f, Args&&... args) {
+  requires(sizeof...(Args) > 4) void go(F&& f, Args&&... args) {
     detail::spawn(*sched_, detail::spawn_site::current(), std::forward<F>(f),
                   std::forward<Args>(args)...);
   }

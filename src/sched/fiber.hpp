@@ -73,7 +73,7 @@ struct fiber {
   void (*run)(void*);
   void* task;
   std::atomic<fiber_state> state;
-  spawn_site site;                   // where go() was called
+  spawn_site site;                             // where go() was called
   std::atomic<const wait_reason*> waiting_on;  // see the invariants
   std::atomic<const void*> wait_object;        // the channel, mutex... or an fd
   std::atomic<std::uint64_t> wait_since;       // census.hpp's coarse_clock_ms when it parked

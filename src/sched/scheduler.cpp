@@ -23,8 +23,7 @@ namespace goro::detail {
 namespace {
 
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
-bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id,
-                         spawn_site& site) noexcept {
+bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id, spawn_site& site) noexcept {
   const worker* w = worker::current();
   const fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   if (f == nullptr) return false;

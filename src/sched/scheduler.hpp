@@ -50,8 +50,7 @@ class scheduler {
   std::size_t worker_count() const noexcept { return workers_.size(); }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
 
-  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*),
-                   spawn_site site);
+  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*), spawn_site site);
   void discard(fiber* f) noexcept;
 
   // Makes `f` runnable: next on the calling worker if it belongs to this scheduler, else on

@@ -197,7 +197,6 @@ void worker::inject_polled() noexcept {
   }
 }
 
-
 void worker::make_next(fiber* f) noexcept {
   fiber* displaced = runq_.set_next(f);
   if (displaced != nullptr && !runq_.push_displaced(displaced)) push_back(displaced);

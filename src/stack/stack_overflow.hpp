@@ -23,8 +23,7 @@ void install_stack_overflow_handler(running_fiber_stack_fn running);
 
 // Prints "goro: fatal error: fiber stack overflow (fiber N) in the fiber created at FILE:LINE"
 // and aborts. Async-signal-safe.
-[[noreturn]] void report_stack_overflow(std::uint64_t fiber_id,
-                                        const spawn_site& site) noexcept;
+[[noreturn]] void report_stack_overflow(std::uint64_t fiber_id, const spawn_site& site) noexcept;
 
 // An alternate signal stack for the calling thread, for as long as the object lives.
 class alt_signal_stack {

@@ -6,10 +6,10 @@
 #include <cstddef>
 #include <functional>
 #include <new>
-#include "goro/detail/spawn_site.hpp"
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "goro/detail/spawn_site.hpp"
 
 namespace goro::detail {
 
