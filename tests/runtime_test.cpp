@@ -1008,6 +1008,9 @@ TEST(RuntimeDeathTest, StackOverflowEndsWithAClearMessage) {
     const std::string reported = number_after(r.err, "stack overflow (fiber ");
     EXPECT_NE(reported, "") << r.describe();
     EXPECT_EQ(reported, number_after(r.out, "fiber ")) << r.describe();
+    // And where that fiber was spawned (docs/diagnostics.md).
+    EXPECT_NE(r.err.find(") in the fiber created at "), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find("fiber_stack_overflow.cpp:"), std::string::npos) << r.describe();
   }
 }
 

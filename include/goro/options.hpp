@@ -19,6 +19,16 @@ inline constexpr std::size_t default_stack_size = 64 * 1024;
 inline constexpr std::size_t min_compact_stack_size = 1024;
 inline constexpr std::size_t default_compact_stack_size = 2 * 1024;
 
+/// What happens when every fiber and every thread of the process is blocked in goro with nothing
+/// left that could wake one (Go's "all goroutines are asleep - deadlock!"); see
+/// docs/diagnostics.md. The process follows the weakest mode among its live runtimes.
+enum class deadlock_mode : unsigned char {
+  abort,             ///< print the report (every fiber, what it waits on) and abort, as Go does
+  report,            ///< print the report once per deadlock, and keep waiting
+  off,               ///< look for none
+  from_environment,  ///< GORO_DEADLOCK: "abort" (also when unset), "report" or "off"
+};
+
 struct options {
   /// Worker threads. 0: the environment variable GORO_MAXPROCS if set, else
   /// std::thread::hardware_concurrency().
@@ -35,6 +45,14 @@ struct options {
   /// binding: the runtime refuses compact stacks unless binding is eager (LD_BIND_NOW=1, or
   /// every loaded object linked with -z now). See docs/scheduler.md, "Compact stacks".
   bool compact_stacks = false;
+  /// What a deadlock of the whole process does (deadlock_mode). The default reads GORO_DEADLOCK;
+  /// a value there other than abort, report or off makes the constructor throw
+  /// std::invalid_argument.
+  deadlock_mode on_deadlock = deadlock_mode::from_environment;
+  /// Makes SIGQUIT (Ctrl-\\) write every fiber, with stack traces, to stderr, as Go does, the
+  /// process going on afterwards; only if the application has not set SIGQUIT's disposition
+  /// itself. Also set by GORO_DUMP_ON_SIGQUIT=1. See docs/diagnostics.md.
+  bool dump_on_sigquit = false;
 };
 
 }  // namespace goro

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <utility>
+#include "goro/detail/spawn_site.hpp"
 
 #include "goro/detail/spawn.hpp"
 #include "goro/options.hpp"
@@ -32,10 +33,40 @@ class runtime {
   runtime& operator=(const runtime&) = delete;
 
   /// Runs f(args...) in a new fiber on this runtime. Arguments are decay-copied, as by
-  /// std::thread. Throws std::bad_alloc if no stack can be had.
+  /// std::thread. Throws std::bad_alloc if no stack can be had. The fiber records where it was
+  /// spawned (`site`, filled in by the compiler) for the diagnostics (docs/diagnostics.md).
+  ///
+  /// One overload per argument count up to four, so that the defaulted `site` can come last (a
+  /// member function cannot take goro::go's deduction guide); with more arguments, the fiber's
+  /// site is this header.
+  template <class F>
+  void go(F&& f, detail::spawn_site site = detail::spawn_site::current()) {
+    detail::spawn(*sched_, site, std::forward<F>(f));
+  }
+  template <class F, class A1>
+  void go(F&& f, A1&& a1, detail::spawn_site site = detail::spawn_site::current()) {
+    detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1));
+  }
+  template <class F, class A1, class A2>
+  void go(F&& f, A1&& a1, A2&& a2, detail::spawn_site site = detail::spawn_site::current()) {
+    detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2));
+  }
+  template <class F, class A1, class A2, class A3>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3,
+          detail::spawn_site site = detail::spawn_site::current()) {
+    detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+                  std::forward<A3>(a3));
+  }
+  template <class F, class A1, class A2, class A3, class A4>
+  void go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+          detail::spawn_site site = detail::spawn_site::current()) {
+    detail::spawn(*sched_, site, std::forward<F>(f), std::forward<A1>(a1), std::forward<A2>(a2),
+                  std::forward<A3>(a3), std::forward<A4>(a4));
+  }
   template <class F, class... Args>
-  void go(F&& f, Args&&... args) {
-    detail::spawn(*sched_, std::forward<F>(f), std::forward<Args>(args)...);
+  requires(sizeof...(Args) > 4) void go(F&& f, Args&&... args) {
+    detail::spawn(*sched_, detail::spawn_site::current(), std::forward<F>(f),
+                  std::forward<Args>(args)...);
   }
 
   std::size_t workers() const noexcept;

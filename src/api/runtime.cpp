@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "diag/monitor.hpp"
 #include "goro/this_fiber.hpp"
 #include "park/park.hpp"
 #include "platform/eager_binding.hpp"
@@ -55,6 +56,11 @@ options resolve(const options& in) {
                                 std::to_string(max_workers) + ")");
   }
   if (out.workers == 0) out.workers = workers_from_environment();
+  if (out.on_deadlock == deadlock_mode::from_environment) {
+    out.on_deadlock = detail::deadlock_mode_from_environment();
+  } else if (out.on_deadlock > deadlock_mode::from_environment) {
+    throw std::invalid_argument("goro::runtime: on_deadlock is not a deadlock_mode");
+  }
   if (out.compact_stacks) {
     if (out.stack_size == 0) {
       out.stack_size = detail::sanitized || !optimized ? 6 * default_compact_stack_size
@@ -86,8 +92,12 @@ options resolve(const options& in) {
 
 runtime::runtime() : runtime(options{}) {}
 
-runtime::runtime(const options& opts)
-    : sched_(std::make_unique<detail::scheduler>(resolve(opts))) {}
+runtime::runtime(const options& opts) : sched_(std::make_unique<detail::scheduler>(resolve(opts))) {
+  detail::start_monitor();
+  if (opts.dump_on_sigquit || detail::dump_on_sigquit_from_environment()) {
+    detail::install_sigquit_dump();
+  }
+}
 
 runtime::~runtime() {
   if (detail::worker* w = detail::worker::current(); w != nullptr && &w->sched() == sched_.get()) {
@@ -109,6 +119,8 @@ scheduler& default_scheduler() {
   static scheduler* instance = [] {
     auto* s = new scheduler(resolve(options{}));
     std::atexit([] { instance->stop_at_exit(); });
+    start_monitor();
+    if (dump_on_sigquit_from_environment()) install_sigquit_dump();
     return s;
   }();
   return *instance;
@@ -117,6 +129,9 @@ scheduler& default_scheduler() {
 }  // namespace detail
 
 namespace this_fiber {
+namespace {
+constexpr detail::wait_reason sleep_wait{"sleep", false, /*timed=*/true};
+}  // namespace
 
 void yield() noexcept {
   if (detail::worker* w = detail::worker::current(); w != nullptr && w->current_fiber()) {
@@ -128,14 +143,14 @@ void yield() noexcept {
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
   if (deadline <= std::chrono::steady_clock::now()) return;
-  detail::waiter w;
+  detail::waiter w(sleep_wait, nullptr);
   w.park_until(deadline);
 }
 
 bool sleep_until(std::chrono::steady_clock::time_point deadline, std::stop_token stop) noexcept {
   if (stop.stop_requested()) return false;
   if (deadline <= std::chrono::steady_clock::now()) return true;
-  detail::waiter w;
+  detail::waiter w(sleep_wait, nullptr);
   detail::park_limited(w, detail::wait_limit{deadline, std::move(stop)});
   return w.winner() == detail::claim_outcome::timed_out;
 }

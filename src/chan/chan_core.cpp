@@ -26,6 +26,13 @@ namespace goro::detail {
 static_assert(sizeof(chan_core) <= chan_core_size_bound, "max_chan_capacity counts on it");
 
 namespace {
+// What a blocked channel operation waits on, for the diagnostics (Go's wait reasons).
+constexpr wait_reason chan_recv_wait{"chan receive"};
+constexpr wait_reason chan_send_wait{"chan send"};
+constexpr wait_reason chan_nil_wait{"chan send or receive (nil chan)"};
+}  // namespace
+
+namespace {
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 }  // namespace
@@ -185,7 +192,7 @@ chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_
 // Outside the analysis: on the gated path, lock_ is released by the park's arrival hook.
 chan_result chan_core::wait_in(waiter_queue& queue, void* slot,
                                const wait_limit& limit) GORO_NO_THREAD_SAFETY_ANALYSIS {
-  waiter w;
+  waiter w(&queue == &recvq_ ? chan_recv_wait : chan_send_wait, this);
   chan_waiter node;
   node.w = &w;
   node.slot = slot;
@@ -220,7 +227,7 @@ void chan_core::close() {
 
 chan_result wait_on_nil(const wait_limit& limit, bool non_blocking) {
   if (non_blocking) return chan_result::would_block;
-  waiter w;  // nobody can ever complete an operation on a nil channel
+  waiter w(chan_nil_wait, nullptr);  // nobody can ever complete an operation on a nil channel
   park_limited(w, limit);
   return w.winner() == claim_outcome::timed_out ? chan_result::timed_out : chan_result::cancelled;
 }

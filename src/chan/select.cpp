@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -25,6 +26,34 @@
 
 namespace goro::detail {
 namespace {
+
+// What a parked select waits on, for the diagnostics: its cases, "recv 0x.. send 0x..".
+struct select_cases {
+  const select_op* ops;
+  std::size_t n;
+};
+
+void describe_select(const void* object, char* out, std::size_t size) noexcept {
+  const auto* c = static_cast<const select_cases*>(object);
+  std::size_t used = 0;
+  out[0] = '\0';
+  for (std::size_t i = 0; i < c->n && used + 1 < size; ++i) {
+    const select_op& op = c->ops[i];
+    const char* what = op.kind == select_kind::recv   ? "recv"
+                       : op.kind == select_kind::send ? "send"
+                       : op.kind == select_kind::stop ? "stop"
+                                                      : nullptr;
+    if (what == nullptr) continue;
+    const int k = op.kind == select_kind::stop
+                      ? std::snprintf(out + used, size - used, "%s%s", used ? ", " : "", what)
+                      : std::snprintf(out + used, size - used, "%s%s %p", used ? ", " : "", what,
+                                      static_cast<const void*>(op.ch));
+    if (k < 0) break;
+    used = std::min(size - 1, used + static_cast<std::size_t>(k));
+  }
+}
+
+constexpr wait_reason select_wait{"select", false, false, describe_select};
 
 // A seed for one thread's generator, never 0: 64 bits from the kernel (getrandom(2); a
 // thread's first select pays the system call, once), else the clock, mixed with a process-wide
@@ -244,7 +273,8 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   }
 
   // Pass 2: wait on every channel at once.
-  waiter w;
+  const select_cases cases{ops, n};
+  waiter w(select_wait, &cases);
   nodes.init();
   // In poll order, so cases on one channel are queued in random order too (a receiver then
   // picks among duplicate send cases fairly).

@@ -18,6 +18,7 @@
 #include "goro/detail/thread_safety.hpp"
 #include "park/park.hpp"
 #include "platform/fatal.hpp"
+#include "sched/census.hpp"
 
 namespace goro::detail {
 
@@ -37,6 +38,7 @@ class blocking_pool {
  public:
   void submit(blocking_job& job) {
     bool start_thread = false;
+    census::get().job_started();  // ended once its caller is unparked
     {
       std::lock_guard lock(mu_);
       (tail_ != nullptr ? tail_->next : head_) = &job;
@@ -47,6 +49,7 @@ class blocking_pool {
       } else {
         start_thread = true;
         ++idle_;  // counted idle from now: it takes a job as soon as it runs
+        census::get().pool_thread_started();
       }
     }
     if (!start_thread) return;
@@ -64,6 +67,7 @@ class blocking_pool {
     for (;;) {
       if (!ready_.wait_for(lock, idle_timeout, [this] { return head_ != nullptr; })) {
         --idle_;
+        census::get().pool_thread_ended();
         return;  // idle for idle_timeout: leave
       }
       blocking_job* job = head_;
@@ -76,6 +80,7 @@ class blocking_pool {
       waiter* done = job->done;  // the job lives on the parked caller's stack until unparked
       done->claim(job_done);
       done->unpark();
+      census::get().job_ended();
       lock.lock();
       ++idle_;
     }
@@ -96,8 +101,12 @@ blocking_pool& pool() {
 
 }  // namespace
 
+namespace {
+constexpr wait_reason blocking_wait{"goro::blocking call"};
+}  // namespace
+
 void run_blocking(void (*job)(void*) noexcept, void* arg) {
-  waiter done;
+  waiter done(blocking_wait, nullptr);
   if (!done.in_fiber()) {
     job(arg);
     return;

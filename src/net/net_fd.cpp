@@ -52,9 +52,15 @@ bool limit_passed(const wait_limit& limit) noexcept {
 // Parks on `r`'s direction `d` until readiness, a close, a deadline change, the limit's
 // deadline or stop; returns the outcome claimed (docs/net.md, "A wait"). io_ready at once if an
 // edge is kept in `ready`.
+constexpr wait_reason io_read_wait{"I/O read", /*object_is_fd=*/true};
+constexpr wait_reason io_write_wait{"I/O write", /*object_is_fd=*/true};
+constexpr wait_reason io_turn_wait{"I/O turn"};  // behind another call in the same direction
+
 claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
-                             epoll_poller& poller) {
-  waiter w;
+                             epoll_poller& poller, int fd) {
+  // The descriptor rides in the object pointer: the dump prints it as a number.
+  waiter w(d == io_direction::read ? io_read_wait : io_write_wait,
+           reinterpret_cast<const void*>(static_cast<std::intptr_t>(fd)));
   {
     lock_guard lock(r.lock);
     io_side& s = r.side(d);
@@ -101,7 +107,7 @@ claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
     mu_.unlock();
     return granted;
   }
-  sync_node node;
+  sync_node node(io_turn_wait, this);
   sync_queue(head_, tail_).push_back(&node);
   park_queued(node.w, mu_, limit);  // releases mu_
   const claim_outcome outcome = node.w.winner();
@@ -234,7 +240,7 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
     const claim_outcome outcome =
-        wait_on_record(*record_, d, {deadline(d), stop}, registered_poller());
+        wait_on_record(*record_, d, {deadline(d), stop}, registered_poller(), fd_);
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }
@@ -289,7 +295,7 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
     }
     throw;
   }
-  const claim_outcome outcome = wait_on_record(r, d, limit, *poller);
+  const claim_outcome outcome = wait_on_record(r, d, limit, *poller, fd);
   poller->remove(fd);
   release_poll_record(r);
   if (outcome != io_ready) throw_for(outcome, what);

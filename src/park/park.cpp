@@ -10,6 +10,7 @@
 
 #include "park/park.hpp"
 #include "platform/futex.hpp"
+#include "sched/census.hpp"
 #include "sched/worker.hpp"
 
 namespace goro::detail {
@@ -40,9 +41,31 @@ void waiter::finish_park(void* self) noexcept {
   }
 }
 
-waiter::waiter() noexcept {
+waiter::waiter() noexcept { bind(nullptr, nullptr); }
+
+waiter::waiter(const wait_reason& why, const void* object) noexcept { bind(&why, object); }
+
+// A waiter is made just before it parks, so the fiber's record is written here, once, and the
+// parking paths add nothing. While the fiber does not park the fields are stale, and nobody
+// reads them (fiber.hpp). Relaxed: the diagnostics take what they find.
+inline void waiter::bind(const wait_reason* why, const void* object) noexcept {
   worker* w = worker::current();
-  fiber_ = w != nullptr ? w->current_fiber() : nullptr;
+  fiber* const f = w != nullptr ? w->current_fiber() : nullptr;
+  fiber_ = f;
+  if (f != nullptr) {
+    f->waiting_on.store(why, std::memory_order_relaxed);
+    f->wait_object.store(object, std::memory_order_relaxed);
+    f->wait_since.store(coarse_clock_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  } else {
+    why_ = why;
+    object_ = object;
+  }
+}
+
+void waiter::sleep_until_notified() noexcept {
+  if (state_.load(std::memory_order_acquire) == notified) return;
+  const blocked_scope blocked(why_, object_, &state_, running);
+  while (state_.load(std::memory_order_acquire) != notified) futex_wait(state_, running);
 }
 
 void waiter::park() noexcept {
@@ -50,7 +73,7 @@ void waiter::park() noexcept {
     worker::current()->switch_away(finish_park, this);
     return;
   }
-  while (state_.load(std::memory_order_acquire) != notified) futex_wait(state_, running);
+  sleep_until_notified();
 }
 
 void waiter::park_gated(void (*unlock)(void*), void* arg) noexcept {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "goro/detail/deadline.hpp"
+#include "sched/fiber.hpp"
 
 namespace goro::detail {
 
@@ -56,8 +57,11 @@ constexpr bool limit_won(claim_outcome c) noexcept {
 // Memory ordering: everything the waker did before unpark() happens-before park() returns.
 class waiter {
  public:
-  // Binds the waiter to the calling fiber, or to the calling thread outside fibers.
+  // Binds the waiter to the calling fiber, or to the calling thread outside fibers. `why` and
+  // `object` name what it waits on, for the diagnostics (docs/diagnostics.md): recorded in the
+  // fiber when it parks, or in the census while a thread blocks with no deadline.
   waiter() noexcept;
+  waiter(const wait_reason& why, const void* object) noexcept;
   waiter(const waiter&) = delete;
   waiter& operator=(const waiter&) = delete;
 
@@ -96,8 +100,15 @@ class waiter {
  private:
   // Arrival hook of park(), run once the fiber is saved (src/park/park.cpp).
   static void finish_park(void* self) noexcept;
+  // Binds to the calling fiber or thread and records what it waits on (the constructors).
+  void bind(const wait_reason* why, const void* object) noexcept;
+  // A thread's sleep until notified, registered in the census (sched/census.hpp).
+  void sleep_until_notified() noexcept;
   enum : std::uint32_t { running = 0, parked = 1, notified = 2 };
   fiber* fiber_;
+  // A thread's wait (a fiber's is in its record): set only where fiber_ is null.
+  const wait_reason* why_;
+  const void* object_;
   bool gated_ = false;
   std::atomic<std::uint32_t> state_{running};
   std::atomic<claim_outcome> winner_{claim_outcome::none};

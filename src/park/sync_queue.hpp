@@ -17,9 +17,19 @@ namespace goro::detail {
 inline constexpr claim_outcome granted{0};  // the waker completed the operation for the waiter
 inline constexpr claim_outcome woken{1};    // mutex, normal mode: the waiter must compete again
 
+// What a sync primitive's waiter waits on (fiber.hpp, wait_reason), named as Go names them.
+inline constexpr wait_reason wait_group_wait{"wait_group wait"};
+inline constexpr wait_reason mutex_lock{"mutex lock"};
+inline constexpr wait_reason shared_mutex_lock{"shared_mutex lock"};
+inline constexpr wait_reason shared_mutex_lock_shared{"shared_mutex lock_shared"};
+inline constexpr wait_reason condition_variable_wait{"condition_variable wait"};
+inline constexpr wait_reason semaphore_acquire{"semaphore acquire"};
+inline constexpr wait_reason call_once_wait{"call_once"};
+
 // One blocking call of one fiber or thread. Linked in at most one queue, and only while the
 // call is blocked; a waker that wins w.claim() unlinks it before unparking it.
 struct sync_node : wait_link<sync_node> {
+  sync_node(const wait_reason& why, const void* object) noexcept : w(why, object) {}
   waiter w;
   clock::time_point since{};  // mutex: when this lock() call first queued
 

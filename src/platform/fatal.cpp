@@ -71,6 +71,19 @@ void fatal(const char* format, ...) noexcept {
   std::abort();
 }
 
+void fatal_with_report(const char* report, std::size_t n, const char* format, ...) noexcept {
+  char buf[1024];
+  std::size_t k = append(buf, 0, sizeof buf - 1, "goro: fatal error: ");
+  std::va_list args;
+  va_start(args, format);
+  k = append(buf, k, sizeof buf - 1, format, args);
+  va_end(args);
+  buf[k++] = '\n';
+  write_all(buf, k);
+  write_all(report, n);
+  std::abort();
+}
+
 void check_failed(const char* condition, const char* file, int line) noexcept {
   fatal("check failed: %s (%s:%d)", condition, file, line);
 }

@@ -17,6 +17,12 @@ namespace goro::detail {
 // allocate in glibc).
 [[noreturn]] void fatal(const char* format, ...) noexcept __attribute__((format(printf, 1, 2)));
 
+// As fatal(), for an error whose report spans lines (the deadlock report): prints
+// "goro: fatal error: <message>\n", then report[0, n) as it is, then aborts. Not for signal
+// handlers.
+[[noreturn]] void fatal_with_report(const char* report, std::size_t n, const char* format,
+                                    ...) noexcept __attribute__((format(printf, 3, 4)));
+
 // Writes a description of the calling thread's position in the runtime ("fiber 12, worker 3")
 // into out[0, size) and returns its length, 0 when there is nothing to say. Set once by the
 // scheduler, which the platform layer must not include.

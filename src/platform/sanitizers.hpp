@@ -33,6 +33,8 @@ void* __tsan_get_current_fiber();
 void* __tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void* fiber);
 void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+void __tsan_ignore_thread_begin();
+void __tsan_ignore_thread_end();
 }
 #endif
 
@@ -43,5 +45,21 @@ inline constexpr bool sanitized = true;
 #else
 inline constexpr bool sanitized = false;
 #endif
+
+// For as long as it lives, ThreadSanitizer ignores the calling thread's memory accesses: for the
+// diagnostics' reads of fibers that may run meanwhile (the dump stops nothing, and says its
+// reads of a running fiber are only what it happened to see; docs/diagnostics.md).
+class racy_reads_scope {
+ public:
+#ifdef GORO_TSAN
+  racy_reads_scope() noexcept { __tsan_ignore_thread_begin(); }
+  ~racy_reads_scope() { __tsan_ignore_thread_end(); }
+#else
+  racy_reads_scope() noexcept = default;
+  ~racy_reads_scope() = default;
+#endif
+  racy_reads_scope(const racy_reads_scope&) = delete;
+  racy_reads_scope& operator=(const racy_reads_scope&) = delete;
+};
 
 }  // namespace goro::detail

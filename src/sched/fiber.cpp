@@ -15,6 +15,7 @@
 #include "goro/detail/hardware.hpp"
 #include "platform/fatal.hpp"
 #include "platform/futex.hpp"
+#include "sched/census.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
 
@@ -63,7 +64,8 @@ constexpr std::size_t min_usable_stack = 8 * 1024;
 
 }  // namespace
 
-new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*)) {
+new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(void*),
+                            spawn_site site) {
   worker* w = worker::current();
   stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
   const stack_region stack = stacks_.acquire(cache);
@@ -104,7 +106,11 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
                                                           .next = nullptr,
                                                           .run = run,
                                                           .task = reinterpret_cast<void*>(storage),
-                                                          .state = fiber_state::created};
+                                                          .state = fiber_state::created,
+                                                          .site = site,
+                                                          .waiting_on = nullptr,
+                                                          .wait_object = nullptr,
+                                                          .wait_since = 0};
   make_context(f->ctx, stack.low, sp - low, fiber_main, f);
   return {f, f->task};
 }
@@ -167,6 +173,7 @@ bool scheduler::no_live_fibers() const noexcept {
 }
 
 void scheduler::wait_for_fibers() noexcept {
+  static constexpr wait_reason runtime_wait{"~runtime waiting for its fibers"};
   for (;;) {
     const std::uint32_t epoch = done_epoch_.load(std::memory_order_acquire);
     // Dekker with a worker's last finish: it counts, heavy fence in park_thread, then looks
@@ -174,6 +181,7 @@ void scheduler::wait_for_fibers() noexcept {
     fibers_awaited_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (no_live_fibers()) break;
+    const blocked_scope blocked(&runtime_wait, this, &done_epoch_, epoch);
     futex_wait(done_epoch_, epoch);
   }
   // Relaxed: it only spares workers a wake-up; one that still sees it set bumps the epoch and
@@ -186,8 +194,9 @@ void scheduler::wait_for_fibers() noexcept {
 
 // ---- free functions -----------------------------------------------------------------------
 
-new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*)) {
-  return sched.create(size, align, run);
+new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*),
+                       spawn_site site) {
+  return sched.create(size, align, run, site);
 }
 
 void fiber_start(fiber* f) noexcept {

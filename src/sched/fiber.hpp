@@ -14,10 +14,15 @@
 //     scheduler::outside_ of created minus finished. Each worker counts only on its own tally,
 //     so a spawn writes no shared cache line; wait_for_fibers() sums them (docs/scheduler.md,
 //     "Counting live fibers").
+//   - While a fiber is parked, waiting_on names what it waits on (set by the parking layer
+//     before the switch, with wait_object and wait_since); otherwise it is stale. The
+//     diagnostics (src/diag/, docs/diagnostics.md) read these, and site, with relaxed loads.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include "goro/detail/spawn_site.hpp"
 
 #include "goro/detail/hardware.hpp"
 #include "platform/context.hpp"
@@ -43,6 +48,18 @@ struct fiber_tally {
 // Relaxed: the state is written by whoever owns the fiber at that moment, and ownership passes
 // with the synchronisation of the run queues, the waiter and the locks; the atomic only keeps
 // a diagnostic read (a dump, a failed check) from being a data race.
+// What a parked fiber, or a thread blocked in a goro call, waits on: one static descriptor per
+// kind of wait, defined beside the code that parks (chan, sync, net...), so recording a wait
+// costs a pointer store. A dump prints `what` and the waited-on object.
+struct wait_reason {
+  const char* what;           // "chan receive", "mutex lock", ... (Go's wait reasons)
+  bool object_is_fd = false;  // the object is a descriptor number, not an address
+  bool timed = false;         // ends by itself (a sleep): never part of a deadlock
+  // Where set, says more of `object` than its address (a select's cases): writes at most
+  // `size` bytes, NUL included, to `out`. Called only while the waiter is parked.
+  void (*describe)(const void* object, char* out, std::size_t size) noexcept = nullptr;
+};
+
 enum class fiber_state : std::uint8_t { created, runnable, running, parked, finished };
 
 const char* to_string(fiber_state s) noexcept;
@@ -56,6 +73,10 @@ struct fiber {
   void (*run)(void*);
   void* task;
   std::atomic<fiber_state> state;
+  spawn_site site;                             // where go() was called
+  std::atomic<const wait_reason*> waiting_on;  // see the invariants
+  std::atomic<const void*> wait_object;        // the channel, mutex... or an fd
+  std::atomic<std::uint64_t> wait_since;       // census.hpp's coarse_clock_ms when it parked
 
   // Moves the fiber from `from` to `to`, checking that it was in `from` (GORO_DCHECKS builds).
   // Inline: it runs on every switch.

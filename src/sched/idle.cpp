@@ -168,7 +168,11 @@ void worker::sleep_until_woken() noexcept {
   // PROCS=2). Spin longer next time, up to max_idle_spin; a long sleep resets it, so a worker
   // woken now and then by sporadic work spins only idle_spin after each.
   const clock::time_point slept_from = clock::now();
+  // Odd while asleep here, for the deadlock detector (scheduler::quiescent). Release: what this
+  // worker did is visible to the detector that reads it asleep.
+  sleep_seq_.store(sleep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   futex_wait(idle_slot_.wake_word, 0);
+  sleep_seq_.store(sleep_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   const clock::duration slept = clock::now() - slept_from;
   idle_spin_ = slept < 2 * idle_spin_ ? std::min<clock::duration>(2 * idle_spin_, max_idle_spin)
                                       : clock::duration(idle_spin);

@@ -14,6 +14,7 @@
 #include "platform/asymmetric_fence.hpp"
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
+#include "sched/census.hpp"
 #include "sched/worker.hpp"
 #include "stack/stack_overflow.hpp"
 
@@ -22,12 +23,13 @@ namespace goro::detail {
 namespace {
 
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
-bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id) noexcept {
+bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id, spawn_site& site) noexcept {
   const worker* w = worker::current();
   const fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   if (f == nullptr) return false;
   stack = f->stack;
   fiber_id = f->id;
+  site = f->site;
   return true;
 }
 
@@ -47,7 +49,9 @@ std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
 // ---- construction and stopping ------------------------------------------------------------
 
 scheduler::scheduler(const options& opts)
-    : idle_(opts.workers), stacks_(opts.stack_size, opts.compact_stacks) {
+    : idle_(opts.workers),
+      stacks_(opts.stack_size, opts.compact_stacks),
+      on_deadlock_(opts.on_deadlock) {
   set_fatal_context(describe_for_fatal);
   install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
@@ -60,9 +64,11 @@ scheduler::scheduler(const options& opts)
   // lone worker").
   workers_[0]->may_claim_bias_ = workers_.size() == 1 && asymmetric_fences();
   for (auto& w : workers_) w->start();
+  census::get().add(this);
 }
 
 scheduler::~scheduler() {
+  census::get().remove(this);
   stop();
   if (poller_owner_ != nullptr) poller_owner_->detach();
   // Exclusive: timers and tickers use this scheduler only while holding the binding shared

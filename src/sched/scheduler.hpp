@@ -50,7 +50,7 @@ class scheduler {
   std::size_t worker_count() const noexcept { return workers_.size(); }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
 
-  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*));
+  new_fiber create(std::size_t size, std::size_t align, void (*run)(void*), spawn_site site);
   void discard(fiber* f) noexcept;
 
   // Makes `f` runnable: next on the calling worker if it belongs to this scheduler, else on
@@ -91,6 +91,20 @@ class scheduler {
   void io_wait_started() noexcept;
 
   stack_pool& stacks() noexcept { return stacks_; }
+
+  // ---- For the diagnostics (src/diag/); defined in census.cpp.
+
+  // True if nothing of this scheduler can run by itself: not stopped, every worker asleep with
+  // no timer duty and no wake-up pending, no fiber queued, no timer, no I/O waiter, no ready()
+  // from outside in progress. Appends each worker's sleep sequence, which changes whenever it
+  // wakes. Reads atomics only.
+  bool quiescent(std::vector<std::uint64_t>& sleeps) const noexcept;
+  // Calls visit(f) for every fiber of this scheduler not yet finished, found through its
+  // stacks (the record lies at the top of each). Takes no lock a fiber holds. Exact while the
+  // scheduler is quiescent; while fibers run, what changes under it is read as it happens to be.
+  void for_each_fiber(const std::function<void(const fiber&)>& visit);
+  // What this runtime asks of the deadlock detector (options::on_deadlock, resolved).
+  deadlock_mode on_deadlock() const noexcept { return on_deadlock_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
   void fiber_finished(worker* w) noexcept;
 
@@ -141,6 +155,7 @@ class scheduler {
   // Cleared, under its lock, by ~scheduler.
   std::shared_ptr<timer_binding> timer_binding_ = std::make_shared<timer_binding>(this);
   stack_pool stacks_;
+  const deadlock_mode on_deadlock_;
 };
 
 // The scheduler of the default runtime, started on first use.

@@ -218,10 +218,10 @@ void worker::push_back(fiber* f) noexcept {
 
 void worker::check_stack(const fiber& f) const noexcept {
   const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
-  if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id);
+  if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id, f.site);
   // A compact stack has no guard page; a fiber that ran below it has overwritten its canary,
   // even if it has since returned. The stack below it may already be damaged.
-  if (f.stack.compact && !stack_canary_intact(f.stack.low)) report_stack_overflow(f.id);
+  if (f.stack.compact && !stack_canary_intact(f.stack.low)) report_stack_overflow(f.id, f.site);
 }
 
 void worker::switch_away(arrival_hook hook, void* arg) noexcept {

@@ -122,6 +122,9 @@ class worker {
   fiber_tally tally_;                         // written only by this worker's thread
   std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
+  // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
+  // asleep (scheduler::quiescent, for the deadlock detector).
+  std::atomic<std::uint64_t> sleep_seq_{0};
 };
 
 // The calling thread's worker; set by worker::main. Read it through worker::current(), or

@@ -23,14 +23,15 @@ std::atomic<running_fiber_stack_fn> running_fiber_stack{nullptr};
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   stack_region stack;
   std::uint64_t fiber_id = 0;
+  spawn_site site;
   const running_fiber_stack_fn running = running_fiber_stack.load(std::memory_order_acquire);
-  if (running != nullptr && running(stack, fiber_id)) {
+  if (running != nullptr && running(stack, fiber_id, site)) {
     const auto* addr = static_cast<const std::byte*>(info->si_addr);
     const std::size_t page = stack_pool::page_size();
     // A guard page; or, below a compact stack, whatever faults within a page of it (the first
     // compact stack of a slab has unmapped or protected memory below it).
     if ((stack.guarded || stack.compact) && addr >= stack.low - page && addr < stack.low) {
-      report_stack_overflow(fiber_id);
+      report_stack_overflow(fiber_id, site);
     }
   }
   // Not ours: hand the signal to whoever handled it before us, or to the default action.
@@ -48,8 +49,9 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 
 }  // namespace
 
-void report_stack_overflow(std::uint64_t fiber_id) noexcept {
-  fatal("fiber stack overflow (fiber %" PRIu64 ")", fiber_id);
+void report_stack_overflow(std::uint64_t fiber_id, const spawn_site& site) noexcept {
+  fatal("fiber stack overflow (fiber %" PRIu64 ") in the fiber created at %s:%u", fiber_id,
+        site.file_name(), static_cast<unsigned>(site.line()));
 }
 
 void install_stack_overflow_handler(running_fiber_stack_fn running) {

@@ -6,21 +6,24 @@
 #pragma once
 
 #include <cstdint>
+#include "goro/detail/spawn_site.hpp"
 
 #include "stack/stack_pool.hpp"
 
 namespace goro::detail {
 
-// The stack of the fiber the calling thread runs, and that fiber's id; false when it runs none.
-// Async-signal-safe. The scheduler, a layer above, supplies it.
-using running_fiber_stack_fn = bool (*)(stack_region& stack, std::uint64_t& fiber_id) noexcept;
+// The stack of the fiber the calling thread runs, that fiber's id and spawn site; false when it
+// runs none. Async-signal-safe. The scheduler, a layer above, supplies it.
+using running_fiber_stack_fn = bool (*)(stack_region& stack, std::uint64_t& fiber_id,
+                                        spawn_site& site) noexcept;
 
 // Installs the process-wide SIGSEGV handler (once), which asks `running` where the faulting
 // thread's fiber stack is; faults it does not recognise go to the handler installed before it.
 void install_stack_overflow_handler(running_fiber_stack_fn running);
 
-// Prints "goro: fatal error: fiber stack overflow (fiber N)" and aborts. Async-signal-safe.
-[[noreturn]] void report_stack_overflow(std::uint64_t fiber_id) noexcept;
+// Prints "goro: fatal error: fiber stack overflow (fiber N) in the fiber created at FILE:LINE"
+// and aborts. Async-signal-safe.
+[[noreturn]] void report_stack_overflow(std::uint64_t fiber_id, const spawn_site& site) noexcept;
 
 // An alternate signal stack for the calling thread, for as long as the object lives.
 class alt_signal_stack {

@@ -117,6 +117,15 @@ void stack_pool::for_each_in_use(const std::vector<const stack_cache*>& caches,
   }
 }
 
+void stack_pool::for_each_stack(const std::function<void(const stack_region&)>& visit) {
+  lock_guard lock(mu_);
+  for (const slab& s : slabs_) {
+    for (std::size_t i = 0; i < layout_.per_slab; ++i) {
+      visit({stack_low(s.base, i), stack_size_, false, compact_});
+    }
+  }
+}
+
 void stack_pool::for_each_slab(const std::function<void(void*, std::size_t)>& visit) {
   lock_guard lock(mu_);
   for (const slab& s : slabs_) visit(s.base, s.length);

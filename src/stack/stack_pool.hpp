@@ -69,6 +69,11 @@ class stack_pool {
   void for_each_in_use(const std::vector<const stack_cache*>& caches,
                        const std::function<void(const stack_region&)>& visit);
 
+  // Calls visit(stack) for every stack this pool carved, in use or not (a fiber's record lies at
+  // its top, or what is left of the last one's, or zeros). Safe while fibers run; holds the
+  // pool's lock throughout, so `visit` must not acquire or release a stack.
+  void for_each_stack(const std::function<void(const stack_region&)>& visit);
+
   // Calls visit(base, length) for every slab this pool mapped. Safe while fibers run.
   void for_each_slab(const std::function<void(void*, std::size_t)>& visit);
 

@@ -38,7 +38,7 @@ bool condition_variable::wait_core(std::unique_lock<mutex>& lock, const detail::
   if (!lock.owns_lock()) {
     throw std::logic_error("goro::condition_variable::wait: lock not held");
   }
-  detail::sync_node node;
+  detail::sync_node node(detail::condition_variable_wait, this);
   {
     detail::lock_guard guard(lock_);
     detail::sync_queue(head_, tail_).push_back(&node);

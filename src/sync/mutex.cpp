@@ -96,7 +96,7 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
     if (since == detail::clock::time_point{}) since = detail::clock::now();
     const bool starve = awoke && detail::clock::now() - since > starvation_threshold;
 
-    detail::sync_node node;
+    detail::sync_node node(detail::mutex_lock, this);
     node.since = since;
     lock_.lock();
     s = state_.load(std::memory_order_relaxed);

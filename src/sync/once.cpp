@@ -30,7 +30,7 @@ bool once_flag::begin() noexcept {
     lock_.unlock();
     return s == idle;
   }
-  detail::sync_node node;
+  detail::sync_node node(detail::call_once_wait, this);
   detail::sync_queue(head_, tail_).push_back(&node);
   detail::park_queued(node.w, lock_, {});
   // finish() claims us with call_made, abandon() with granted (our turn to call).

@@ -51,7 +51,7 @@ bool semaphore_base::acquire_slow(const wait_limit& limit) {
     // Relaxed: the flag publishes nothing; lock_ orders the queue.
     if (state_.compare_exchange_weak(s, s | has_waiters, std::memory_order_relaxed)) break;
   }
-  sync_node node;
+  sync_node node(semaphore_acquire, this);
   sync_queue(head_, tail_).push_back(&node);
   park_queued(node.w, lock_, limit);
   if (node.w.winner() == granted) return true;  // a release gave us its permit

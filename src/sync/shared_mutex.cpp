@@ -96,7 +96,8 @@ bool shared_mutex::acquire_slow(bool as_writer, const detail::wait_limit& limit)
     // Relaxed: the flag publishes nothing; lock_ orders the queue.
     if (state_.compare_exchange_weak(s, s | waiting, std::memory_order_relaxed)) break;
   }
-  detail::sync_node node;
+  detail::sync_node node(as_writer ? detail::shared_mutex_lock : detail::shared_mutex_lock_shared,
+                         this);
   (as_writer ? detail::sync_queue(writers_head_, writers_tail_)
              : detail::sync_queue(readers_head_, readers_tail_))
       .push_back(&node);

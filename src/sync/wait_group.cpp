@@ -65,7 +65,7 @@ bool wait_group::wait_until(std::chrono::steady_clock::time_point deadline) {
 
 bool wait_group::wait_limited(const detail::wait_limit& limit) {
   if (counter_of(state_.load(std::memory_order_acquire)) == 0) return true;
-  detail::sync_node node;
+  detail::sync_node node(detail::wait_group_wait, this);
   lock_.lock();
   const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
   if (counter_of(s) == 0) {

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "goro/detail/spawn_site.hpp"
 
 namespace goro::detail {
 
@@ -20,9 +21,10 @@ struct new_fiber {
   void* storage;  // sizeof/alignof as asked, at the top of the fiber's stack
 };
 
-// Allocates a fiber on `sched` whose body is run(storage). Throws std::bad_alloc, or
-// std::invalid_argument if the callable does not fit its stack.
-new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*));
+// Allocates a fiber on `sched` whose body is run(storage), spawned at `site`. Throws
+// std::bad_alloc, or std::invalid_argument if the callable does not fit its stack.
+new_fiber fiber_create(scheduler& sched, std::size_t size, std::size_t align, void (*run)(void*),
+                       spawn_site site);
 // Makes a created fiber runnable.
 void fiber_start(fiber* fib) noexcept;
 // Frees a created fiber that will never start (its task's constructor threw).
@@ -48,12 +50,17 @@ struct task {
   }
 };
 
+#if defined(__cpp_lib_source_location)
+// A spawn site costs one pointer: what the compiler made for source_location::current().
+static_assert(sizeof(spawn_site) == sizeof(void*));
+#endif
+
 template <class F, class... Args>
-void spawn(scheduler& sched, F&& f, Args&&... args) {
+void spawn(scheduler& sched, spawn_site site, F&& f, Args&&... args) {
   using task_type = task<std::decay_t<F>, std::decay_t<Args>...>;
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                 "goro::go: f(args...) must be callable with the decay-copied arguments");
-  new_fiber nf = fiber_create(sched, sizeof(task_type), alignof(task_type), &task_type::run);
+  new_fiber nf = fiber_create(sched, sizeof(task_type), alignof(task_type), &task_type::run, site);
   try {
     ::new (nf.storage) task_type{{std::forward<F>(f), std::forward<Args>(args)...}};
   } catch (...) {

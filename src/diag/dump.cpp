@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// Layer: diag. May include: diag, api, chan, sync, net, park, sched, stack, time, platform.
+// goro::dump (include/goro/diag.hpp): the census's fibers and threads, described.
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "diag/monitor.hpp"
+#include "goro/diag.hpp"
+#include "sched/census.hpp"
+
+namespace goro {
+
+void dump(std::ostream& out) {
+  std::string text;
+  {
+    std::lock_guard lock(detail::census::get().mutex());
+    detail::describe_fibers(text, /*with_state=*/true, /*with_stacks=*/true);
+  }
+  out << "goro: dump of every fiber\n" << text;
+  out.flush();
+}
+
+}  // namespace goro

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+// The diagnostics (docs/diagnostics.md): the deadlock detector reports each kind of deadlock,
+// naming the right fibers, objects and spawn sites, within a second, and never fires on a
+// program that can still make progress; its modes; goro::dump lists every fiber of a known
+// program with its state, what it waits on and its site.
+#include <chrono>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "goro/diag.hpp"
+#include "goro/goro.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using goro_test::program_path;
+using goro_test::run_program;
+
+// ThreadSanitizer runs a thread of its own, which goro does not know of: with an unknown thread
+// in the process, the detector (rightly) never reports.
+#ifdef GORO_TEST_TSAN
+constexpr bool detector_can_fire = false;
+#else
+constexpr bool detector_can_fire = true;
+#endif
+
+goro_test::process_result run_deadlock(const std::string& kind,
+                                       const std::vector<std::string>& env = {}) {
+  return run_program(program_path("deadlock"), {kind}, 20s, env);
+}
+
+bool contains(const std::string& text, const std::string& pattern) {
+  return std::regex_search(text, std::regex(pattern));
+}
+
+void expect_reported(const goro_test::process_result& r) {
+  EXPECT_EQ(r.signal, SIGABRT) << r.describe();
+  EXPECT_TRUE(contains(r.err, "^goro: fatal error: all fibers are asleep - deadlock!\n"))
+      << r.describe();
+}
+
+class Deadlock : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!detector_can_fire) GTEST_SKIP() << "ThreadSanitizer's own thread hides every deadlock";
+  }
+};
+
+TEST_F(Deadlock, ChannelCycleNamesBothFibersAndTheirChannels) {
+  const auto r = run_deadlock("chan");
+  expect_reported(r);
+  EXPECT_TRUE(contains(r.err,
+                       "\nfiber [0-9]+ \\[chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n"
+                       "(\t[^\n]*\n)*\tcreated at [^\n]*deadlock.cpp:20 "))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:25 ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "\nthread [0-9]+ \\(main\\) \\[wait_group wait 0x")) << r.err;
+}
+
+TEST_F(Deadlock, WaitGroup) {
+  const auto r = run_deadlock("wait_group");
+  expect_reported(r);
+  // The fiber and main wait on the same wait_group.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("fiber 1 \\[wait_group wait (0x[0-9a-f]+)")))
+      << r.err;
+  EXPECT_NE(r.err.find("(main) [wait_group wait " + m[1].str()), std::string::npos) << r.err;
+}
+
+TEST_F(Deadlock, SelectNamesItsCases) {
+  const auto r = run_deadlock("select");
+  expect_reported(r);
+  EXPECT_TRUE(contains(r.err, "\\[select \\[recv 0x[0-9a-f]+, recv 0x[0-9a-f]+\\], ")) << r.err;
+}
+
+TEST_F(Deadlock, MutexCycleNamesBothMutexes) {
+  const auto r = run_deadlock("mutex");
+  expect_reported(r);
+  std::smatch a;
+  std::smatch b;
+  ASSERT_TRUE(std::regex_search(r.err, a, std::regex("fiber 1 \\[mutex lock (0x[0-9a-f]+)")))
+      << r.err;
+  ASSERT_TRUE(std::regex_search(r.err, b, std::regex("fiber 2 \\[mutex lock (0x[0-9a-f]+)")))
+      << r.err;
+  EXPECT_NE(a[1].str(), b[1].str());
+}
+
+TEST_F(Deadlock, MainBlockedOnAChannelIsReportedWithinASecond) {
+  const auto r = run_deadlock("main_chan");
+  expect_reported(r);
+  EXPECT_TRUE(contains(r.err, "\\(main\\) \\[chan receive 0x")) << r.err;
+  EXPECT_TRUE(contains(r.err, "created at [^\n]*deadlock.cpp:80 ")) << r.err;
+  // Startup and the report included; the detector itself needs at most 300 ms.
+  EXPECT_LT(r.elapsed, goro_test::sanitized ? 3s : 1s) << r.describe();
+}
+
+TEST_F(Deadlock, ReportModePrintsOnceAndKeepsWaiting) {
+  const auto r = run_program(program_path("deadlock"), {"chan"}, 1500ms, {"GORO_DEADLOCK=report"});
+  EXPECT_TRUE(r.timed_out) << r.describe();
+  EXPECT_TRUE(contains(r.err, "^goro: all fibers are asleep - deadlock! \\(GORO_DEADLOCK=report"))
+      << r.err;
+  EXPECT_EQ(r.err.find("deadlock!", r.err.find("deadlock!") + 1), std::string::npos) << r.err;
+}
+
+TEST(DeadlockOff, SaysNothing) {
+  const auto r = run_program(program_path("deadlock"), {"chan"}, 1500ms, {"GORO_DEADLOCK=off"});
+  EXPECT_TRUE(r.timed_out) << r.describe();
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(DeadlockNever, APlainThreadOutsideGoroMaySendLater) {
+  const auto r = run_deadlock("thread_sends_late");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.out, "received 7\n");
+}
+
+TEST(DeadlockNever, ASleepingFiberWillWake) {
+  const auto r = run_deadlock("sleeper");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+}
+
+TEST(DeadlockMode, BadEnvironmentValueThrows) {
+  const goro_test::scoped_env env("GORO_DEADLOCK", "sometimes");
+  EXPECT_THROW(goro::runtime rt(goro::options{.workers = 1}), std::invalid_argument);
+  goro::runtime rt(goro::options{.workers = 1, .on_deadlock = goro::deadlock_mode::off});
+}
+
+// ---- dump ---------------------------------------------------------------------------------
+
+TEST(SigquitDump, ListsFibersWithStackTracesAndGoesOn) {
+  const auto r = run_deadlock("sigquit");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.out, "went on\n");
+  EXPECT_TRUE(contains(r.err, "^goro: SIGQUIT: dump of every fiber\n")) << r.err;
+  EXPECT_TRUE(contains(r.err, "\\[parked: mutex lock 0x[0-9a-f]+, [0-9.]+ s\\]:\n")) << r.err;
+  EXPECT_TRUE(contains(r.err, "\\[parked: chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n")) << r.err;
+#if defined(__x86_64__)
+  // The walk of the parked context, through libunwind where goro was built with it.
+  if (r.err.find("built without libunwind") == std::string::npos) {
+    EXPECT_NE(r.err.find("goro::mutex::lock_slow"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("waiter::park_gated"), std::string::npos) << r.err;
+  }
+#endif
+}
+
+TEST(SigquitDump, LeavesASignalTheApplicationOwns) {
+  const auto r = run_deadlock("sigquit_owned");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {
+  goro::runtime rt(goro::options{.workers = 2});
+  goro::chan<int> never;
+  goro::mutex m;
+  goro::wait_group parked;
+  parked.add(2);
+  m.lock();
+  const int receiver_line = __LINE__ + 1;
+  rt.go([never, &parked]() mutable {
+    parked.done();
+    never.recv();
+  });
+  const int locker_line = __LINE__ + 1;
+  rt.go([&m, &parked] {
+    parked.done();
+    m.lock();
+    m.unlock();
+  });
+  parked.wait();
+  // Each has said it is about to park; give it the moment it needs to do so (this sleep only
+  // lets the two park; the dump would list them as runnable or running otherwise).
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    std::ostringstream out;
+    goro::dump(out);
+    text = out.str();
+    if (contains(text, "\\[parked: chan receive") && contains(text, "\\[parked: mutex lock")) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(contains(text, "^goro: dump of every fiber\n")) << text;
+  EXPECT_TRUE(
+      contains(text,
+               "\\[parked: chan receive 0x[0-9a-f]+, [0-9.]+ s\\]:\n(\t[^\n]*\n)*\tcreated at "
+               "[^\n]*diag_test.cpp:" +
+                   std::to_string(receiver_line) + " "))
+      << text;
+  std::ostringstream mutex_addr;
+  mutex_addr << static_cast<const void*>(&m);
+  EXPECT_TRUE(contains(text, "\\[parked: mutex lock " + mutex_addr.str() +
+                                 ", [0-9.]+ s\\]:\n(\t[^\n]*\n)*\tcreated at [^\n]*diag_test.cpp:" +
+                                 std::to_string(locker_line) + " "))
+      << text;
+  m.unlock();
+  never.close();
+}
+
+}  // namespace
