@@ -88,6 +88,8 @@ void epoll_poller::remove(int fd) noexcept { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, f
 
 void epoll_poller::wake() noexcept {
   bool expected = false;
+  // acq_rel with the drain's release: a CAS that fails sees a write not yet drained, which wakes
+  // the blocked poller (the eventfd stays readable until drained).
   if (!wake_pending_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
   const std::uint64_t one = 1;
   // EAGAIN only if the counter is full, which a pending wake-up already covers.
@@ -99,6 +101,7 @@ int epoll_poller::wait_events(epoll_event* events, int max, clock::time_point un
   const clock::time_point now = clock::now();
   if (until <= now) return ::epoll_wait(epfd_, events, max, 0);
   const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
+  // Relaxed: a hint; a stale true costs one ENOSYS.
   if (have_pwait2.load(std::memory_order_relaxed)) {
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(left.count() / 1'000'000'000);

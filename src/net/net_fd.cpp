@@ -56,8 +56,11 @@ constexpr wait_reason io_read_wait{"I/O read", /*object_is_fd=*/true};
 constexpr wait_reason io_write_wait{"I/O write", /*object_is_fd=*/true};
 constexpr wait_reason io_turn_wait{"I/O turn"};  // behind another call in the same direction
 
-claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& limit,
-                             epoll_poller& poller, int fd) {
+// A socket's wait passes its direction's deadline word as `live_deadline`: read under r.lock, it
+// sees any setter that came before (a setter stores, then takes r.lock to claim the waiter), so
+// a deadline set between the call's start and its publishing the waiter is not missed.
+claim_outcome wait_on_record(poll_record& r, io_direction d, wait_limit limit, epoll_poller& poller,
+                             int fd, const std::atomic<clock::rep>* live_deadline = nullptr) {
   // The descriptor rides in the object pointer: the dump prints it as a number.
   waiter w(d == io_direction::read ? io_read_wait : io_write_wait,
            reinterpret_cast<const void*>(static_cast<std::intptr_t>(fd)));
@@ -69,6 +72,11 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& l
       return io_ready;
     }
     if (r.closing) return io_closed;
+    if (live_deadline != nullptr) {
+      // Relaxed: r.lock orders it after the setter's store (see above).
+      limit.deadline =
+          clock::time_point(clock::duration(live_deadline->load(std::memory_order_relaxed)));
+    }
     if (limit.stop.stop_requested()) return claim_outcome::cancelled;
     if (limit_passed(limit)) return claim_outcome::timed_out;
     GORO_DCHECK(s.w == nullptr);  // one wait per direction: the caller holds its turn
@@ -100,13 +108,16 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, const wait_limit& l
 
 // ---- io_lock ------------------------------------------------------------------------------
 
-claim_outcome io_lock::lock(const wait_limit& limit) noexcept {
+claim_outcome io_lock::lock(wait_limit limit, const std::atomic<clock::rep>& deadline) noexcept {
   mu_.lock();
   if (!held_) {
     held_ = true;
     mu_.unlock();
     return granted;
   }
+  // Read under mu_, which a deadline setter takes after its store (wake_queued): a deadline set
+  // before we queue is the one we wait with; one set after wakes us.
+  limit.deadline = clock::time_point(clock::duration(deadline.load(std::memory_order_relaxed)));
   sync_node node(io_turn_wait, this);
   sync_queue(head_, tail_).push_back(&node);
   park_queued(node.w, mu_, limit);  // releases mu_
@@ -156,6 +167,7 @@ epoll_poller& net_fd::registered_poller() {
   if (epoll_poller* p = registered_.load(std::memory_order_acquire)) return *p;
   std::shared_ptr<epoll_poller> poller = epoll_poller::of(current_or_default_scheduler());
   std::lock_guard lock(register_mu_);
+  // Relaxed: under register_mu_, which orders it after the registering store.
   if (epoll_poller* p = registered_.load(std::memory_order_relaxed)) return *p;
   poller->add(fd_, *record_);
   poller_ = std::move(poller);
@@ -178,7 +190,8 @@ void net_fd::release_call() noexcept {
 }
 
 bool net_fd::close() noexcept {
-  // Held alive for our own length: the fiber we wake may destroy the handle at once.
+  // Held alive for our own length: the fiber we wake may destroy the handle at once. Relaxed:
+  // the caller's handle keeps life_ above 0, and the release in release_life orders our accesses.
   life_.fetch_add(1, std::memory_order_relaxed);
   const bool closed = close_descriptor();
   release_life();
@@ -214,6 +227,8 @@ void net_fd::destroy_descriptor() noexcept {
 }
 
 void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {
+  // Relaxed: waits read it under record_->lock or the io_lock's spinlock, both taken below after
+  // this store; check_deadline's unlocked read may miss a change racing with the call's start.
   deadline_[static_cast<int>(d)].store(t.time_since_epoch().count(), std::memory_order_relaxed);
   // A wait parked now moves to the new deadline: it is woken and waits again. One that parks
   // later reads the deadline under the record's lock, after ours.
@@ -240,7 +255,8 @@ void net_fd::check_deadline(io_direction d, const char* what) const {
 void net_fd::wait(io_direction d, const std::stop_token& stop, const char* what) {
   for (;;) {
     const claim_outcome outcome =
-        wait_on_record(*record_, d, {deadline(d), stop}, registered_poller(), fd_);
+        wait_on_record(*record_, d, {clock::time_point::max(), stop}, registered_poller(), fd_,
+                       &deadline_[static_cast<int>(d)]);
     if (outcome == io_ready) return;
     if (outcome != io_deadline_changed) throw_for(outcome, what);
   }
@@ -267,8 +283,10 @@ net_fd::call::~call() {
 
 net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, const char* what)
     : lock_(fd.locks_[static_cast<int>(d)]) {
-  claim_outcome outcome = lock_.lock({fd.deadline(d), stop});
-  while (outcome == io_deadline_changed) outcome = lock_.lock({fd.deadline(d), stop});
+  const std::atomic<clock::rep>& deadline = fd.deadline_[static_cast<int>(d)];
+  claim_outcome outcome = lock_.lock({clock::time_point::max(), stop}, deadline);
+  while (outcome == io_deadline_changed)
+    outcome = lock_.lock({clock::time_point::max(), stop}, deadline);
   if (outcome != granted) throw_for(outcome, what);
   // A close while we queued for our turn: fail as a call that started after it would, even if
   // the descriptor (held open by our call) has data.

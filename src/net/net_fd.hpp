@@ -43,7 +43,9 @@ namespace goro::detail {
 class io_lock {
  public:
   // Returns the claim that ended the wait: granted, or claim_outcome::timed_out / cancelled.
-  claim_outcome lock(const wait_limit& limit) noexcept;
+  // `limit`'s deadline is replaced by `deadline` (a socket direction's deadline word), read
+  // under the lock's own spinlock.
+  claim_outcome lock(wait_limit limit, const std::atomic<clock::rep>& deadline) noexcept;
   void unlock() noexcept;
   // Wakes every call queued for its turn with `outcome` (a deadline changed: they queue again
   // with the new one).
@@ -86,6 +88,7 @@ class net_fd {
   void set_deadline(io_direction d, clock::time_point t) noexcept;
   clock::time_point deadline(io_direction d) const noexcept {
     return clock::time_point(
+        // Relaxed: see set_deadline; waits read it again under a lock.
         clock::duration(deadline_[static_cast<int>(d)].load(std::memory_order_relaxed)));
   }
 
@@ -131,6 +134,7 @@ class net_fd {
   }
   void drained(io_direction d, std::uint32_t tick) noexcept;
   bool probably_drained(io_direction d) const noexcept {
+    // Relaxed: a hint either way (poll_record::signal says why).
     return record_->drained[static_cast<int>(d)].load(std::memory_order_relaxed);
   }
 

@@ -61,7 +61,7 @@ void release_poll_record(poll_record& r) noexcept {
     r.closing = false;
     r.sides[0] = {};
     r.sides[1] = {};
-    for (auto& d : r.drained) d.store(false, std::memory_order_relaxed);
+    for (auto& d : r.drained) d.store(false, std::memory_order_relaxed);  // under r.lock
     r.hung_up[0] = r.hung_up[1] = false;
   }
   record_pool& p = pool();

@@ -65,6 +65,9 @@ struct poll_record {
   waiter* signal(io_direction d, bool hang_up) GORO_REQUIRES(lock) {
     const int i = static_cast<int>(d);
     if (hang_up) hung_up[i] = true;
+    // Written only under lock (hence the plain load); release pairs with tick()'s acquire. A
+    // stale read of `drained` by a call is harmless either way: true sends it to wait(), which
+    // finds `ready` under lock; false costs one system call that says EAGAIN.
     ticks[i].store(ticks[i].load(std::memory_order_relaxed) + 1, std::memory_order_release);
     drained[i].store(false, std::memory_order_relaxed);
     io_side& s = side(d);
@@ -83,6 +86,7 @@ struct poll_record {
   // An edge kept in `ready` is then stale too: it came before the call that drained it.
   void note_drained(io_direction d, std::uint32_t tick) GORO_REQUIRES(lock) {
     const int i = static_cast<int>(d);
+    // Relaxed: under lock, as every write of both (see signal()).
     if (hung_up[i] || ticks[i].load(std::memory_order_relaxed) != tick) return;
     drained[i].store(true, std::memory_order_relaxed);
     side(d).ready = false;

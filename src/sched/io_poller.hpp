@@ -40,6 +40,8 @@ class io_poller {
   // seq_cst: the increment is one side of the Dekker pair in docs/net.md, "Who makes sure
   // someone polls".
   void add_waiter() noexcept { waiters_.fetch_add(1, std::memory_order_seq_cst); }
+  // Relaxed: a count too high for a moment costs one needless poll; the decrement follows the
+  // waiter's own wake-up, which needs nothing more from the poller.
   void remove_waiter() noexcept { waiters_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
