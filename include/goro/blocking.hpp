@@ -33,11 +33,11 @@ void run_blocking(void (*job)(void*) noexcept, void* arg);
 template <class F, class... Args>
 std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
   using result_type = std::invoke_result_t<F, Args...>;
+  // A reference result is kept as a pointer (an optional cannot hold a reference).
+  using stored_type = std::conditional_t<std::is_reference_v<result_type>,
+                                         std::add_pointer_t<result_type>, result_type>;
   struct call {
     std::tuple<F&&, Args&&...> parts;
-    // A reference result is kept as a pointer (an optional cannot hold a reference).
-    using stored_type = std::conditional_t<std::is_reference_v<result_type>,
-                                           std::add_pointer_t<result_type>, result_type>;
     std::conditional_t<std::is_void_v<result_type>, bool, std::optional<stored_type>> result{};
     std::exception_ptr error{};
 
