@@ -724,14 +724,12 @@ TEST_P(NetAdversarial, RuntimeDestroyedUnderOpenConns) {
   ln.close();
 }
 
-// BUG: a plain thread blocked reading a conn whose runtime (the one whose poller the conn is
-// registered with) is destroyed meanwhile is never woken: data then arrives and the read sleeps
-// on until its deadline (without one, forever). detach() (src/net/epoll_poller.hpp) only nulls
-// the owner for the *next* wait; nothing wakes the waits parked on the poller, and no worker
-// polls it any more. The header promises a clear failure ("fail their next wait") only for later
-// waits, so an in-flight one hangs; Go has no such case, but ~runtime should wake them with
-// bad_file_descriptor (or keep polling until they leave).
-TEST_P(NetAdversarial, DISABLED_ThreadBlockedOnConnWhenItsRuntimeIsDestroyed) {
+// Fixed: a plain thread blocked reading a conn whose runtime (the one whose poller the conn is
+// registered with) was destroyed meanwhile was never woken: data then arrived and the read slept
+// on until its deadline (without one, forever), as no worker polled the poller any more. Now
+// the poller, detached, polls on a thread of its own while waits are in flight.
+TEST_P(NetAdversarial, ThreadBlockedOnConnWhenItsRuntimeIsDestroyed) {
+  const int baseline = goro_test::open_descriptors();
   pair_of_conns p;
   auto rt = std::make_unique<goro::runtime>(opts());
   goro_test::run_fibers(*rt, 1, [&](std::size_t) {
@@ -756,6 +754,16 @@ TEST_P(NetAdversarial, DISABLED_ThreadBlockedOnConnWhenItsRuntimeIsDestroyed) {
   EXPECT_TRUE(returned.load()) << "the read still sleeps 1 s after its runtime went and data came";
   reader.join();
   EXPECT_NE(result, std::errc::timed_out);
+  // A later call fails clearly: nothing polls for it any more.
+  std::byte b[8];
+  EXPECT_EQ(error_of([&] { p.client.read(b); }), std::errc::bad_file_descriptor);
+  p.client.close();
+  p.server.close();
+  // The poller's own thread leaves soon after the last wait, closing the poller's descriptors.
+  const auto left = clock_type::now();
+  while (goro_test::open_descriptors() > baseline && goro_test::ms_since(left) < 2000) {
+    std::this_thread::sleep_for(1ms);
+  }
 }
 
 // ---- big, empty, ended, half-closed, reset --------------------------------------------------
@@ -1243,14 +1251,11 @@ TEST_P(NetAdversarial, WaitOnBadDescriptors) {
   });
 }
 
-// BUG (limitation): one fiber waiting for a foreign descriptor to be readable and another
-// waiting for it to be writable, at once, cannot both wait: the second gets invalid_argument
-// ("already waited on"). wait_foreign (src/net/net_fd.cpp) registers the descriptor in epoll per
-// wait (EPOLL_CTL_ADD, one shot, one direction), so a second wait on the same descriptor in the
-// same runtime fails with EEXIST whatever its direction. A library with a reader fiber and a
-// writer fiber on one socket (the integration case the header names) cannot use it. Go's
-// pollDesc has both directions on one registration.
-TEST_P(NetAdversarial, DISABLED_WaitReadableAndWritableOnOneDescriptorAtOnce) {
+// Fixed: one fiber waiting for a foreign descriptor to be readable and another waiting for it
+// to be writable, at once, could not both wait: the second got invalid_argument, as each wait
+// registered the descriptor on its own. Waits on one descriptor now share one registration for
+// both directions, as Go's pollDesc does.
+TEST_P(NetAdversarial, WaitReadableAndWritableOnOneDescriptorAtOnce) {
   goro::runtime rt(opts());
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
@@ -1266,6 +1271,38 @@ TEST_P(NetAdversarial, DISABLED_WaitReadableAndWritableOnOneDescriptorAtOnce) {
     if (!r) stop.request_stop();
     EXPECT_TRUE(r && *r.value == std::errc());
     if (!r) reader.recv();
+  });
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+// The waits on one foreign descriptor share its registration: one per direction at a time, the
+// registration made again once both have left, and no readiness kept from an earlier wait.
+TEST_P(NetAdversarial, ForeignWaitsShareOneRegistration) {
+  goro::runtime rt(opts());
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    goro::chan<std::errc> reader(1);
+    goro::go([&] { reader.send(error_of([&] { goro::net::wait_readable(sv[0]); })); });
+    goro::this_fiber::sleep_for(goro_test::blocked_for);  // lets the read wait block
+    EXPECT_THROW(goro::net::wait_readable(sv[0]), std::invalid_argument)
+        << "a second reader of one descriptor";
+    EXPECT_NO_THROW(goro::net::wait_writable(sv[0]));  // while the reader still waits
+    EXPECT_EQ(::write(sv[1], "x", 1), 1);
+    EXPECT_EQ(reader.recv(), std::errc());
+    // Both left: a new wait registers it again, and sees the byte still unread.
+    EXPECT_NO_THROW(goro::net::wait_readable(sv[0]));
+    char c = 0;
+    EXPECT_EQ(::read(sv[0], &c, 1), 1);
+    // Nothing left to read: a wait must block, not return on the readiness seen before.
+    std::stop_source stop;
+    goro::go([&] {
+      goro::this_fiber::sleep_for(std::chrono::milliseconds(20));  // the wait blocks meanwhile
+      stop.request_stop();
+    });
+    EXPECT_EQ(error_of([&] { goro::net::wait_readable(sv[0], stop.get_token()); }),
+              std::errc::operation_canceled);
   });
   ::close(sv[0]);
   ::close(sv[1]);

@@ -199,7 +199,11 @@ conn dial(std::string_view network, std::string_view address,
 }
 
 /// Waits until `fd`, a descriptor some other library owns, is readable (writable): for
-/// integrating such libraries with fibers. Not for descriptors of goro's own sockets.
+/// integrating such libraries with fibers. Not for descriptors of goro's own sockets (throws
+/// std::invalid_argument). One wait per direction at a time: a reader and a writer may wait on
+/// one descriptor at once, but a second wait for a direction already waited on throws
+/// std::invalid_argument. A stop request throws std::system_error with
+/// std::errc::operation_canceled.
 void wait_readable(int fd);
 void wait_readable(int fd, std::stop_token stop);
 void wait_writable(int fd);

@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
+#include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "sched/scheduler.hpp"
 
@@ -72,16 +75,102 @@ void epoll_poller::add(int fd, poll_record& r) {
   }
 }
 
-void epoll_poller::add_oneshot(int fd, poll_record& r, io_direction d) {
+void epoll_poller::control(int op, int fd, poll_record& r, const std::array<bool, 2>& waited) {
   epoll_event ev{};
-  ev.events = (d == io_direction::read ? EPOLLIN | EPOLLRDHUP : EPOLLOUT) | EPOLLONESHOT;
+  // Edge-triggered: a registration made or changed reports the directions ready at that moment
+  // (epoll checks them at EPOLL_CTL_ADD and MOD), and after that only new edges, so a direction
+  // that is ready but not waited on does not make every poll return.
+  ev.events = EPOLLET;
+  if (waited[static_cast<int>(io_direction::read)]) ev.events |= EPOLLIN | EPOLLRDHUP;
+  if (waited[static_cast<int>(io_direction::write)]) ev.events |= EPOLLOUT;
   {
     lock_guard lock(r.lock);
     ev.data.u64 = r.tag();
   }
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (::epoll_ctl(epfd_, op, fd, &ev) != 0) {
     throw std::system_error(errno, std::system_category(), "goro::net: epoll_ctl");
   }
+}
+
+poll_record& epoll_poller::join_foreign(int fd, io_direction d) {
+  const int i = static_cast<int>(d);
+  const char* what = d == io_direction::read ? "wait_readable" : "wait_writable";
+  const std::lock_guard lock(foreign_mu_);
+  auto [it, made] = foreign_.try_emplace(fd);
+  foreign_entry& e = it->second;
+  if (made) {
+    e.record = &acquire_poll_record();
+    e.waited[i] = true;
+    try {
+      control(EPOLL_CTL_ADD, fd, *e.record, e.waited);
+    } catch (const std::system_error& err) {
+      release_poll_record(*e.record);
+      foreign_.erase(it);
+      if (err.code().value() == EEXIST) {
+        throw std::invalid_argument(std::string("goro::net: ") + what +
+                                    ": the descriptor is a goro socket's (use its calls)");
+      }
+      throw;
+    }
+    return *e.record;
+  }
+  if (e.waited[i]) {
+    throw std::invalid_argument(std::string("goro::net: ") + what +
+                                ": the descriptor is already waited on for this direction");
+  }
+  {
+    // An edge kept from before this wait says nothing of now: the MOD below reports the
+    // direction again if it is ready.
+    lock_guard record_lock(e.record->lock);
+    e.record->side(d).ready = false;
+  }
+  std::array<bool, 2> both = e.waited;
+  both[i] = true;
+  control(EPOLL_CTL_MOD, fd, *e.record, both);  // throws: the entry stays as it was
+  e.waited = both;
+  return *e.record;
+}
+
+void epoll_poller::leave_foreign(int fd, io_direction d) noexcept {
+  const std::lock_guard lock(foreign_mu_);
+  const auto it = foreign_.find(fd);
+  if (it == foreign_.end()) return;
+  foreign_entry& e = it->second;
+  e.waited[static_cast<int>(d)] = false;
+  if (e.waited[0] || e.waited[1]) {
+    try {
+      control(EPOLL_CTL_MOD, fd, *e.record, e.waited);
+    } catch (const std::system_error&) {
+      // The descriptor was closed under the wait that is left: epoll dropped it, and that wait
+      // ends by its deadline or stop token, or on the events it was already sent.
+    }
+    return;
+  }
+  remove(fd);
+  release_poll_record(*e.record);
+  foreign_.erase(it);
+}
+
+void epoll_poller::detach() noexcept {
+  sched_.store(nullptr, std::memory_order_seq_cst);
+  // The other side of the Dekker pair in owner(): a wait that counted itself before this fence
+  // is seen here, and one that counts itself after it sees null and fails by itself.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A thread that saw the scheduler in with_owner() is done with it before ~scheduler goes on.
+  while (owner_users_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  if (!has_waiters()) return;
+  try {
+    std::thread([self = shared_from_this()] { self->drain(); }).detach();
+  } catch (const std::system_error&) {
+    // No thread to be had: the waits in flight end by their deadlines or stop tokens.
+  }
+}
+
+void epoll_poller::drain() noexcept {
+  // A bounded block, so the loop sees the count fall to zero soon after the last wait left
+  // (a wait that returns does not wake the poller).
+  constexpr auto period = std::chrono::milliseconds(50);
+  while (has_waiters()) poll(clock::now() + period);
 }
 
 void epoll_poller::remove(int fd) noexcept { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }

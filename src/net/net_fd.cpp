@@ -93,10 +93,16 @@ claim_outcome wait_on_record(poll_record& r, io_direction d, wait_limit limit, e
   }
   worker* self = worker::current();
   if (self == nullptr || !w.in_fiber() || &self->sched() != owner) {
-    owner->io_wait_started();
+    // Through with_owner: nothing keeps the scheduler alive for us. Should it be destroyed
+    // first, detach() finds us counted and polls for us (docs/net.md, "When the runtime goes
+    // first").
+    poller.with_owner([](scheduler& s) { s.io_wait_started(); });
   }
   park_limited(w, limit);
   poller.remove_waiter();
+  // Detached meanwhile: a thread of the poller's own polls while waits are in flight; this may
+  // have been the last, so let it look again now rather than at the end of its period.
+  if (poller.owner() == nullptr) poller.wake();
   {
     lock_guard lock(r.lock);
     if (r.side(d).w == &w) r.side(d).w = nullptr;
@@ -300,23 +306,10 @@ net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, cons
 
 void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
   std::shared_ptr<epoll_poller> poller = epoll_poller::of(current_or_default_scheduler());
-  poll_record& r = acquire_poll_record();
-  const char* what = d == io_direction::read ? "wait_readable" : "wait_writable";
-  try {
-    poller->add_oneshot(fd, r, d);
-  } catch (const std::system_error& e) {
-    release_poll_record(r);
-    if (e.code().value() == EEXIST) {
-      throw std::invalid_argument(
-          std::string("goro::net: ") + what +
-          ": the descriptor is already waited on, or is a goro socket's (use its calls)");
-    }
-    throw;
-  }
+  poll_record& r = poller->join_foreign(fd, d);
   const claim_outcome outcome = wait_on_record(r, d, limit, *poller, fd);
-  poller->remove(fd);
-  release_poll_record(r);
-  if (outcome != io_ready) throw_for(outcome, what);
+  poller->leave_foreign(fd, d);
+  if (outcome != io_ready) throw_for(outcome, d == io_direction::read ? "wait_readable" : "wait_writable");
 }
 
 }  // namespace goro::detail
