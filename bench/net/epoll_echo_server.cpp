@@ -20,9 +20,9 @@
 #include <array>
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,7 +31,8 @@
 
 namespace {
 
-constexpr const char* usage = "usage: epoll_echo_server [--listen HOST:PORT] [--lifetime SECONDS]\n";
+constexpr const char* usage =
+    "usage: epoll_echo_server [--listen HOST:PORT] [--lifetime SECONDS]\n";
 constexpr std::size_t buffer_size = 4096;  // as goro's and Go's servers read
 
 // Bytes read but not yet written back, kept only while a write is short (never, for 64-byte

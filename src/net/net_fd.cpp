@@ -309,7 +309,8 @@ void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
   poll_record& r = poller->join_foreign(fd, d);
   const claim_outcome outcome = wait_on_record(r, d, limit, *poller, fd);
   poller->leave_foreign(fd, d);
-  if (outcome != io_ready) throw_for(outcome, d == io_direction::read ? "wait_readable" : "wait_writable");
+  if (outcome != io_ready)
+    throw_for(outcome, d == io_direction::read ? "wait_readable" : "wait_writable");
 }
 
 }  // namespace goro::detail
