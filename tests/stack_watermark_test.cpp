@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,8 @@ TEST(StackWatermark, ReportsTheDeepestUsePerSite) {
 
   std::ostringstream out;
   goro::dump(out);
+  const std::string text = out.str();
+  std::cout << text.substr(text.find("stack use")) << std::flush;  // the report, for the log
   EXPECT_NE(out.str().find("stack use (the most any finished fiber used, per spawn site):"),
             std::string::npos)
       << out.str();
