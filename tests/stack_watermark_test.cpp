@@ -38,7 +38,8 @@ TEST(StackWatermark, ReportsTheDeepestUsePerSite) {
   unsigned deep_line = 0;
   unsigned shallow_line = 0;
   {
-    goro::runtime rt(goro::options{.workers = 2, .stack_size = stack_bytes, .stack_watermark = true});
+    goro::runtime rt(
+        goro::options{.workers = 2, .stack_size = stack_bytes, .stack_watermark = true});
     for (int i = 0; i < 3; ++i) {
       deep_line = __LINE__ + 1;
       rt.go([] { EXPECT_EQ(use_stack_deeply(), static_cast<char>(deep_bytes / 2)); });

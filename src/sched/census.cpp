@@ -170,8 +170,8 @@ struct debugger_layout {
 
 // The root itself: the gdb script finds it by this name in the symbol table, so it has C
 // linkage, default visibility, and is kept even where nothing in the program refers to it.
-extern "C" __attribute__((visibility("default"), used))
-constinit const goro_debugger_layout_v1 goro_debugger_layout =
+extern "C" __attribute__((visibility("default"),
+                          used)) constinit const goro_debugger_layout_v1 goro_debugger_layout =
     goro::detail::debugger_layout::make();
 
 namespace goro::detail {

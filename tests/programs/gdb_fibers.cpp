@@ -57,9 +57,9 @@ int main() {
     held.lock();
     held.unlock();
   });
-  rt.go([&never_done] { never_done.wait(); });  // gdb-site: wait_group
+  rt.go([&never_done] { never_done.wait(); });                        // gdb-site: wait_group
   rt.go([] { goro::this_fiber::sleep_for(std::chrono::hours(1)); });  // gdb-site: sleep
-  rt.go([] {  // gdb-site: running
+  rt.go([] {                                                          // gdb-site: running
     // Stays on its worker (the thread sleeps, the fiber does not park): a running fiber.
     while (keep_running.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   });
