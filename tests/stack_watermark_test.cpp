@@ -91,7 +91,8 @@ TEST(StackWatermark, EnvironmentVariable) {
     line = __LINE__ + 1;
     rt.go([] { use_stack_deeply(); });
   }
-  const goro::stack_use* s = find(goro::stack_high_water(), line);
+  const std::vector<goro::stack_use> sites = goro::stack_high_water();
+  const goro::stack_use* s = find(sites, line);
   ASSERT_NE(s, nullptr);
   EXPECT_GE(s->max_bytes, deep_bytes);
   ::setenv("GORO_STACK_WATERMARK", "yes", 1);
