@@ -53,6 +53,13 @@ struct options {
   /// process going on afterwards; only if the application has not set SIGQUIT's disposition
   /// itself. Also set by GORO_DUMP_ON_SIGQUIT=1. See docs/diagnostics.md.
   bool dump_on_sigquit = false;
+  /// Measures how much stack each fiber used, and keeps the most per spawn site, so stacks can
+  /// be sized: goro::stack_high_water() and goro::dump report it. Each stack is filled with a
+  /// pattern when its fiber is made (which commits all of its pages) and scanned when the
+  /// fiber finishes; off, it costs one predictable branch per spawn and per exit. Also set by
+  /// GORO_STACK_WATERMARK=1 (0 or unset: off; another value makes the constructor throw
+  /// std::invalid_argument). See docs/diagnostics.md, "Stack use".
+  bool stack_watermark = false;
 };
 
 }  // namespace goro

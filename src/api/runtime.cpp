@@ -18,6 +18,7 @@
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
 #include "sched/worker.hpp"
+#include "stack/stack_watermark.hpp"
 
 namespace goro {
 namespace {
@@ -61,6 +62,7 @@ options resolve(const options& in) {
   } else if (out.on_deadlock > deadlock_mode::from_environment) {
     throw std::invalid_argument("goro::runtime: on_deadlock is not a deadlock_mode");
   }
+  if (!out.stack_watermark) out.stack_watermark = detail::stack_watermark_from_environment();
   if (out.compact_stacks) {
     if (out.stack_size == 0) {
       out.stack_size = detail::sanitized || !optimized ? 6 * default_compact_stack_size

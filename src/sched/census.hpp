@@ -74,6 +74,7 @@ class census {
   std::uint64_t epoch() const noexcept { return epoch_; }
 
  private:
+  friend struct debugger_layout;  // census.cpp: the offsets the gdb script reads
   census() = default;
   std::mutex mu_;
   std::vector<scheduler*> schedulers_;  // GUARDED_BY(mu_)

@@ -18,6 +18,7 @@
 #include "sched/census.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
+#include "stack/stack_watermark.hpp"
 
 namespace goro::detail {
 
@@ -69,6 +70,7 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   worker* w = worker::current();
   stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
   const stack_region stack = stacks_.acquire(cache);
+  if (stack_watermark_) paint_stack(stack);
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
   const std::uintptr_t record = record_address(stack);
   const std::uintptr_t storage = (record - size) & ~(align - 1);
@@ -126,6 +128,7 @@ void release_finished(void* arg) noexcept {
   worker* w = worker::current();
   destroy_context(f->ctx);
   const stack_region stack = f->stack;  // f lives on that stack
+  if (s.stack_watermark()) record_stack_use(f->site, stack.size, stack_used(stack));
   s.stacks().release(w->stack_cache_for(s), stack);
   s.fiber_finished(w);
 }

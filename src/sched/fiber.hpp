@@ -108,11 +108,13 @@ struct fiber {
 // most of a 2 KiB stack, and would make the room left depend on where the stack lies. They need
 // none either, as the pool lays them an odd number of cache lines apart, so their tops already
 // fall on every line offset within a page (stack_pool::compact_stack_granule).
+// The gdb script (gdb/goro.py) computes the same, from the constants census.cpp publishes.
+inline constexpr std::uintptr_t record_colours = 32;
 inline std::uintptr_t record_address(const stack_region& stack) noexcept {
   constexpr std::uintptr_t line = cache_line_size;
-  constexpr std::uintptr_t colours = 32;
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
-  const std::uintptr_t colour = stack.compact ? 0 : ((low / small_page_size) % colours) * line;
+  const std::uintptr_t colour =
+      stack.compact ? 0 : ((low / small_page_size) % record_colours) * line;
   return (low + stack.size - colour - sizeof(fiber)) & ~(alignof(fiber) - 1);
 }
 

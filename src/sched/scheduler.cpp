@@ -51,7 +51,8 @@ std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
 scheduler::scheduler(const options& opts)
     : idle_(opts.workers),
       stacks_(opts.stack_size, opts.compact_stacks),
-      on_deadlock_(opts.on_deadlock) {
+      on_deadlock_(opts.on_deadlock),
+      stack_watermark_(opts.stack_watermark) {
   set_fatal_context(describe_for_fatal);
   install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs

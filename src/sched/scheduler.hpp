@@ -49,6 +49,8 @@ class scheduler {
 
   std::size_t worker_count() const noexcept { return workers_.size(); }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
+  // Whether this runtime measures its fibers' stack use (options::stack_watermark).
+  bool stack_watermark() const noexcept { return stack_watermark_; }
 
   new_fiber create(std::size_t size, std::size_t align, void (*run)(void*), spawn_site site);
   void discard(fiber* f) noexcept;
@@ -110,6 +112,7 @@ class scheduler {
 
  private:
   friend class worker;
+  friend struct debugger_layout;  // census.cpp: the offsets the gdb script reads
 
   void global_push(fiber* first, fiber* last, std::size_t n) noexcept;
   fiber* global_take(worker& w, std::size_t max) noexcept;
@@ -156,6 +159,7 @@ class scheduler {
   std::shared_ptr<timer_binding> timer_binding_ = std::make_shared<timer_binding>(this);
   stack_pool stacks_;
   const deadlock_mode on_deadlock_;
+  const bool stack_watermark_;
 };
 
 // The scheduler of the default runtime, started on first use.

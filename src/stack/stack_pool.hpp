@@ -78,6 +78,7 @@ class stack_pool {
   void for_each_slab(const std::function<void(void*, std::size_t)>& visit);
 
  private:
+  friend struct debugger_layout;  // src/sched/census.cpp: the offsets the gdb script reads
   // acquire() without arming the canary: from the cache, else from the free list or a new slab.
   stack_region take(stack_cache* cache);
   void map_slab(std::vector<stack_region>& into) GORO_REQUIRES(mu_);
