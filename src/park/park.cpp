@@ -37,7 +37,9 @@ void waiter::finish_park(void* self) noexcept {
   fiber* f = w->fiber_;
   if (w->state_.exchange(parked, std::memory_order_acq_rel) == notified) {
     f->transition(fiber_state::parked, fiber_state::runnable);
-    worker::current()->make_next(f);
+    worker* here = worker::current();
+    here->count(sched_event::unparks);
+    here->make_next(f);
   }
 }
 

@@ -151,12 +151,11 @@ void scheduler::report_abandoned_stacks_as_roots(bool workers_stopped) {
 // ---- placement and the global queue -------------------------------------------------------
 
 void scheduler::ready(fiber* f) noexcept {
-  f->transition(f->state.load(std::memory_order_relaxed) == fiber_state::created
-                    ? fiber_state::created
-                    : fiber_state::parked,
-                fiber_state::runnable);
+  const bool unpark = f->state.load(std::memory_order_relaxed) != fiber_state::created;
+  f->transition(unpark ? fiber_state::parked : fiber_state::created, fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
+    if (unpark) w->counts_.add(sched_event::unparks);
     if (w->polling_) {  // spread by inject_polled() when the poll ends
       w->add_polled(f);
       return;
@@ -174,6 +173,7 @@ void scheduler::ready(fiber* f) noexcept {
   // From outside this runtime: f may run, finish and let ~runtime proceed before this call
   // returns, so wait_for_fibers() also waits for external_wakers_ to drain.
   external_wakers_.fetch_add(1, std::memory_order_acq_rel);
+  if (unpark) outside_.add_shared(sched_event::unparks);
   f->next = nullptr;
   global_push(f, f, 1);
   idle_.wake_one();

@@ -15,7 +15,7 @@
 //   - external_wakers_ counts the ready() calls from outside the runtime that have not
 //     returned; wait_for_fibers() returns only once it is 0, so ~runtime() cannot free the
 //     scheduler under a thread still inside the ready() that woke the last fiber.
-//   - The live-fiber counts (outside_ and each worker's tally) and the fiber's life are
+//   - The live-fiber counts (outside_ and each worker's counts_) and the fiber's life are
 //     described in fiber.hpp; the spinning and idle counts in idle.hpp.
 #pragma once
 
@@ -29,6 +29,7 @@
 #include "goro/detail/hardware.hpp"
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_entry.hpp"
+#include "goro/metrics.hpp"
 #include "goro/options.hpp"
 #include "sched/fiber.hpp"
 #include "sched/idle.hpp"
@@ -107,6 +108,9 @@ class scheduler {
   deadlock_mode on_deadlock() const noexcept { return on_deadlock_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
   void fiber_finished(worker* w) noexcept;
+  // The workers' counts summed, and the gauges (goro::runtime::metrics). Relaxed loads of each
+  // worker's counters; see runtime_metrics for what holds of the result.
+  runtime_metrics metrics() const noexcept;
 
  private:
   friend class worker;
@@ -141,7 +145,7 @@ class scheduler {
   }
 
  private:
-  fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
+  sched_counters outside_;  // fibers created or discarded off this scheduler's workers
   alignas(cache_line_size) std::atomic<int> external_wakers_{
       0};                                    // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting

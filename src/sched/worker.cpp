@@ -71,6 +71,7 @@ void worker::main() noexcept {
   while (fiber* f = find_runnable()) {
     current_ = f;
     f->start_running();
+    switched(nullptr, f);
     switch_context(ctx_, f->ctx, nullptr, nullptr);
   }
   tls_worker = nullptr;
@@ -235,9 +236,11 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
         "the runtime has stopped and nothing would resume it");
   }
   self->transition(fiber_state::running, fiber_state::parked);
+  counts_.add(sched_event::parks);
   fiber* next = pick_local();
   current_ = next;
   if (next != nullptr) next->start_running();
+  switched(self, next);
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
 }
 
@@ -258,6 +261,7 @@ void worker::yield_current() noexcept {
   self->transition(fiber_state::running, fiber_state::runnable);
   current_ = next;
   if (next != nullptr) next->start_running();
+  switched(self, next);
   switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
 }
 
@@ -270,6 +274,7 @@ void worker::run_child_first(fiber* child) noexcept {
   parent->transition(fiber_state::running, fiber_state::runnable);
   child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
+  switched(parent, child);
   switch_context(
       parent->ctx, child->ctx,
       [](void* p) noexcept {
@@ -287,6 +292,7 @@ void worker::exit_fiber() noexcept {
   fiber* next = pick_local();
   current_ = next;
   if (next != nullptr) next->start_running();
+  switched(self, next);
   exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
 }
 
@@ -304,6 +310,7 @@ fiber* worker::steal_work() noexcept {
     if (&victim == this) continue;
     const std::uint32_t k = victim.runq_.steal(loot);
     if (k == 0) continue;
+    counts_.add(sched_event::steals);
     for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
     return loot[0];
   }
@@ -322,8 +329,12 @@ fiber* worker::steal_stuck() noexcept {
     if (seen.next == nullptr && !seen.displaced) continue;
     const clock::time_point until = clock::now() + std::chrono::microseconds(3);
     while (clock::now() < until) cpu_relax();
-    if (fiber* f = victim->runq_.steal_displaced_if(seen)) return f;
-    if (victim->runq_.take_next_if(seen.next)) return seen.next;
+    fiber* f = victim->runq_.steal_displaced_if(seen);
+    if (f == nullptr && victim->runq_.take_next_if(seen.next)) f = seen.next;
+    if (f != nullptr) {
+      counts_.add(sched_event::steals);
+      return f;
+    }
   }
   return nullptr;
 }

@@ -9,8 +9,8 @@
 //   - current_ is the fiber running on this worker's thread, or null while the worker's own
 //     loop runs (main, find_runnable, park_thread).
 //   - Only the worker's own thread writes current_, tick_, firing_timers_, polling_, the polled
-//     list, rng_, idle_spin_, next_id_, end_id_, tally_ and its stack cache, and pushes to runq_.
-//     Other threads take from runq_ (stealing), wake it through idle_slot_, and read tally_
+//     list, rng_, idle_spin_, next_id_, end_id_, counts_ and its stack cache, and pushes to runq_.
+//     Other threads take from runq_ (stealing), wake it through idle_slot_, and read counts_
 //     (wait_for_fibers).
 //   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
 //     are its alone to give.
@@ -46,6 +46,8 @@ class worker {
   // be biased to its thread (docs/channels.md, "The lock, biased to a lone worker").
   bool may_claim_bias() const noexcept { return may_claim_bias_; }
   scheduler& sched() noexcept { return sched_; }
+  // Counts `e` on this worker. Only on the worker's own thread.
+  void count(sched_event e) noexcept { counts_.add(e); }
 
   // Called on the running fiber: switches to the next runnable fiber (or the worker's own
   // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
@@ -92,6 +94,11 @@ class worker {
   bool io_waiters() const noexcept;
   void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
+  // Called at every switch on this worker, just before it, with the fiber leaving (null: the
+  // worker's loop) and the one arriving (null: the loop): counts a run slice that begins.
+  void switched([[maybe_unused]] fiber* from, fiber* to) noexcept {
+    if (to != nullptr) counts_.add(sched_event::switches);
+  }
 
   // idle.cpp: parking the thread, in steps.
   void park_thread() noexcept;
@@ -119,9 +126,9 @@ class worker {
   idle_slot idle_slot_;  // its place in sched_.idle_: the futex word it sleeps on, its flags
   run_queue runq_;
   stack_cache stacks_;
-  fiber_tally tally_;                         // written only by this worker's thread
+  sched_counters counts_;                     // written only by this worker's thread
   std::atomic<bool> loop_done_{false};        // main() has left its loop
-  std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
+  std::uint64_t finished_when_notified_ = 0;  // counts_.finished when it last woke the waiter
   // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
   // asleep (scheduler::quiescent, for the deadlock detector).
   std::atomic<std::uint64_t> sleep_seq_{0};
@@ -146,5 +153,11 @@ inline worker* worker::current() noexcept {
   return w;
 }
 #endif
+
+// Counts `e` for the runtime of the calling worker (runtime_metrics). A plain thread's events
+// are not counted: a channel belongs to no runtime, and the thread to none either.
+inline void count_event(sched_event e) noexcept {
+  if (worker* w = worker::current()) w->count(e);
+}
 
 }  // namespace goro::detail
