@@ -27,6 +27,10 @@ namespace goro {
 struct runtime_metrics {
   /// Worker threads of the runtime (options::workers, resolved).
   std::size_t workers = 0;
+  /// False where goro was built with the CMake option GORO_METRICS=OFF: the event counters
+  /// (context_switches to select_wakeups) and fibers_parked then read 0. The other fields
+  /// are always kept.
+  bool events_counted = true;
 
   // ---- Gauges: how many now.
 

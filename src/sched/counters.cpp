@@ -14,6 +14,7 @@ namespace goro::detail {
 runtime_metrics scheduler::metrics() const noexcept {
   runtime_metrics m;
   m.workers = workers_.size();
+  m.events_counted = metrics_enabled;
   const auto sum = [this](auto&& read) {
     std::uint64_t total = read(outside_);
     for (const auto& w : workers_) total += read(w->counts_);

@@ -22,7 +22,14 @@
 
 #include "goro/detail/hardware.hpp"
 
+// Set by CMake's GORO_METRICS option (on by default): whether the events below are counted.
+#ifndef GORO_METRICS
+#define GORO_METRICS 1
+#endif
+
 namespace goro::detail {
+
+inline constexpr bool metrics_enabled = GORO_METRICS != 0;
 
 // What runtime_metrics counts beside creations and finishes; one counter each.
 enum class sched_event : std::uint8_t {
@@ -55,12 +62,17 @@ struct sched_counters {
     return events[static_cast<std::size_t>(e)];
   }
   // By the one writer (the worker's own thread). Relaxed: the count orders nothing.
+  // Nothing when built without GORO_METRICS.
   void add(sched_event e) noexcept {
-    std::atomic<std::uint64_t>& c = (*this)[e];
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if constexpr (metrics_enabled) {
+      std::atomic<std::uint64_t>& c = (*this)[e];
+      c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
   }
   // By any thread (scheduler::outside_).
-  void add_shared(sched_event e) noexcept { (*this)[e].fetch_add(1, std::memory_order_relaxed); }
+  void add_shared(sched_event e) noexcept {
+    if constexpr (metrics_enabled) (*this)[e].fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace goro::detail

@@ -131,7 +131,7 @@ void worker::sleep() noexcept {
   }
   // Relaxed: a hint of who ended the sleep, for runtime_metrics::worker_wakeups; the word is 1
   // once a waker stored it (idle_slot::wake).
-  if (idle_slot_.wake_word.load(std::memory_order_relaxed) != 0) {
+  if (metrics_enabled && idle_slot_.wake_word.load(std::memory_order_relaxed) != 0) {
     counts_.add(sched_event::wakeups);
   }
 }

@@ -155,7 +155,7 @@ void scheduler::ready(fiber* f) noexcept {
   f->transition(unpark ? fiber_state::parked : fiber_state::created, fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
-    if (unpark) w->counts_.add(sched_event::unparks);
+    if (metrics_enabled && unpark) w->counts_.add(sched_event::unparks);
     if (w->polling_) {  // spread by inject_polled() when the poll ends
       w->add_polled(f);
       return;

@@ -157,7 +157,9 @@ inline worker* worker::current() noexcept {
 // Counts `e` for the runtime of the calling worker (runtime_metrics). A plain thread's events
 // are not counted: a channel belongs to no runtime, and the thread to none either.
 inline void count_event(sched_event e) noexcept {
-  if (worker* w = worker::current()) w->count(e);
+  if constexpr (metrics_enabled) {
+    if (worker* w = worker::current()) w->count(e);
+  }
 }
 
 }  // namespace goro::detail
