@@ -96,6 +96,7 @@ void waiter::unpark() noexcept {
     futex_wake(state_);  // harmless if the waiter has already returned
     return;
   }
+  maybe_trace_wake(*f);  // before the fiber may run and finish
   // Gated: the fiber was saved before its lock, which we hold, was released.
   if (gated_ || state_.exchange(notified, std::memory_order_acq_rel) == parked) {
     f->sched->ready(f);

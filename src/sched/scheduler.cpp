@@ -22,6 +22,9 @@ namespace goro::detail {
 
 namespace {
 
+// Numbers the runtimes, for the trace. Relaxed: only unique values are needed.
+std::atomic<std::uint64_t> next_scheduler_id{1};
+
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
 bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id, spawn_site& site) noexcept {
   const worker* w = worker::current();
@@ -51,7 +54,8 @@ std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
 scheduler::scheduler(const options& opts)
     : idle_(opts.workers),
       stacks_(opts.stack_size, opts.compact_stacks),
-      on_deadlock_(opts.on_deadlock) {
+      on_deadlock_(opts.on_deadlock),
+      id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)) {
   set_fatal_context(describe_for_fatal);
   install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
@@ -65,11 +69,13 @@ scheduler::scheduler(const options& opts)
   workers_[0]->may_claim_bias_ = workers_.size() == 1 && asymmetric_fences();
   for (auto& w : workers_) w->start();
   census::get().add(this);
+  trace_session::get().joined(*this);
 }
 
 scheduler::~scheduler() {
   census::get().remove(this);
   stop();
+  trace_session::get().left(*this);
   if (poller_owner_ != nullptr) poller_owner_->detach();
   // Exclusive: timers and tickers use this scheduler only while holding the binding shared
   // (timer_binding), so none is inside it from here on, and each finds null afterwards.

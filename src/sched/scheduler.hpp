@@ -34,6 +34,7 @@
 #include "sched/fiber.hpp"
 #include "sched/idle.hpp"
 #include "sched/io_poller.hpp"
+#include "sched/trace_buffer.hpp"
 #include "stack/stack_pool.hpp"
 #include "time/timer_heap.hpp"
 
@@ -49,6 +50,8 @@ class scheduler {
   scheduler& operator=(const scheduler&) = delete;
 
   std::size_t worker_count() const noexcept { return workers_.size(); }
+  // This runtime's number among those the process made (1, 2...): its process in a trace.
+  std::uint64_t id() const noexcept { return id_; }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
 
   new_fiber create(std::size_t size, std::size_t align, void (*run)(void*), spawn_site site);
@@ -114,6 +117,7 @@ class scheduler {
 
  private:
   friend class worker;
+  friend class trace_session;  // activates and drains the workers' trace buffers
 
   void global_push(fiber* first, fiber* last, std::size_t n) noexcept;
   fiber* global_take(worker& w, std::size_t max) noexcept;
@@ -160,6 +164,7 @@ class scheduler {
   std::shared_ptr<timer_binding> timer_binding_ = std::make_shared<timer_binding>(this);
   stack_pool stacks_;
   const deadlock_mode on_deadlock_;
+  const std::uint64_t id_;
 };
 
 // The scheduler of the default runtime, started on first use.

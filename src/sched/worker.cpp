@@ -274,7 +274,7 @@ void worker::run_child_first(fiber* child) noexcept {
   parent->transition(fiber_state::running, fiber_state::runnable);
   child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
-  switched(parent, child);
+  switched(parent, child, /*spawned=*/true);
   switch_context(
       parent->ctx, child->ctx,
       [](void* p) noexcept {
@@ -294,6 +294,16 @@ void worker::exit_fiber() noexcept {
   if (next != nullptr) next->start_running();
   switched(self, next);
   exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
+}
+
+void worker::trace_switch(const fiber* from, const fiber* to, bool spawned) noexcept {
+  trace_.record_switch(from != nullptr ? from->id : 0, to != nullptr ? to->id : 0,
+                       to != nullptr ? &to->site : nullptr, spawned);
+}
+
+void trace_wake(std::uint64_t id) noexcept {
+  worker* w = worker::current();
+  if (w != nullptr && w->current_fiber() != nullptr) w->trace().record(trace_kind::wake, id, {});
 }
 
 // ---- stealing -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include "sched/idle.hpp"
 #include "sched/run_queue.hpp"
 #include "sched/scheduler.hpp"
+#include "sched/trace_buffer.hpp"
 #include "stack/stack_pool.hpp"
 
 namespace goro::detail {
@@ -48,6 +49,8 @@ class worker {
   scheduler& sched() noexcept { return sched_; }
   // Counts `e` on this worker. Only on the worker's own thread.
   void count(sched_event e) noexcept { counts_.add(e); }
+  // This worker's trace events (trace_buffer.hpp).
+  trace_buffer& trace() noexcept { return trace_; }
 
   // Called on the running fiber: switches to the next runnable fiber (or the worker's own
   // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
@@ -95,10 +98,17 @@ class worker {
   void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
   // Called at every switch on this worker, just before it, with the fiber leaving (null: the
-  // worker's loop) and the one arriving (null: the loop): counts a run slice that begins.
-  void switched([[maybe_unused]] fiber* from, fiber* to) noexcept {
+  // worker's loop) and the one arriving (null: the loop): counts a run slice that begins, and
+  // traces the switch if a trace runs. `spawned`: `to` is `from`'s new child, run first.
+  void switched(fiber* from, fiber* to, bool spawned = false) noexcept {
     if (to != nullptr) counts_.add(sched_event::switches);
+    // Relaxed: a switch that misses a start or a stop by a moment is traced or not; the
+    // buffer's lock decides what is kept (trace_buffer.hpp).
+    if (trace_on.load(std::memory_order_relaxed)) [[unlikely]] {
+      trace_switch(from, to, spawned);
+    }
   }
+  void trace_switch(const fiber* from, const fiber* to, bool spawned) noexcept;
 
   // idle.cpp: parking the thread, in steps.
   void park_thread() noexcept;
@@ -127,6 +137,7 @@ class worker {
   run_queue runq_;
   stack_cache stacks_;
   sched_counters counts_;                     // written only by this worker's thread
+  trace_buffer trace_;
   std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // counts_.finished when it last woke the waiter
   // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
@@ -153,6 +164,16 @@ inline worker* worker::current() noexcept {
   return w;
 }
 #endif
+
+// Traces that the running fiber made the parked fiber `id` runnable (waiter::unpark), if a
+// trace runs. A wake-up from a plain thread or a worker's loop (a timer) has no slice to start
+// from, and is not traced.
+void trace_wake(std::uint64_t id) noexcept;
+inline void maybe_trace_wake(const fiber& f) noexcept {
+  if (trace_on.load(std::memory_order_relaxed)) [[unlikely]] {
+    trace_wake(f.id);
+  }
+}
 
 // Counts `e` for the runtime of the calling worker (runtime_metrics). A plain thread's events
 // are not counted: a channel belongs to no runtime, and the thread to none either.
