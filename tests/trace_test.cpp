@@ -53,22 +53,24 @@ struct parsed_trace {
   std::vector<arrow> arrows;
 
   // The slice of `track` that holds `ts` (for an arrow's start), or null.
+  // REQUIRES: the tracks sorted by start (parse() sorts them).
   const run_slice* enclosing(const track_key& track, std::int64_t ts) const {
-    const auto t = tracks.find(track);
-    if (t == tracks.end()) return nullptr;
-    for (const run_slice& s : t->second) {
-      if (s.start <= ts && ts < s.end) return &s;
-    }
-    return nullptr;
+    const run_slice* s = last_starting_by(track, ts);
+    return s != nullptr && ts < s->end ? s : nullptr;
   }
   // The slice of `track` that begins at `ts` (an arrow's end binds to the next slice), or null.
   const run_slice* starting(const track_key& track, std::int64_t ts) const {
+    const run_slice* s = last_starting_by(track, ts);
+    return s != nullptr && s->start == ts ? s : nullptr;
+  }
+  // The last slice of `track` that begins at or before `ts`, or null.
+  const run_slice* last_starting_by(const track_key& track, std::int64_t ts) const {
     const auto t = tracks.find(track);
     if (t == tracks.end()) return nullptr;
-    for (const run_slice& s : t->second) {
-      if (s.start == ts) return &s;
-    }
-    return nullptr;
+    const auto after = std::upper_bound(
+        t->second.begin(), t->second.end(), ts,
+        [](std::int64_t v, const run_slice& s) { return v < s.start; });
+    return after == t->second.begin() ? nullptr : &*(after - 1);
   }
   std::size_t slices_of(std::uint64_t fiber) const {
     std::size_t n = 0;
@@ -280,7 +282,8 @@ TEST_P(TraceTest, StopWhileFibersRunThenNothingMore) {
   const std::size_t pairs = workers();
   wg.add(static_cast<std::int64_t>(pairs));
   std::ostringstream out;
-  goro::trace_start(out);
+  // Small buffers: they fill, and what does not fit is dropped (and counted).
+  goro::trace_start(out, goro::trace_options{.events_per_worker = 1024});
   std::atomic<int> rounds{0};
   for (std::size_t p = 0; p < pairs; ++p) {
     rt.go([&] {
@@ -301,8 +304,12 @@ TEST_P(TraceTest, StopWhileFibersRunThenNothingMore) {
       wg.done();
     });
   }
-  while (rounds.load(std::memory_order_relaxed) < 1000) goro::this_fiber::yield();
-  const parsed_trace during = parse(stop_trace(out));
+  // Hand-offs enough to fill every worker's buffer (each is several events).
+  const int enough = static_cast<int>(2000 * pairs);
+  while (rounds.load(std::memory_order_relaxed) < enough) goro::this_fiber::yield();
+  const std::string text = stop_trace(out);
+  EXPECT_GT(json::parse(text).at("otherData").at("dropped_events").get<std::uint64_t>(), 0u);
+  const parsed_trace during = parse(text);
   expect_well_formed(during);
   EXPECT_FALSE(during.tracks.empty());
   EXPECT_FALSE(goro::trace_stop());  // none runs now
