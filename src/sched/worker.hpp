@@ -97,18 +97,25 @@ class worker {
   bool io_waiters() const noexcept;
   void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
-  // Called at every switch on this worker, just before it, with the fiber leaving (null: the
-  // worker's loop) and the one arriving (null: the loop): counts a run slice that begins, and
-  // traces the switch if a trace runs. `spawned`: `to` is `from`'s new child, run first.
-  void switched(fiber* from, fiber* to, bool spawned = false) noexcept {
+  // Called at every switch on this worker, just before it, with the fiber arriving (null: the
+  // worker's loop): counts a run slice that begins. Returns true if a trace runs: the caller
+  // then switches through traced_switch (or traced_exit) instead of switch_context. Relaxed:
+  // a switch that misses a start or a stop by a moment is traced or not; the buffer's lock
+  // decides what is kept (trace_buffer.hpp).
+  bool switching_to(const fiber* to) noexcept {
     if (to != nullptr) counts_.add(sched_event::switches);
-    // Relaxed: a switch that misses a start or a stop by a moment is traced or not; the
-    // buffer's lock decides what is kept (trace_buffer.hpp).
-    if (trace_on.load(std::memory_order_relaxed)) [[unlikely]] {
-      trace_switch(from, to, spawned);
-    }
+    return trace_on.load(std::memory_order_relaxed);
   }
-  void trace_switch(const fiber* from, const fiber* to, bool spawned) noexcept;
+  // Records the switch from `from` to `to` (null: the worker's loop; `spawned`: `to` is
+  // `from`'s new child, run first), then makes it. Out of line and called last, so that the
+  // untraced path keeps its tail call and needs no frame.
+  [[gnu::noinline, gnu::cold]] void traced_switch(const fiber* from, const fiber* to,
+                                                  bool spawned, exec_context& save,
+                                                  exec_context& load, arrival_hook hook,
+                                                  void* arg) noexcept;
+  [[noreturn, gnu::noinline, gnu::cold]] void traced_exit(const fiber* from, const fiber* to,
+                                                          exec_context& save, exec_context& load,
+                                                          arrival_hook hook, void* arg) noexcept;
 
   // idle.cpp: parking the thread, in steps.
   void park_thread() noexcept;
@@ -169,11 +176,6 @@ inline worker* worker::current() noexcept {
 // trace runs. A wake-up from a plain thread or a worker's loop (a timer) has no slice to start
 // from, and is not traced.
 void trace_wake(std::uint64_t id) noexcept;
-inline void maybe_trace_wake(const fiber& f) noexcept {
-  if (trace_on.load(std::memory_order_relaxed)) [[unlikely]] {
-    trace_wake(f.id);
-  }
-}
 
 // Counts `e` for the runtime of the calling worker (runtime_metrics). A plain thread's events
 // are not counted: a channel belongs to no runtime, and the thread to none either.
