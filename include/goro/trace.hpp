@@ -15,7 +15,7 @@ namespace goro {
 
 /// What a trace records and keeps.
 struct trace_options {
-  /// Events kept per worker (about 48 bytes each, allocated at the start). A worker that fills
+  /// Events kept per worker (32 or 48 bytes each, allocated at the start). A worker that fills
   /// its buffer drops its later events and counts them (the JSON's "dropped_events").
   std::size_t events_per_worker = std::size_t{1} << 17;
 };
