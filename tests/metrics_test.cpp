@@ -25,7 +25,8 @@ using goro::runtime_metrics;
 // Polls rt's metrics until pred holds of them or 10 s pass; returns the last snapshot. Polling
 // the metrics is what is under test here: nothing else could say when fibers have parked or
 // finished, as wait_group::done() runs before its fiber returns.
-runtime_metrics wait_for(const goro::runtime& rt, const std::function<bool(const runtime_metrics&)>& pred) {
+runtime_metrics wait_for(const goro::runtime& rt,
+                         const std::function<bool(const runtime_metrics&)>& pred) {
   const auto until = std::chrono::steady_clock::now() + 10s;
   runtime_metrics m = rt.metrics();
   while (!pred(m) && std::chrono::steady_clock::now() < until) {
@@ -54,11 +55,11 @@ void expect_consistent_at_rest(const runtime_metrics& m) {
 }
 
 // The event counters are compiled out with GORO_METRICS=OFF; what needs them is skipped there.
-#define SKIP_WITHOUT_EVENTS(rt)                                   \
-  do {                                                            \
-    if (!(rt).metrics().events_counted) {                         \
-      GTEST_SKIP() << "goro built with GORO_METRICS=OFF";         \
-    }                                                             \
+#define SKIP_WITHOUT_EVENTS(rt)                           \
+  do {                                                    \
+    if (!(rt).metrics().events_counted) {                 \
+      GTEST_SKIP() << "goro built with GORO_METRICS=OFF"; \
+    }                                                     \
   } while (false)
 
 class MetricsTest : public goro_test::workers_test {};

@@ -67,16 +67,17 @@ struct parsed_trace {
   const run_slice* last_starting_by(const track_key& track, std::int64_t ts) const {
     const auto t = tracks.find(track);
     if (t == tracks.end()) return nullptr;
-    const auto after = std::upper_bound(
-        t->second.begin(), t->second.end(), ts,
-        [](std::int64_t v, const run_slice& s) { return v < s.start; });
+    const auto after =
+        std::upper_bound(t->second.begin(), t->second.end(), ts,
+                         [](std::int64_t v, const run_slice& s) { return v < s.start; });
     return after == t->second.begin() ? nullptr : &*(after - 1);
   }
   std::size_t slices_of(std::uint64_t fiber) const {
     std::size_t n = 0;
     for (const auto& t : tracks) {
-      n += static_cast<std::size_t>(std::count_if(t.second.begin(), t.second.end(),
-                                                  [fiber](const run_slice& s) { return s.fiber == fiber; }));
+      n += static_cast<std::size_t>(
+          std::count_if(t.second.begin(), t.second.end(),
+                        [fiber](const run_slice& s) { return s.fiber == fiber; }));
     }
     return n;
   }
@@ -135,8 +136,8 @@ void expect_well_formed(const parsed_trace& t) {
       EXPECT_LE(track.second[i].start, track.second[i].end);
       if (i > 0) {
         EXPECT_LE(track.second[i - 1].end, track.second[i].start)
-            << "overlap on worker " << track.first.second << ": fiber "
-            << track.second[i - 1].fiber << " and fiber " << track.second[i].fiber;
+            << "overlap on worker " << track.first.second << ": fiber " << track.second[i - 1].fiber
+            << " and fiber " << track.second[i].fiber;
       }
     }
   }

@@ -142,8 +142,9 @@ std::string to_json(std::vector<trace_track>& tracks, std::uint64_t start_ns,
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> by_fiber;
   for (std::size_t i = 0; i < slices.size(); ++i) by_fiber[slices[i].fiber].push_back(i);
   for (auto& entry : by_fiber) {
-    std::sort(entry.second.begin(), entry.second.end(),
-              [&slices](std::size_t a, std::size_t b) { return slices[a].start < slices[b].start; });
+    std::sort(entry.second.begin(), entry.second.end(), [&slices](std::size_t a, std::size_t b) {
+      return slices[a].start < slices[b].start;
+    });
   }
 
   std::string out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":";

@@ -25,7 +25,8 @@ runtime_metrics scheduler::metrics() const noexcept {
   };
   // Finished before created, each finish with acquire, as no_live_fibers() reads them: a finish
   // seen has its creation seen, so spawns >= finished (fiber.cpp says why).
-  m.finished = sum([](const sched_counters& c) { return c.finished.load(std::memory_order_acquire); });
+  m.finished =
+      sum([](const sched_counters& c) { return c.finished.load(std::memory_order_acquire); });
   m.spawns = sum([](const sched_counters& c) { return c.created.load(std::memory_order_relaxed); });
   m.fibers_alive = m.spawns - m.finished;
   // Wake-ups before parks, so that a park whose wake-up is seen is likely seen too; the

@@ -305,7 +305,8 @@ void worker::exit_fiber() noexcept {
   current_ = next;
   if (next != nullptr) next->start_running();
   exec_context& to = next != nullptr ? next->ctx : ctx_;
-  if (switching_to(next)) [[unlikely]] traced_exit(self, next, self->ctx, to, release_finished, self);
+  if (switching_to(next)) [[unlikely]]
+    traced_exit(self, next, self->ctx, to, release_finished, self);
   exit_context(self->ctx, to, release_finished, self);
 }
 
@@ -316,8 +317,8 @@ void worker::traced_switch(const fiber* from, const fiber* to, bool spawned, exe
   switch_context(save, load, hook, arg);
 }
 
-void worker::traced_exit(const fiber* from, const fiber* to, exec_context& save,
-                         exec_context& load, arrival_hook hook, void* arg) noexcept {
+void worker::traced_exit(const fiber* from, const fiber* to, exec_context& save, exec_context& load,
+                         arrival_hook hook, void* arg) noexcept {
   trace_.record_switch(from->id, to != nullptr ? to->id : 0, to != nullptr ? &to->site : nullptr,
                        false);
   exit_context(save, load, hook, arg);

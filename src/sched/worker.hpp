@@ -109,10 +109,9 @@ class worker {
   // Records the switch from `from` to `to` (null: the worker's loop; `spawned`: `to` is
   // `from`'s new child, run first), then makes it. Out of line and called last, so that the
   // untraced path keeps its tail call and needs no frame.
-  [[gnu::noinline, gnu::cold]] void traced_switch(const fiber* from, const fiber* to,
-                                                  bool spawned, exec_context& save,
-                                                  exec_context& load, arrival_hook hook,
-                                                  void* arg) noexcept;
+  [[gnu::noinline, gnu::cold]] void traced_switch(const fiber* from, const fiber* to, bool spawned,
+                                                  exec_context& save, exec_context& load,
+                                                  arrival_hook hook, void* arg) noexcept;
   [[noreturn, gnu::noinline, gnu::cold]] void traced_exit(const fiber* from, const fiber* to,
                                                           exec_context& save, exec_context& load,
                                                           arrival_hook hook, void* arg) noexcept;
@@ -143,7 +142,7 @@ class worker {
   idle_slot idle_slot_;  // its place in sched_.idle_: the futex word it sleeps on, its flags
   run_queue runq_;
   stack_cache stacks_;
-  sched_counters counts_;                     // written only by this worker's thread
+  sched_counters counts_;  // written only by this worker's thread
   trace_buffer trace_;
   std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // counts_.finished when it last woke the waiter
