@@ -142,8 +142,8 @@ class worker {
   idle_slot idle_slot_;  // its place in sched_.idle_: the futex word it sleeps on, its flags
   run_queue runq_;
   stack_cache stacks_;
-  sched_counters counts_;  // written only by this worker's thread
-  trace_buffer trace_;
+  sched_counters counts_;                     // written only by this worker's thread
+  trace_buffer trace_;                        // its events while a trace runs
   std::atomic<bool> loop_done_{false};        // main() has left its loop
   std::uint64_t finished_when_notified_ = 0;  // counts_.finished when it last woke the waiter
   // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
