@@ -9,6 +9,7 @@
 #include "goro/errors.hpp"
 #include "goro/go.hpp"
 #include "goro/group.hpp"
+#include "goro/metrics.hpp"
 #include "goro/mutex.hpp"
 #include "goro/net.hpp"
 #include "goro/once.hpp"

@@ -11,6 +11,7 @@
 #include "goro/detail/spawn_site.hpp"
 
 #include "goro/detail/spawn.hpp"
+#include "goro/metrics.hpp"
 #include "goro/options.hpp"
 
 namespace goro {
@@ -69,8 +70,13 @@ class runtime {
                   std::forward<Args>(args)...);
   }
 
+  /// Worker threads of this runtime.
   std::size_t workers() const noexcept;
+  /// Bytes of stack each fiber gets (options::stack_size, resolved).
   std::size_t stack_size() const noexcept;
+  /// This runtime's counters and gauges now (runtime_metrics says how consistent they are).
+  /// Callable from any thread or fiber; costs a pass over the workers' counters.
+  runtime_metrics metrics() const noexcept;
 
  private:
   std::unique_ptr<detail::scheduler> sched_;

@@ -112,6 +112,13 @@ std::size_t runtime::workers() const noexcept { return sched_->worker_count(); }
 
 std::size_t runtime::stack_size() const noexcept { return sched_->stack_size(); }
 
+runtime_metrics runtime::metrics() const noexcept { return sched_->metrics(); }
+
+runtime_metrics metrics() {
+  detail::worker* w = detail::worker::current();
+  return (w != nullptr ? w->sched() : detail::default_scheduler()).metrics();
+}
+
 namespace detail {
 
 // The default runtime lives until exit, when its workers stop and fibers still parked are

@@ -20,6 +20,7 @@
 #include "goro/detail/check.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/errors.hpp"
+#include "sched/worker.hpp"
 
 namespace goro::detail {
 
@@ -44,12 +45,21 @@ chan_core* make_chan(std::size_t capacity, const elem_ops& ops) {
 }
 void chan_retain(chan_core* c) noexcept { c->retain(); }
 void chan_release(chan_core* c) noexcept { c->release(); }
-chan_result chan_send(chan_core* c, void* value) { return c->send(value); }
-chan_result chan_recv(chan_core* c, void* out) { return c->recv(out); }
+// Each counted for runtime_metrics (sched/counters.hpp) at its entry.
+chan_result chan_send(chan_core* c, void* value) {
+  count_event(sched_event::chan_sends);
+  return c->send(value);
+}
+chan_result chan_recv(chan_core* c, void* out) {
+  count_event(sched_event::chan_receives);
+  return c->recv(out);
+}
 chan_result chan_send(chan_core* c, void* value, const wait_limit& limit, bool non_blocking) {
+  count_event(sched_event::chan_sends);
   return c->send(value, limit, non_blocking);
 }
 chan_result chan_recv(chan_core* c, void* out, const wait_limit& limit, bool non_blocking) {
+  count_event(sched_event::chan_receives);
   return c->recv(out, limit, non_blocking);
 }
 void chan_close(chan_core* c) { c->close(); }

@@ -23,6 +23,7 @@
 #include "goro/detail/check.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/select.hpp"
+#include "sched/worker.hpp"
 
 namespace goro::detail {
 namespace {
@@ -222,6 +223,7 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 // name, and try_send_locked and the queues require each channel's own lock.
 int select_ops(select_op* ops, std::size_t n, bool non_blocking,
                const std::stop_token* stop) GORO_NO_THREAD_SAFETY_ANALYSIS {
+  count_event(sched_event::selects);
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
   poll.init();
@@ -296,6 +298,7 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
     limit.stop = *stop;
     park_limited(w, limit);
   }
+  count_event(sched_event::select_wakeups);
 
   // Pass 3: unlink the losers, under the locks of their channels.
   const claim_outcome winner = w.winner();

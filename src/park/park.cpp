@@ -37,7 +37,16 @@ void waiter::finish_park(void* self) noexcept {
   fiber* f = w->fiber_;
   if (w->state_.exchange(parked, std::memory_order_acq_rel) == notified) {
     f->transition(fiber_state::parked, fiber_state::runnable);
-    worker::current()->make_next(f);
+    worker* here = worker::current();
+    here->count(sched_event::unparks);
+    here->make_next(f);
+  }
+}
+
+inline void waiter::unpark_fiber(fiber* f) noexcept {
+  // Gated: the fiber was saved before its lock, which we hold, was released.
+  if (gated_ || state_.exchange(notified, std::memory_order_acq_rel) == parked) {
+    f->sched->ready(f);
   }
 }
 
@@ -94,10 +103,18 @@ void waiter::unpark() noexcept {
     futex_wake(state_);  // harmless if the waiter has already returned
     return;
   }
-  // Gated: the fiber was saved before its lock, which we hold, was released.
-  if (gated_ || state_.exchange(notified, std::memory_order_acq_rel) == parked) {
-    f->sched->ready(f);
+  // Relaxed: see worker::switched. A tail call, so that the untraced path needs no frame
+  // (a call here cost 9 instructions per unpark, traced or not).
+  if (trace_on.load(std::memory_order_relaxed)) [[unlikely]] {
+    unpark_traced(f);
+    return;
   }
+  unpark_fiber(f);
+}
+
+void waiter::unpark_traced(fiber* f) noexcept {
+  trace_wake(f->id);  // before the fiber may run and finish
+  unpark_fiber(f);
 }
 
 namespace {

@@ -104,6 +104,9 @@ class waiter {
   void bind(const wait_reason* why, const void* object) noexcept;
   // A thread's sleep until notified, registered in the census (sched/census.hpp).
   void sleep_until_notified() noexcept;
+  // unpark() of a fiber; the second traces the wake-up first (sched/trace_buffer.hpp).
+  void unpark_fiber(fiber* f) noexcept;
+  [[gnu::noinline, gnu::cold]] void unpark_traced(fiber* f) noexcept;
   enum : std::uint32_t { running = 0, parked = 1, notified = 2 };
   fiber* fiber_;
   // A thread's wait (a fiber's is in its record): set only where fiber_ is null.

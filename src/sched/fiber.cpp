@@ -93,7 +93,7 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
       w->end_id_ = w->next_id_ + fiber_id_block;
     }
     id = w->next_id_++;
-    auto& created = w->tally_.created;
+    auto& created = w->counts_.created;
     created.store(created.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   } else {
     id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
@@ -148,7 +148,7 @@ void scheduler::discard(fiber* f) noexcept {
 void scheduler::fiber_finished(worker* w) noexcept {
   if (w != nullptr) {
     // The waiter, if any, hears of it when this worker next parks (park_thread).
-    auto& finished = w->tally_.finished;
+    auto& finished = w->counts_.finished;
     finished.store(finished.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return;
   }
@@ -169,9 +169,9 @@ void scheduler::notify_fibers_waiter() noexcept {
 // docs/scheduler.md, "Counting live fibers".
 bool scheduler::no_live_fibers() const noexcept {
   std::uint64_t finished = outside_.finished.load(std::memory_order_acquire);
-  for (const auto& w : workers_) finished += w->tally_.finished.load(std::memory_order_acquire);
+  for (const auto& w : workers_) finished += w->counts_.finished.load(std::memory_order_acquire);
   std::uint64_t created = outside_.created.load(std::memory_order_relaxed);
-  for (const auto& w : workers_) created += w->tally_.created.load(std::memory_order_relaxed);
+  for (const auto& w : workers_) created += w->counts_.created.load(std::memory_order_relaxed);
   return created == finished;
 }
 

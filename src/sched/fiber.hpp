@@ -10,10 +10,10 @@
 //   - A fiber's context (exec_context::fctx) is saved before anything can make it runnable:
 //     the arrival hook of the switch that suspends it is the first place that may.
 //   - A fiber's record lies at record_address(its stack), so its stack alone finds it.
-//   - The fibers live (created, not yet finished) are the sum over the workers' tallies and
-//     scheduler::outside_ of created minus finished. Each worker counts only on its own tally,
-//     so a spawn writes no shared cache line; wait_for_fibers() sums them (docs/scheduler.md,
-//     "Counting live fibers").
+//   - The fibers live (created, not yet finished) are the sum over the workers' counts
+//     (sched_counters, counters.hpp) and scheduler::outside_ of created minus finished. Each
+//     worker counts only on its own counters, so a spawn writes no shared cache line;
+//     wait_for_fibers() sums them (docs/scheduler.md, "Counting live fibers").
 //   - While a fiber is parked, waiting_on names what it waits on (set by the parking layer
 //     before the switch, with wait_object and wait_since); otherwise it is stale. The
 //     diagnostics (src/diag/, docs/diagnostics.md) read these, and site, with relaxed loads.
@@ -26,19 +26,12 @@
 
 #include "goro/detail/hardware.hpp"
 #include "platform/context.hpp"
+#include "sched/counters.hpp"
 #include "stack/stack_pool.hpp"
 
 namespace goro::detail {
 
 class scheduler;
-
-// Fibers created and finished on one worker (or, for scheduler::outside_, on no worker of the
-// scheduler). Both counts only grow. A tally has a cache line to itself: its worker writes it on
-// every spawn and exit, and no one else touches it until a runtime is destroyed.
-struct fiber_tally {
-  alignas(cache_line_size) std::atomic<std::uint64_t> created{0};
-  std::atomic<std::uint64_t> finished{0};
-};
 
 // Where a fiber is in its life. Every transition is checked (GORO_DCHECK) where it happens:
 //   created -> running (first switch in) | finished (discarded before it started)

@@ -103,10 +103,10 @@ void worker::park_thread() noexcept {
 // its snapshots since then have seen our count (the epoch's release and acquire carry it), so a
 // program whose main thread waits in ~runtime() does not wake it at every park. Relaxed loads:
 // park_thread's heavy fence orders the read of fibers_awaited_ after our finished counts, as
-// the pair needs, and only this thread writes tally_ and finished_when_notified_.
+// the pair needs, and only this thread writes counts_ and finished_when_notified_.
 void worker::report_finished_fibers() noexcept {
   if (sched_.fibers_awaited_.load(std::memory_order_relaxed)) {
-    const std::uint64_t finished = tally_.finished.load(std::memory_order_relaxed);
+    const std::uint64_t finished = counts_.finished.load(std::memory_order_relaxed);
     if (finished != finished_when_notified_) {
       finished_when_notified_ = finished;
       sched_.notify_fibers_waiter();
@@ -121,12 +121,18 @@ void worker::sleep() noexcept {
   const clock::time_point deadline = sched_.timers_.next_deadline();
   const io_poller* poller = sched_.poller();
   const bool io_waiters = poller != nullptr && poller->has_waiters();
+  counts_.add(sched_event::sleeps);
   if ((deadline != clock::time_point::max() || io_waiters) &&
       sched_.idle_.take_timer_duty(idle_slot_)) {
     sleep_on_timer_duty(deadline);
     sched_.idle_.give_up_timer_duty(idle_slot_);
   } else {
     sleep_until_woken();
+  }
+  // Relaxed: a hint of who ended the sleep, for runtime_metrics::worker_wakeups; the word is 1
+  // once a waker stored it (idle_slot::wake).
+  if (metrics_enabled && idle_slot_.wake_word.load(std::memory_order_relaxed) != 0) {
+    counts_.add(sched_event::wakeups);
   }
 }
 

@@ -139,6 +139,15 @@ class fiber_ring {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
   }
 
+  // Any thread: how many fibers the ring holds, as read at some moment while it changes
+  // (runtime_metrics). Relaxed: a gauge, ordered with nothing. Inside pop_newest tail_ may be
+  // one below head_ for a moment, which reads as empty.
+  std::uint32_t size() const noexcept {
+    const std::uint32_t h = head_.load(std::memory_order_relaxed);
+    const std::uint32_t n = tail_.load(std::memory_order_relaxed) - h;
+    return n > capacity ? 0 : n;
+  }
+
   // See run_queue::set_shared.
   void set_shared(bool shared) noexcept { shared_ = shared; }
 
@@ -235,6 +244,12 @@ class run_queue {
   }
 
   bool queued_empty() const noexcept { return queued_.empty(); }
+
+  // Any thread: the fibers in the next slot and both rings, a gauge for runtime_metrics.
+  std::uint32_t size() const noexcept {
+    return queued_.size() + displaced_.size() +
+           (next_.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+  }
 
   bool empty() const noexcept {
     return queued_.empty() && displaced_.empty() &&

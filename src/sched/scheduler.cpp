@@ -22,6 +22,9 @@ namespace goro::detail {
 
 namespace {
 
+// Numbers the runtimes, for the trace. Relaxed: only unique values are needed.
+std::atomic<std::uint64_t> next_scheduler_id{1};
+
 // Where the calling thread's fiber stack is, for the stack overflow handler (a signal handler).
 bool running_fiber_stack(stack_region& stack, std::uint64_t& fiber_id, spawn_site& site) noexcept {
   const worker* w = worker::current();
@@ -52,7 +55,8 @@ scheduler::scheduler(const options& opts)
     : idle_(opts.workers),
       stacks_(opts.stack_size, opts.compact_stacks),
       on_deadlock_(opts.on_deadlock),
-      stack_watermark_(opts.stack_watermark) {
+      stack_watermark_(opts.stack_watermark),
+      id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)) {
   set_fatal_context(describe_for_fatal);
   install_stack_overflow_handler(running_fiber_stack);
   init_asymmetric_fences();  // before any worker, or any fence of ours, runs
@@ -66,11 +70,13 @@ scheduler::scheduler(const options& opts)
   workers_[0]->may_claim_bias_ = workers_.size() == 1 && asymmetric_fences();
   for (auto& w : workers_) w->start();
   census::get().add(this);
+  trace_session::get().joined(*this);
 }
 
 scheduler::~scheduler() {
   census::get().remove(this);
   stop();
+  trace_session::get().left(*this);
   if (poller_owner_ != nullptr) poller_owner_->detach();
   // Exclusive: timers and tickers use this scheduler only while holding the binding shared
   // (timer_binding), so none is inside it from here on, and each finds null afterwards.
@@ -152,12 +158,11 @@ void scheduler::report_abandoned_stacks_as_roots(bool workers_stopped) {
 // ---- placement and the global queue -------------------------------------------------------
 
 void scheduler::ready(fiber* f) noexcept {
-  f->transition(f->state.load(std::memory_order_relaxed) == fiber_state::created
-                    ? fiber_state::created
-                    : fiber_state::parked,
-                fiber_state::runnable);
+  const bool unpark = f->state.load(std::memory_order_relaxed) != fiber_state::created;
+  f->transition(unpark ? fiber_state::parked : fiber_state::created, fiber_state::runnable);
   worker* w = worker::current();
   if (w != nullptr && &w->sched_ == this) {
+    if (metrics_enabled && unpark) w->counts_.add(sched_event::unparks);
     if (w->polling_) {  // spread by inject_polled() when the poll ends
       w->add_polled(f);
       return;
@@ -175,6 +180,7 @@ void scheduler::ready(fiber* f) noexcept {
   // From outside this runtime: f may run, finish and let ~runtime proceed before this call
   // returns, so wait_for_fibers() also waits for external_wakers_ to drain.
   external_wakers_.fetch_add(1, std::memory_order_acq_rel);
+  if (unpark) outside_.add_shared(sched_event::unparks);
   f->next = nullptr;
   global_push(f, f, 1);
   idle_.wake_one();

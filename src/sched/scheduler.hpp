@@ -15,7 +15,7 @@
 //   - external_wakers_ counts the ready() calls from outside the runtime that have not
 //     returned; wait_for_fibers() returns only once it is 0, so ~runtime() cannot free the
 //     scheduler under a thread still inside the ready() that woke the last fiber.
-//   - The live-fiber counts (outside_ and each worker's tally) and the fiber's life are
+//   - The live-fiber counts (outside_ and each worker's counts_) and the fiber's life are
 //     described in fiber.hpp; the spinning and idle counts in idle.hpp.
 #pragma once
 
@@ -29,10 +29,12 @@
 #include "goro/detail/hardware.hpp"
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/timer_entry.hpp"
+#include "goro/metrics.hpp"
 #include "goro/options.hpp"
 #include "sched/fiber.hpp"
 #include "sched/idle.hpp"
 #include "sched/io_poller.hpp"
+#include "sched/trace_buffer.hpp"
 #include "stack/stack_pool.hpp"
 #include "time/timer_heap.hpp"
 
@@ -48,6 +50,8 @@ class scheduler {
   scheduler& operator=(const scheduler&) = delete;
 
   std::size_t worker_count() const noexcept { return workers_.size(); }
+  // This runtime's number among those the process made (1, 2...): its process in a trace.
+  std::uint64_t id() const noexcept { return id_; }
   std::size_t stack_size() const noexcept { return stacks_.stack_size(); }
   // Whether this runtime measures its fibers' stack use (options::stack_watermark).
   bool stack_watermark() const noexcept { return stack_watermark_; }
@@ -109,10 +113,14 @@ class scheduler {
   deadlock_mode on_deadlock() const noexcept { return on_deadlock_; }
   // Counts a finished fiber on `w`, which must be this scheduler's worker, or null off them.
   void fiber_finished(worker* w) noexcept;
+  // The workers' counts summed, and the gauges (goro::runtime::metrics). Relaxed loads of each
+  // worker's counters; see runtime_metrics for what holds of the result.
+  runtime_metrics metrics() const noexcept;
 
  private:
   friend class worker;
   friend struct debugger_layout;  // census.cpp: the offsets the gdb script reads
+  friend class trace_session;  // activates and drains the workers' trace buffers
 
   void global_push(fiber* first, fiber* last, std::size_t n) noexcept;
   fiber* global_take(worker& w, std::size_t max) noexcept;
@@ -144,7 +152,7 @@ class scheduler {
   }
 
  private:
-  fiber_tally outside_;  // fibers created or discarded off this scheduler's workers
+  sched_counters outside_;  // fibers created or discarded off this scheduler's workers
   alignas(cache_line_size) std::atomic<int> external_wakers_{
       0};                                    // ready() calls from outside the runtime in progress
   std::atomic<bool> fibers_awaited_{false};  // wait_for_fibers() is waiting
@@ -160,6 +168,7 @@ class scheduler {
   stack_pool stacks_;
   const deadlock_mode on_deadlock_;
   const bool stack_watermark_;
+  const std::uint64_t id_;
 };
 
 // The scheduler of the default runtime, started on first use.

@@ -71,7 +71,11 @@ void worker::main() noexcept {
   while (fiber* f = find_runnable()) {
     current_ = f;
     f->start_running();
-    switch_context(ctx_, f->ctx, nullptr, nullptr);
+    if (switching_to(f)) [[unlikely]] {
+      traced_switch(nullptr, f, false, ctx_, f->ctx, nullptr, nullptr);
+    } else {
+      switch_context(ctx_, f->ctx, nullptr, nullptr);
+    }
   }
   tls_worker = nullptr;
   loop_done_.store(true, std::memory_order_release);
@@ -235,10 +239,16 @@ void worker::switch_away(arrival_hook hook, void* arg) noexcept {
         "the runtime has stopped and nothing would resume it");
   }
   self->transition(fiber_state::running, fiber_state::parked);
+  counts_.add(sched_event::parks);
   fiber* next = pick_local();
   current_ = next;
   if (next != nullptr) next->start_running();
-  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, hook, arg);
+  exec_context& to = next != nullptr ? next->ctx : ctx_;
+  if (switching_to(next)) [[unlikely]] {
+    traced_switch(self, next, false, self->ctx, to, hook, arg);
+    return;
+  }
+  switch_context(self->ctx, to, hook, arg);
 }
 
 void worker::abandon_current() noexcept {
@@ -258,7 +268,12 @@ void worker::yield_current() noexcept {
   self->transition(fiber_state::running, fiber_state::runnable);
   current_ = next;
   if (next != nullptr) next->start_running();
-  switch_context(self->ctx, next != nullptr ? next->ctx : ctx_, requeue_yielded, self);
+  exec_context& to = next != nullptr ? next->ctx : ctx_;
+  if (switching_to(next)) [[unlikely]] {
+    traced_switch(self, next, false, self->ctx, to, requeue_yielded, self);
+    return;
+  }
+  switch_context(self->ctx, to, requeue_yielded, self);
 }
 
 // Work-first spawning, as in Cilk-5 (Frigo, Leiserson, Randall, PLDI 1998): the new fiber runs
@@ -270,14 +285,16 @@ void worker::run_child_first(fiber* child) noexcept {
   parent->transition(fiber_state::running, fiber_state::runnable);
   child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
-  switch_context(
-      parent->ctx, child->ctx,
-      [](void* p) noexcept {
-        worker* w = worker::current();
-        w->make_next(static_cast<fiber*>(p));
-        if (w->sched_.workers_.size() > 1) w->sched_.idle_.wake_one();
-      },
-      parent);
+  const arrival_hook queue_parent = [](void* p) noexcept {
+    worker* w = worker::current();
+    w->make_next(static_cast<fiber*>(p));
+    if (w->sched_.workers_.size() > 1) w->sched_.idle_.wake_one();
+  };
+  if (switching_to(child)) [[unlikely]] {
+    traced_switch(parent, child, /*spawned=*/true, parent->ctx, child->ctx, queue_parent, parent);
+    return;
+  }
+  switch_context(parent->ctx, child->ctx, queue_parent, parent);
 }
 
 void worker::exit_fiber() noexcept {
@@ -287,7 +304,29 @@ void worker::exit_fiber() noexcept {
   fiber* next = pick_local();
   current_ = next;
   if (next != nullptr) next->start_running();
-  exit_context(self->ctx, next != nullptr ? next->ctx : ctx_, release_finished, self);
+  exec_context& to = next != nullptr ? next->ctx : ctx_;
+  if (switching_to(next)) [[unlikely]]
+    traced_exit(self, next, self->ctx, to, release_finished, self);
+  exit_context(self->ctx, to, release_finished, self);
+}
+
+void worker::traced_switch(const fiber* from, const fiber* to, bool spawned, exec_context& save,
+                           exec_context& load, arrival_hook hook, void* arg) noexcept {
+  trace_.record_switch(from != nullptr ? from->id : 0, to != nullptr ? to->id : 0,
+                       to != nullptr ? &to->site : nullptr, spawned);
+  switch_context(save, load, hook, arg);
+}
+
+void worker::traced_exit(const fiber* from, const fiber* to, exec_context& save, exec_context& load,
+                         arrival_hook hook, void* arg) noexcept {
+  trace_.record_switch(from->id, to != nullptr ? to->id : 0, to != nullptr ? &to->site : nullptr,
+                       false);
+  exit_context(save, load, hook, arg);
+}
+
+void trace_wake(std::uint64_t id) noexcept {
+  worker* w = worker::current();
+  if (w != nullptr && w->current_fiber() != nullptr) w->trace().record(trace_kind::wake, id, {});
 }
 
 // ---- stealing -----------------------------------------------------------------------------
@@ -304,6 +343,7 @@ fiber* worker::steal_work() noexcept {
     if (&victim == this) continue;
     const std::uint32_t k = victim.runq_.steal(loot);
     if (k == 0) continue;
+    counts_.add(sched_event::steals);
     for (std::uint32_t j = 1; j < k; ++j) push_back(loot[j]);
     return loot[0];
   }
@@ -322,8 +362,12 @@ fiber* worker::steal_stuck() noexcept {
     if (seen.next == nullptr && !seen.displaced) continue;
     const clock::time_point until = clock::now() + std::chrono::microseconds(3);
     while (clock::now() < until) cpu_relax();
-    if (fiber* f = victim->runq_.steal_displaced_if(seen)) return f;
-    if (victim->runq_.take_next_if(seen.next)) return seen.next;
+    fiber* f = victim->runq_.steal_displaced_if(seen);
+    if (f == nullptr && victim->runq_.take_next_if(seen.next)) f = seen.next;
+    if (f != nullptr) {
+      counts_.add(sched_event::steals);
+      return f;
+    }
   }
   return nullptr;
 }

@@ -9,8 +9,8 @@
 //   - current_ is the fiber running on this worker's thread, or null while the worker's own
 //     loop runs (main, find_runnable, park_thread).
 //   - Only the worker's own thread writes current_, tick_, firing_timers_, polling_, the polled
-//     list, rng_, idle_spin_, next_id_, end_id_, tally_ and its stack cache, and pushes to runq_.
-//     Other threads take from runq_ (stealing), wake it through idle_slot_, and read tally_
+//     list, rng_, idle_spin_, next_id_, end_id_, counts_ and its stack cache, and pushes to runq_.
+//     Other threads take from runq_ (stealing), wake it through idle_slot_, and read counts_
 //     (wait_for_fibers).
 //   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
 //     are its alone to give.
@@ -27,6 +27,7 @@
 #include "sched/idle.hpp"
 #include "sched/run_queue.hpp"
 #include "sched/scheduler.hpp"
+#include "sched/trace_buffer.hpp"
 #include "stack/stack_pool.hpp"
 
 namespace goro::detail {
@@ -46,6 +47,10 @@ class worker {
   // be biased to its thread (docs/channels.md, "The lock, biased to a lone worker").
   bool may_claim_bias() const noexcept { return may_claim_bias_; }
   scheduler& sched() noexcept { return sched_; }
+  // Counts `e` on this worker. Only on the worker's own thread.
+  void count(sched_event e) noexcept { counts_.add(e); }
+  // This worker's trace events (trace_buffer.hpp).
+  trace_buffer& trace() noexcept { return trace_; }
 
   // Called on the running fiber: switches to the next runnable fiber (or the worker's own
   // loop); `hook` runs once the fiber is saved. Returns when the fiber is resumed.
@@ -92,6 +97,24 @@ class worker {
   bool io_waiters() const noexcept;
   void inject_polled() noexcept;
   void check_stack(const fiber& f) const noexcept;
+  // Called at every switch on this worker, just before it, with the fiber arriving (null: the
+  // worker's loop): counts a run slice that begins. Returns true if a trace runs: the caller
+  // then switches through traced_switch (or traced_exit) instead of switch_context. Relaxed:
+  // a switch that misses a start or a stop by a moment is traced or not; the buffer's lock
+  // decides what is kept (trace_buffer.hpp).
+  bool switching_to(const fiber* to) noexcept {
+    if (to != nullptr) counts_.add(sched_event::switches);
+    return trace_on.load(std::memory_order_relaxed);
+  }
+  // Records the switch from `from` to `to` (null: the worker's loop; `spawned`: `to` is
+  // `from`'s new child, run first), then makes it. Out of line and called last, so that the
+  // untraced path keeps its tail call and needs no frame.
+  [[gnu::noinline, gnu::cold]] void traced_switch(const fiber* from, const fiber* to, bool spawned,
+                                                  exec_context& save, exec_context& load,
+                                                  arrival_hook hook, void* arg) noexcept;
+  [[noreturn, gnu::noinline, gnu::cold]] void traced_exit(const fiber* from, const fiber* to,
+                                                          exec_context& save, exec_context& load,
+                                                          arrival_hook hook, void* arg) noexcept;
 
   // idle.cpp: parking the thread, in steps.
   void park_thread() noexcept;
@@ -119,9 +142,10 @@ class worker {
   idle_slot idle_slot_;  // its place in sched_.idle_: the futex word it sleeps on, its flags
   run_queue runq_;
   stack_cache stacks_;
-  fiber_tally tally_;                         // written only by this worker's thread
+  sched_counters counts_;                     // written only by this worker's thread
+  trace_buffer trace_;                        // its events while a trace runs
   std::atomic<bool> loop_done_{false};        // main() has left its loop
-  std::uint64_t finished_when_notified_ = 0;  // tally_.finished when it last woke the waiter
+  std::uint64_t finished_when_notified_ = 0;  // counts_.finished when it last woke the waiter
   // Bumped by this worker as it falls asleep with no timer duty and as it wakes: odd while
   // asleep (scheduler::quiescent, for the deadlock detector).
   std::atomic<std::uint64_t> sleep_seq_{0};
@@ -146,5 +170,18 @@ inline worker* worker::current() noexcept {
   return w;
 }
 #endif
+
+// Traces that the running fiber made the parked fiber `id` runnable (waiter::unpark), if a
+// trace runs. A wake-up from a plain thread or a worker's loop (a timer) has no slice to start
+// from, and is not traced.
+void trace_wake(std::uint64_t id) noexcept;
+
+// Counts `e` for the runtime of the calling worker (runtime_metrics). A plain thread's events
+// are not counted: a channel belongs to no runtime, and the thread to none either.
+inline void count_event(sched_event e) noexcept {
+  if constexpr (metrics_enabled) {
+    if (worker* w = worker::current()) w->count(e);
+  }
+}
 
 }  // namespace goro::detail
