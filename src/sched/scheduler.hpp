@@ -120,7 +120,7 @@ class scheduler {
  private:
   friend class worker;
   friend struct debugger_layout;  // census.cpp: the offsets the gdb script reads
-  friend class trace_session;  // activates and drains the workers' trace buffers
+  friend class trace_session;     // activates and drains the workers' trace buffers
 
   void global_push(fiber* first, fiber* last, std::size_t n) noexcept;
   fiber* global_take(worker& w, std::size_t max) noexcept;
