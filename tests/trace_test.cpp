@@ -355,4 +355,28 @@ TEST(TraceApiTest, SecondStartThrowsAndAFileIsWritten) {
   EXPECT_THROW(goro::trace_start("/nonexistent-dir/trace.json"), std::runtime_error);
 }
 
+// GORO_TRACE=path traces a program that never calls trace_start, from its first runtime to its
+// exit; a path that cannot be opened is reported and the program runs on untraced.
+TEST(TraceApiTest, EnvironmentVariableTracesAWholeProgram) {
+  const std::string path = ::testing::TempDir() + "goro_trace_env_test.json";
+  std::remove(path.c_str());
+  const goro_test::process_result r =
+      goro_test::run_program(goro_test::program_path("timer_recv_loop"), {"2", "50", "after"},
+                             std::chrono::seconds(30), {"GORO_TRACE=" + path});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty()) << "no trace written to " << path;
+  const parsed_trace t = parse(text);
+  expect_well_formed(t);
+  EXPECT_FALSE(t.tracks.empty());
+  std::remove(path.c_str());
+
+  const goro_test::process_result bad =
+      goro_test::run_program(goro_test::program_path("timer_recv_loop"), {"2", "5", "after"},
+                             std::chrono::seconds(30), {"GORO_TRACE=/nonexistent-dir/t.json"});
+  EXPECT_TRUE(bad.exited && bad.exit_code == 0) << bad.describe();
+  EXPECT_NE(bad.err.find("GORO_TRACE"), std::string::npos) << bad.describe();
+}
+
 }  // namespace

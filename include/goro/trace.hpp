@@ -4,7 +4,8 @@
 /// and off at run time, written as Chrome trace-event JSON that Perfetto's UI
 /// (ui.perfetto.dev) and chrome://tracing open: one track per worker with a slice per fiber
 /// run, and arrows from a spawn to the child's first run and from a wake-up to the woken
-/// fiber's next run. See docs/diagnostics.md, "Trace".
+/// fiber's next run. Without changing the program: GORO_TRACE=path traces from the first
+/// runtime's creation to the process's exit. See docs/diagnostics.md, "Trace".
 #pragma once
 
 #include <cstddef>

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "diag/monitor.hpp"
+#include "diag/trace.hpp"
 #include "goro/this_fiber.hpp"
 #include "park/park.hpp"
 #include "platform/eager_binding.hpp"
@@ -96,6 +97,7 @@ runtime::runtime() : runtime(options{}) {}
 
 runtime::runtime(const options& opts) : sched_(std::make_unique<detail::scheduler>(resolve(opts))) {
   detail::start_monitor();
+  detail::start_trace_from_environment();
   if (opts.dump_on_sigquit || detail::dump_on_sigquit_from_environment()) {
     detail::install_sigquit_dump();
   }
@@ -129,6 +131,7 @@ scheduler& default_scheduler() {
     auto* s = new scheduler(resolve(options{}));
     std::atexit([] { instance->stop_at_exit(); });
     start_monitor();
+    start_trace_from_environment();
     if (dump_on_sigquit_from_environment()) install_sigquit_dump();
     return s;
   }();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "diag/trace.hpp"
 #include "goro/trace.hpp"
 #include "sched/trace_buffer.hpp"
 
@@ -232,11 +234,13 @@ void trace_start(std::ostream& out, const trace_options& opts) {
 }
 
 void trace_start(const std::string& path, const trace_options& opts) {
-  auto file = std::make_unique<std::ofstream>(path, std::ios::out | std::ios::trunc);
-  if (!*file) throw std::runtime_error("goro::trace_start: cannot open \"" + path + "\"");
   sink& s = the_sink();
   std::lock_guard lock(s.mu);
-  if (s.out != nullptr || !detail::trace_session::get().start(opts.events_per_worker, s.start_ns)) {
+  // Checked before opening: a second start must not truncate the file of the trace running.
+  if (s.out != nullptr) throw std::logic_error("goro::trace_start: a trace is already running");
+  auto file = std::make_unique<std::ofstream>(path, std::ios::out | std::ios::trunc);
+  if (!*file) throw std::runtime_error("goro::trace_start: cannot open \"" + path + "\"");
+  if (!detail::trace_session::get().start(opts.events_per_worker, s.start_ns)) {
     throw std::logic_error("goro::trace_start: a trace is already running");
   }
   s.file = std::move(file);
@@ -256,4 +260,24 @@ bool trace_stop() {
   return true;
 }
 
+namespace detail {
+
+void start_trace_from_environment() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* path = std::getenv("GORO_TRACE");
+    if (path == nullptr || *path == '\0') return;
+    try {
+      trace_start(std::string(path));
+      // Registered after the sink and the session exist, so it runs before they are destroyed;
+      // and after the default runtime's stop_at_exit, so it runs first, with its workers still
+      // there to be cut at the stop.
+      std::atexit([] { trace_stop(); });
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "goro: GORO_TRACE=%s: %s; not tracing\n", path, e.what());
+    }
+  });
+}
+
+}  // namespace detail
 }  // namespace goro
