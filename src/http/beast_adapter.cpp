@@ -32,6 +32,7 @@ struct message_parser::impl {
   parse_state state = parse_state::need_more;
   int error = 0;
   bool started = false;
+  std::size_t header_bytes = 0;  // consumed before the header section was done
 
   impl(kind k, parser_limits l) : what(k), limits(l) { init(false); }
 
@@ -39,9 +40,14 @@ struct message_parser::impl {
     auto setup = [&](auto& p) {
       p.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       p.body_limit(limits.max_body_bytes);
-      p.eager(true);
+      // Not eager until the header section is done: Beast 1.74's put() goes on past a header
+      // it has just refused (body_limit, found in finish_header) when more bytes follow, and a
+      // response parser then reserves the whole Content-Length (std::bad_alloc, or the
+      // refusal overwritten); stopping after the header also lets parse() count its bytes.
+      p.eager(false);
       if (no_body) p.skip(true);
     };
+    header_bytes = 0;
     if (what == kind::request) {
       setup(parser.emplace<1>());
     } else {
@@ -87,10 +93,35 @@ struct message_parser::impl {
       const std::size_t n =
           p.put(boost::asio::const_buffer(in.data() + consumed, in.size() - consumed), ec);
       consumed += n;
+      // Until the header section is done, put() consumes the start line, the fields or
+      // nothing; not eager, it stops at the header section's end. Beast's header_limit covers
+      // the fields only, not the start line: hold max_header_bytes (request or status line and
+      // fields) to the byte here.
+      if (!p.eager()) header_bytes += n;
       if (ec == bhttp::error::need_more) break;
       if (ec) {
         fail(ec);
         return consumed;
+      }
+      if (!p.eager()) {
+        if (p.is_header_done()) {
+          if (header_bytes > limits.max_header_bytes) {
+            state = parse_state::failed;
+            error = 431;
+            return consumed;
+          }
+          // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no
+          // length that can be determined; Beast takes it as bodiless, which would answer its
+          // body as the next request. 400, and the server closes.
+          if constexpr (Parser::is_request::value) {
+            if (!p.chunked() && p.get().count(bhttp::field::transfer_encoding) != 0) {
+              state = parse_state::failed;
+              error = 400;
+              return consumed;
+            }
+          }
+          p.eager(true);
+        }
       }
     }
     if (p.is_done()) take(p);

@@ -53,7 +53,12 @@ target_url parse_url(std::string_view url) {
   const std::size_t colon = t.host.rfind(':');
   const bool has_port = colon != std::string::npos && t.host.find(']', colon) == std::string::npos;
   t.dial = t.host;
-  if (!has_port) t.dial.append(":80");
+  if (!has_port) {
+    t.dial.append(":80");
+  } else if (colon + 1 == t.host.size() ||
+             t.host.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    throw std::invalid_argument("goro::http::client: bad port in URL: " + std::string(url));
+  }
   const std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
   if (rest.empty() || rest.front() == '?') t.target.push_back('/');
   t.target.append(rest);

@@ -40,7 +40,17 @@ void header_fields::erase(std::string_view name) {
 }
 
 std::string_view request::path() const noexcept {
-  const std::string_view t = target;
+  std::string_view t = target;
+  // The absolute form ("http://host/ok?x", RFC 9112 3.2.2, which a server must accept): the
+  // path follows the authority.
+  if (!t.empty() && t.front() != '/') {
+    if (const std::size_t scheme = t.find("://"); scheme != std::string_view::npos) {
+      t.remove_prefix(scheme + 3);
+      const std::size_t slash = t.find_first_of("/?");
+      if (slash == std::string_view::npos || t[slash] == '?') return "/";
+      t.remove_prefix(slash);
+    }
+  }
   return t.substr(0, t.find('?'));
 }
 

@@ -29,10 +29,18 @@ bool is_name(std::string_view a, std::string_view lower) noexcept {
   return true;
 }
 
+// A field whose name is not a token is dropped, and a CR or LF in a value becomes a space, so
+// that no field can end the header section early or add fields or a message of its own
+// (response splitting, request smuggling); Go's Header.Write does the same.
 void append_field(std::string& out, std::string_view name, std::string_view value) {
+  if (name.empty() || name.find_first_of(" \t\r\n:\0", 0, 6) != std::string_view::npos) return;
   out.append(name);
   out.append(": ");
+  const std::size_t start = out.size();
   out.append(value);
+  for (std::size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+  }
   out.append("\r\n");
 }
 

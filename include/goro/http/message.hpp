@@ -54,7 +54,8 @@ struct request {
   /// On the server: the client's address ("127.0.0.1:51234"). The client ignores it.
   std::string remote_address;
 
-  /// The target without its query: "/fanout".
+  /// The target without its query: "/fanout" (of an absolute-form target,
+  /// "http://host/fanout?n=3", the path after the authority).
   std::string_view path() const noexcept;
   /// The value of query parameter `key` ("n" in "?n=3"), percent-decoding not applied; nullopt
   /// when absent.
