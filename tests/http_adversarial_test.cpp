@@ -454,14 +454,10 @@ TEST_F(HttpAdversarial, Http10WithoutKeepAliveIsClosed) {
 
 // Go's server (and RFC 9112 9.3) keeps an HTTP/1.0 connection that asked for keep-alive open,
 // and says so with "Connection: keep-alive" (a 1.0 client closes otherwise).
-// BUG: the server keeps the connection open (all three requests are answered on one
-// connection) but never sends "Connection: keep-alive": src/http/wire.cpp write_response()
-// writes only "Connection: close" when !keep_alive and nothing otherwise, and does not know
-// the request's version (parsed_message has none). An HTTP/1.0 client (ApacheBench -k, old
-// proxies) then takes the connection as closing after each answer, while the server holds it
-// open until idle_timeout. Go's chunkWriter.writeHeader sets "Connection: keep-alive" for a
-// 1.0 request that wants keep-alive. Observed head: "HTTP/1.1 200 OK, Date, Content-Length: 2".
-TEST_F(HttpAdversarial, DISABLED_Http10KeepAliveHonoured) {
+// Fixed: the server kept the connection open but never said "Connection: keep-alive", so a 1.0
+// client took each answer as the last (parsed_message now carries http10, and write_response
+// says keep-alive to such a request).
+TEST_F(HttpAdversarial, Http10KeepAliveHonoured) {
   run([] {
     counting_server s(routes());
     goro::net::conn c = dial(s.address());

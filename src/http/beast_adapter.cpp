@@ -81,6 +81,7 @@ struct message_parser::impl {
       message.headers.add(std::string(f.name_string()), std::string(f.value()));
     message.body = std::move(m.body());
     message.keep_alive = m.keep_alive();
+    message.http10 = m.version() == 10;
     state = parse_state::done;
   }
 

@@ -95,13 +95,24 @@ struct message_parser::impl {
       const auto expect = message.headers.get("Expect");
       message.expect_continue = expect && (*expect == "100-continue" || *expect == "100-Continue");
     }
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed;
+    // read as bodiless, its body would be taken for the next request (smuggling).
+    if (what == kind::request && message.headers.contains("Transfer-Encoding") &&
+        (parser.flags & F_CHUNKED) == 0) {
+      error = 400;
+    }
     const bool has_length = (parser.flags & F_CONTENTLENGTH) != 0;
-    if (has_length && parser.content_length != std::numeric_limits<std::uint64_t>::max() &&
+    if (error == 0 && has_length &&
+        parser.content_length != std::numeric_limits<std::uint64_t>::max() &&
         parser.content_length > limits.max_body_bytes) {
       error = 413;
     }
     http_parser_pause(&parser, 1);
-    return no_body ? 1 : 0;
+    // RFC 9112 6.3: a 1xx, 204 or 304 answer has no body whatever its Content-Length says
+    // (http_parser 2.9 would wait for the bytes a 304's Content-Length names).
+    const int s = message.status;
+    const bool bodiless_status = what == kind::response && (s / 100 == 1 || s == 204 || s == 304);
+    return no_body || bodiless_status ? 1 : 0;
   }
 
   int on_body(const char* at, std::size_t n) {
@@ -115,6 +126,7 @@ struct message_parser::impl {
 
   int on_complete() {
     message.keep_alive = http_should_keep_alive(&parser) != 0;
+    message.http10 = parser.http_major == 1 && parser.http_minor == 0;
     state = parse_state::done;
     http_parser_pause(&parser, 1);
     return 0;

@@ -40,6 +40,7 @@ struct parsed_message {
   header_fields headers;
   std::string body;
   bool keep_alive = false;       // HTTP/1.1 without "Connection: close", or 1.0 with keep-alive
+  bool http10 = false;           // HTTP/1.0: keep-alive must then be said in the answer
   bool expect_continue = false;  // a request that sent "Expect: 100-continue"
 };
 

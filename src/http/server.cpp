@@ -208,7 +208,7 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
       // closed: nothing newer is read from it.
       if (stop.stop_requested()) keep_alive = false;
       out.clear();
-      detail::write_response(out, res, keep_alive, req.method == "HEAD");
+      detail::write_response(out, res, keep_alive, req.method == "HEAD", m.http10);
       c.set_write_deadline(after_or_never(opts.write_timeout, clock::now()));
       c.write(out);
       if (!keep_alive) break;

@@ -62,7 +62,8 @@ std::string_view http_date() {
   return {text, length};
 }
 
-void write_response(std::string& out, const response& res, bool keep_alive, bool head_only) {
+void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
+                    bool http10) {
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<std::size_t>(res.status));
   out.push_back(' ');
@@ -85,7 +86,13 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
     append_number(out, res.body.size());
     out.append("\r\n");
   }
-  if (!keep_alive) out.append("Connection: close\r\n");
+  if (!keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (http10) {
+    // An HTTP/1.0 client closes unless told otherwise (RFC 9112, appendix C.2.2), as Go's
+    // server tells it.
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
   if (!head_only && !bodiless) out.append(res.body);
 }

@@ -12,9 +12,12 @@
 
 namespace goro::http::detail {
 
-// Appends `res` to `out`, with "Connection: close" unless `keep_alive`, and without the body
-// when `head_only` (the answer to a HEAD request; Content-Length still gives the body's size).
-void write_response(std::string& out, const response& res, bool keep_alive, bool head_only);
+// Appends `res` to `out`, with "Connection: close" unless `keep_alive` ("Connection:
+// keep-alive" if it is the answer to an `http10` request that keeps the connection), and without
+// the body when `head_only` (the answer to a HEAD request; Content-Length still gives the
+// body's size).
+void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
+                    bool http10 = false);
 
 // Appends `req` to `out` for the server at `host` ("127.0.0.1:8080"), with Host and
 // Content-Length added unless req.headers has them; the body chunk-encoded when req.headers
