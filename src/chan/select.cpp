@@ -178,7 +178,9 @@ class channel_locks {
   }
   void unlock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = count_; i-- > 0;) {
-      if (chans_[i] != skip) chans_[i]->lock().unlock();
+      if (chans_[i] == skip) continue;
+      chans_[i]->publish_waiting();  // ends each critical section (ring mode: the flags)
+      chans_[i]->lock().unlock();
     }
   }
 
@@ -209,6 +211,20 @@ const chan_core* sole_channel_of(const select_op* ops, std::size_t n,
   return c;
 }
 
+// Ring mode (docs/channels.md, "The ring"): before pass 1, every case announces that it may
+// wait, so that its try in pass 1 is the last check before it waits. Outside the analysis: the
+// caller holds the channels' locks as a channel_locks set.
+void announce_cases(const select_op* ops, std::size_t n) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ops[i].ch == nullptr) continue;
+    if (ops[i].kind == select_kind::send) {
+      ops[i].ch->announce_sender();
+    } else if (ops[i].kind == select_kind::recv) {
+      ops[i].ch->announce_receiver();
+    }
+  }
+}
+
 int stop_case_of(const select_op* ops, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     if (ops[i].kind == select_kind::stop) return static_cast<int>(i);
@@ -234,85 +250,94 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   channel_locks locks(ops, n);
   scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
 
-  // Pass 1: a case that can complete now.
-  locks.lock();
-  for (std::size_t i = 0; i < n; ++i) {
-    select_op& op = ops[poll[i]];
-    if (op.kind == select_kind::stop) {
-      if (stop != nullptr && stop->stop_requested()) {
-        locks.unlock();
-        return static_cast<int>(poll[i]);
+  // A select runs once, unless a completer woke it with `retry` (ring mode: it claimed a case
+  // but found the value, or the room, taken by a lock-free party): then it starts over.
+  for (;;) {
+    // Pass 1: a case that can complete now.
+    locks.lock();
+    announce_cases(ops, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      select_op& op = ops[poll[i]];
+      if (op.kind == select_kind::stop) {
+        if (stop != nullptr && stop->stop_requested()) {
+          locks.unlock();
+          return static_cast<int>(poll[i]);
+        }
+        continue;
       }
-      continue;
+      if (op.ch == nullptr) continue;
+      if (op.kind == select_kind::send) {
+        const chan_core::attempt a = op.ch->try_send_locked(op.slot);
+        if (a.result == chan_core::attempt::outcome::done) {
+          locks.unlock();
+          unpark_all(a.woken);
+          return static_cast<int>(poll[i]);
+        }
+        if (a.result == chan_core::attempt::outcome::closed) {
+          locks.unlock();
+          throw_send_on_closed();
+        }
+        // Ring mode: older senders served, but no room for ours. Unparked under the locks: the
+        // caller's handles keep every channel of ours alive, and they need none of our locks.
+        unpark_all(a.woken);
+      } else {
+        const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
+        if (a.result != chan_core::attempt::outcome::would_block) {
+          op.ok = a.result == chan_core::attempt::outcome::done;
+          locks.unlock();
+          unpark_all(a.woken);
+          return static_cast<int>(poll[i]);
+        }
+      }
     }
-    if (op.ch == nullptr) continue;
-    if (op.kind == select_kind::send) {
-      const chan_core::attempt a = op.ch->try_send_locked(op.slot);
-      if (a.result == chan_core::attempt::outcome::done) {
-        locks.unlock();
-        if (a.wake != nullptr) a.wake->unpark();
-        return static_cast<int>(poll[i]);
-      }
-      if (a.result == chan_core::attempt::outcome::closed) {
-        locks.unlock();
-        throw_send_on_closed();
-      }
+    if (non_blocking) {
+      locks.unlock();
+      return -1;
+    }
+
+    // Pass 2: wait on every channel at once.
+    const select_cases cases{ops, n};
+    waiter w(select_wait, &cases);
+    nodes.init();
+    // In poll order, so cases on one channel are queued in random order too (a receiver then
+    // picks among duplicate send cases fairly).
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t k = poll[i];
+      if (ops[k].ch == nullptr) continue;
+      chan_waiter& node = nodes[k];
+      node.w = &w;
+      node.slot = ops[k].slot;
+      node.as = case_outcome(k);
+      queue_for(ops[k]).push(&node);
+    }
+    if (stop == nullptr) {
+      // Only channel operations, under these locks, can complete us: park gated.
+      w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
     } else {
-      const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
-      if (a.result != chan_core::attempt::outcome::would_block) {
-        op.ok = a.result == chan_core::attempt::outcome::done;
-        locks.unlock();
-        if (a.wake != nullptr) a.wake->unpark();
-        return static_cast<int>(poll[i]);
-      }
+      locks.unlock();
+      wait_limit limit;
+      limit.stop = *stop;
+      park_limited(w, limit);
     }
-  }
-  if (non_blocking) {
-    locks.unlock();
-    return -1;
-  }
 
-  // Pass 2: wait on every channel at once.
-  const select_cases cases{ops, n};
-  waiter w(select_wait, &cases);
-  nodes.init();
-  // In poll order, so cases on one channel are queued in random order too (a receiver then
-  // picks among duplicate send cases fairly).
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t k = poll[i];
-    if (ops[k].ch == nullptr) continue;
-    chan_waiter& node = nodes[k];
-    node.w = &w;
-    node.slot = ops[k].slot;
-    node.as = case_outcome(k);
-    queue_for(ops[k]).push(&node);
+    // Pass 3: unlink the losers, under the locks of their channels.
+    const claim_outcome winner = w.winner();
+    const chan_core* const done = sole_channel_of(ops, n, winner);
+    locks.lock(done);
+    for (std::size_t k = 0; k < n; ++k) {
+      // A queue's remove is a no-op for the winner's node, which its completer took out.
+      if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
+    }
+    locks.unlock(done);
+    if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
+    GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
+    const std::size_t k = case_index(winner);
+    if (nodes[k].retry) continue;
+    select_op& op = ops[k];
+    if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
+    op.ok = nodes[k].ok;
+    return static_cast<int>(k);
   }
-  if (stop == nullptr) {
-    // Only channel operations, under these locks, can complete us: park gated.
-    w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
-  } else {
-    locks.unlock();
-    wait_limit limit;
-    limit.stop = *stop;
-    park_limited(w, limit);
-  }
-
-  // Pass 3: unlink the losers, under the locks of their channels.
-  const claim_outcome winner = w.winner();
-  const chan_core* const done = sole_channel_of(ops, n, winner);
-  locks.lock(done);
-  for (std::size_t k = 0; k < n; ++k) {
-    // A queue's remove is a no-op for the winner's node, which its completer took out.
-    if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
-  }
-  locks.unlock(done);
-  if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
-  GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
-  const std::size_t k = case_index(winner);
-  select_op& op = ops[k];
-  if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
-  op.ok = nodes[k].ok;
-  return static_cast<int>(k);
 }
 
 }  // namespace goro::detail
