@@ -285,8 +285,7 @@ TEST_P(ChanRingTest, SelectReceiversAgainstPlainSenders) {
                        goro::on_recv(quit, [&] { stop = true; }));
         } else {
           goro::select(goro::on_recv(a, got), goro::on_recv(b, got), goro::on_recv(u, got),
-                       goro::on_recv(quit, [&] { stop = true; }),
-                       goro::on_recv(goro::after(1ms)));
+                       goro::on_recv(quit, [&] { stop = true; }), goro::on_recv(goro::after(1ms)));
         }
       }
       done.done();
