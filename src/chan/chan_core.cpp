@@ -106,27 +106,21 @@ chan_core::~chan_core() {
   if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
 }
 
-chan_waiter* chan_core::hand_over(chan_waiter* r, void* value) noexcept {
+waiter* chan_core::hand_over(chan_waiter* r, void* value) noexcept {
   move_in(r->slot, value);
   r->ok = true;
-  r->next = nullptr;
-  return r;
+  return r->w;
 }
 
 chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
   using enum attempt::outcome;
   if (closed_) return {closed, nullptr};
-  if (use_ring_) {
-    // Behind the senders already waiting; every value passes through the ring, so that none
-    // overtakes a completed send's value there.
-    // Senders still queued after a serve wait for a full ring (a serve drops the stale ones).
-    chan_waiter* const woken = serve_locked(nullptr);
-    if (sendq_.empty() && ring_->try_push(value) == value_ring::push_result::ok) {
-      return {done, serve_locked(woken)};
-    }
-    return {would_block, woken};
+  if (use_ring_) return try_send_ring_locked(value);
+  if (chan_waiter* r = recvq_.pop_claimed()) {
+    hand_over(r, value);
+    r->next = nullptr;
+    return {done, r};
   }
-  if (chan_waiter* r = recvq_.pop_claimed()) return {done, hand_over(r, value)};
   if (count_.load(std::memory_order_relaxed) < capacity_) {
     buffer_push(value);
     return {done, nullptr};
@@ -136,22 +130,7 @@ chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
 
 chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
   using enum attempt::outcome;
-  if (use_ring_) {
-    switch (ring_->try_pop(out)) {
-      case value_ring::pop_result::ok: return {done, serve_locked(nullptr)};
-      case value_ring::pop_result::closed: return {closed, nullptr};
-      case value_ring::pop_result::empty: break;
-    }
-    // The ring is empty, so no completed send is older than a waiting sender's: take its value
-    // directly (the others, if any, then go into the ring).
-    if (chan_waiter* s = sendq_.pop_claimed()) {
-      move_in(out, s->slot);
-      s->ok = true;
-      s->next = nullptr;
-      return {done, serve_locked(s)};
-    }
-    return {would_block, nullptr};
-  }
+  if (use_ring_) return try_recv_ring_locked(out);
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
       move_in(out, s->slot);
@@ -188,13 +167,12 @@ chan_result chan_core::send(void* value) {
       lock_.unlock();
       return chan_result::ok;
     }
-    return wait_in(sendq_, value, no_limit);  // full, no receiver: wait
+    return wait_in<false>(sendq_, value, no_limit);  // full, no receiver: wait
   }
   // A receiver is waiting. (Once closed, the queue holds only stale waiters, which
   // pop_claimed drops, and send_locked reports the close.)
   if (chan_waiter* r = recvq_.pop_claimed()) {
-    hand_over(r, value);
-    waiter* const wake = r->w;
+    waiter* const wake = hand_over(r, value);
     lock_.unlock();
     wake->unpark();
     return chan_result::ok;
@@ -211,7 +189,7 @@ chan_result chan_core::recv(void* out) {
       lock_.unlock();
       return chan_result::ok;
     }
-    if (!closed_) return wait_in(recvq_, out, no_limit);  // empty, no sender: wait
+    if (!closed_) return wait_in<false>(recvq_, out, no_limit);  // empty, no sender: wait
   }
   return recv_locked(out, no_limit, false);
 }
@@ -239,7 +217,7 @@ chan_result chan_core::send_locked(void* value, const wait_limit& limit, bool no
     lock_.unlock();
     return a.result == attempt::outcome::closed ? chan_result::closed : chan_result::would_block;
   }
-  return wait_in(sendq_, value, limit);
+  return wait_in<false>(sendq_, value, limit);
 }
 
 chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_blocking) {
@@ -253,10 +231,11 @@ chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_
     lock_.unlock();
     return chan_result::would_block;
   }
-  return wait_in(recvq_, out, limit);
+  return wait_in<false>(recvq_, out, limit);
 }
 
 // Outside the analysis: on the gated path, lock_ is released by the park's arrival hook.
+template <bool Ring>
 chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit& limit,
                                bool* retry) GORO_NO_THREAD_SAFETY_ANALYSIS {
   waiter w(&queue == &recvq_ ? chan_recv_wait : chan_send_wait, this);
@@ -268,20 +247,23 @@ chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit
   node.needs_claim = !limit.unlimited();
   queue.push(&node);
   park_queued(w, lock_, limit);
-  if (retry != nullptr) *retry = node.retry;
+  if constexpr (Ring) *retry = node.retry;
   if (!node.needs_claim) return node.ok ? chan_result::ok : chan_result::closed;
   const claim_outcome winner = w.winner();
   if (!limit_won(winner)) return node.ok ? chan_result::ok : chan_result::closed;
   lock_.lock();
   queue.remove(&node);
-  publish_waiting();
+  if constexpr (Ring) publish_waiting();
   lock_.unlock();
   return winner == claim_outcome::timed_out ? chan_result::timed_out : chan_result::cancelled;
 }
 
 // ---- ring mode (docs/channels.md, "The ring") ----------------------------------------------
 
-chan_result chan_core::ring_send(void* value, const wait_limit& limit, bool non_blocking) {
+// ring_send and ring_recv are out of line, so that send() and recv() on the locked buffer stay as
+// they were but for one test.
+__attribute__((noinline)) chan_result chan_core::ring_send(void* value, const wait_limit& limit,
+                                                           bool non_blocking) {
   // Relaxed: a sender whose blocking happened-before this send stored the flag before, and
   // coherence makes us read it (or later); one read stale is concurrent with that blocking and
   // may pass it, as in Go. With senders waiting, queue behind them, under the lock.
@@ -319,13 +301,14 @@ chan_result chan_core::ring_send_locked(void* value, const wait_limit& limit, bo
     // Full, and any senders queued before us wait for a full ring too: each slot freed since
     // their last check is owed a serve, which takes them (and then us) in order.
     bool retry = false;
-    const chan_result r = wait_in(sendq_, value, limit, &retry);
+    const chan_result r = wait_in<true>(sendq_, value, limit, &retry);
     if (!retry) return r;
     lock_.lock();
   }
 }
 
-chan_result chan_core::ring_recv(void* out, const wait_limit& limit, bool non_blocking) {
+__attribute__((noinline)) chan_result chan_core::ring_recv(void* out, const wait_limit& limit,
+                                                           bool non_blocking) {
   switch (ring_->try_pop(out)) {
     case value_ring::pop_result::ok: after_pop(); return chan_result::ok;
     case value_ring::pop_result::closed: return chan_result::closed;
@@ -356,10 +339,41 @@ chan_result chan_core::ring_recv_locked(void* out, const wait_limit& limit, bool
       return chan_result::would_block;
     }
     bool retry = false;
-    const chan_result r = wait_in(recvq_, out, limit, &retry);
+    const chan_result r = wait_in<true>(recvq_, out, limit, &retry);
     if (!retry) return r;
     lock_.lock();
   }
+}
+
+// Out of line, so that the locked buffer's paths (and their register use) stay as they were.
+__attribute__((noinline)) chan_core::attempt chan_core::try_send_ring_locked(void* value) noexcept {
+  using enum attempt::outcome;
+  // Behind the senders already waiting, every value passing through the ring, so that none
+  // overtakes a completed send's value there. Senders still queued after a serve (which drops
+  // the stale ones) wait for a full ring.
+  chan_waiter* const woken = serve_locked(nullptr);
+  if (sendq_.empty() && ring_->try_push(value) == value_ring::push_result::ok) {
+    return {done, serve_locked(woken)};
+  }
+  return {would_block, woken};
+}
+
+__attribute__((noinline)) chan_core::attempt chan_core::try_recv_ring_locked(void* out) noexcept {
+  using enum attempt::outcome;
+  switch (ring_->try_pop(out)) {
+    case value_ring::pop_result::ok: return {done, serve_locked(nullptr)};
+    case value_ring::pop_result::closed: return {closed, nullptr};
+    case value_ring::pop_result::empty: break;
+  }
+  // The ring is empty, so no completed send is older than a waiting sender's: take its value
+  // directly (the others, if any, then go into the ring).
+  if (chan_waiter* s = sendq_.pop_claimed()) {
+    move_in(out, s->slot);
+    s->ok = true;
+    s->next = nullptr;
+    return {done, serve_locked(s)};
+  }
+  return {would_block, nullptr};
 }
 
 void chan_core::after_push() noexcept {
@@ -402,9 +416,15 @@ chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
       complete(n);
     }
   };
+  // Receivers are claimed only while the ring looks non-empty, and senders while it looks not
+  // full: a claim on a ring seen empty would mostly wake the receiver for nothing (retry). A
+  // look that misses a value just pushed is safe: that push's after_push sees recv_waiting
+  // (set since the receiver queued) and serves it.
   for (bool progress = true; progress;) {
     progress = false;
-    while (chan_waiter* r = recvq_.pop_claimed()) {
+    while (ring_->size() > 0) {
+      chan_waiter* const r = recvq_.pop_claimed();
+      if (r == nullptr) break;
       if (ring_->try_pop(r->slot) != value_ring::pop_result::ok) {
         give_back(recvq_, r);
         break;
@@ -413,7 +433,9 @@ chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
       complete(r);
       progress = true;
     }
-    while (chan_waiter* s = sendq_.pop_claimed()) {
+    while (ring_->size() < capacity_) {
+      chan_waiter* const s = sendq_.pop_claimed();
+      if (s == nullptr) break;
       if (ring_->try_push(s->slot) != value_ring::push_result::ok) {
         give_back(sendq_, s);  // full: closed cannot be, the lock being held and closed_ clear
         break;

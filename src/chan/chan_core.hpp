@@ -122,6 +122,8 @@ class chan_core {
   attempt try_recv_locked(void* out) noexcept GORO_REQUIRES(lock_);
   waiter_queue& sendq() noexcept GORO_REQUIRES(lock_) { return sendq_; }
   waiter_queue& recvq() noexcept GORO_REQUIRES(lock_) { return recvq_; }
+  // Whether the values are in a value_ring ("ring mode"); fixed at construction.
+  bool ring_mode() const noexcept { return use_ring_; }
   // Ring mode: a select about to try a send (or receive) case on this channel, and then perhaps
   // wait, announces it before its try (the waiting side of "No lost wake-up"). No-op otherwise.
   void announce_sender() noexcept GORO_REQUIRES(lock_) {
@@ -180,20 +182,26 @@ class chan_core {
       std::memcpy(dst, src, ops_.size);
     }
   }
-  // Completes the waiting receive r with *value (moved from); returns r, alone in its list, to
-  // unpark after unlocking.
-  chan_waiter* hand_over(chan_waiter* r, void* value) noexcept;
+  // Completes the waiting receive r with *value (moved from); returns r's waiter, to unpark
+  // after unlocking.
+  waiter* hand_over(chan_waiter* r, void* value) noexcept;
   // The rest of send and recv, entered with lock_ held; return with it released.
   chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
   chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
   // Queues a blocked operation on `queue` and parks within `limit`. Entered with lock_ held;
-  // returns with it released. In ring mode *retry is set if a completer woke it to start over.
+  // returns with it released. Ring (ring mode): *retry is set if a completer woke it to start
+  // over, and the flags are published after a limit won; a template, so that the locked
+  // buffer's waits pay for neither.
+  template <bool Ring>
   chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit,
                       bool* retry = nullptr) GORO_RELEASE(lock_);
 
   // ---- ring mode (docs/channels.md, "The ring") ----
+  // try_send_locked and try_recv_locked in ring mode. REQUIRES: not closed_ (for a send).
+  attempt try_send_ring_locked(void* value) noexcept GORO_REQUIRES(lock_);
+  attempt try_recv_ring_locked(void* out) noexcept GORO_REQUIRES(lock_);
   chan_result ring_send(void* value, const wait_limit& limit, bool non_blocking);
   chan_result ring_recv(void* out, const wait_limit& limit, bool non_blocking);
   chan_result ring_send_locked(void* value, const wait_limit& limit, bool non_blocking)

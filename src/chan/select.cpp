@@ -150,7 +150,9 @@ class channel_locks {
     chan_core** const first = &chans_[0];
     if (n > 16) {
       for (std::size_t i = 0; i < n; ++i) {
-        if (ops[i].ch != nullptr) first[count_++] = ops[i].ch;
+        if (ops[i].ch == nullptr) continue;
+        first[count_++] = ops[i].ch;
+        any_ring_ |= ops[i].ch->ring_mode();
       }
       std::sort(first, first + count_, std::less<>());
       count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
@@ -160,6 +162,7 @@ class channel_locks {
     for (std::size_t i = 0; i < n; ++i) {
       chan_core* const c = ops[i].ch;
       if (c == nullptr) continue;
+      any_ring_ |= c->ring_mode();
       std::size_t j = count_;
       while (j > 0 && std::less<>()(c, first[j - 1])) --j;
       if (j > 0 && first[j - 1] == c) continue;
@@ -177,16 +180,22 @@ class channel_locks {
     }
   }
   void unlock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+    if (any_ring_) {  // each critical section in ring mode ends with the flags published
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (chans_[i] != skip) chans_[i]->publish_waiting();
+      }
+    }
     for (std::size_t i = count_; i-- > 0;) {
-      if (chans_[i] == skip) continue;
-      chans_[i]->publish_waiting();  // ends each critical section (ring mode: the flags)
-      chans_[i]->lock().unlock();
+      if (chans_[i] != skip) chans_[i]->lock().unlock();
     }
   }
+  // Whether any of the channels is in ring mode (docs/channels.md, "The ring").
+  bool any_ring() const noexcept { return any_ring_; }
 
  private:
   scratch<chan_core*> chans_;
   std::size_t count_ = 0;
+  bool any_ring_ = false;
 };
 
 [[noreturn]] void throw_send_on_closed() {
@@ -236,8 +245,15 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 
 // Outside the analysis: the channels' locks are held as a channel_locks set, which it cannot
 // name, and try_send_locked and the queues require each channel's own lock.
-int select_ops(select_op* ops, std::size_t n, bool non_blocking,
-               const std::stop_token* stop) GORO_NO_THREAD_SAFETY_ANALYSIS {
+namespace {
+// What select_once returns when it must run again (see select_ops).
+constexpr int select_again = -2;
+}  // namespace
+
+// One run of the algorithm: the case performed, -1 for the default, or select_again.
+__attribute__((noinline)) int select_once(select_op* ops, std::size_t n, bool non_blocking,
+                                          const std::stop_token* stop)
+    GORO_NO_THREAD_SAFETY_ANALYSIS {
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
   poll.init();
@@ -250,93 +266,102 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   channel_locks locks(ops, n);
   scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
 
-  // A select runs once, unless a completer woke it with `retry` (ring mode: it claimed a case
-  // but found the value, or the room, taken by a lock-free party): then it starts over.
-  for (;;) {
-    // Pass 1: a case that can complete now.
-    locks.lock();
-    announce_cases(ops, n);
-    for (std::size_t i = 0; i < n; ++i) {
-      select_op& op = ops[poll[i]];
-      if (op.kind == select_kind::stop) {
-        if (stop != nullptr && stop->stop_requested()) {
-          locks.unlock();
-          return static_cast<int>(poll[i]);
-        }
-        continue;
+  // Pass 1: a case that can complete now.
+  locks.lock();
+  if (locks.any_ring()) announce_cases(ops, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    select_op& op = ops[poll[i]];
+    if (op.kind == select_kind::stop) {
+      if (stop != nullptr && stop->stop_requested()) {
+        locks.unlock();
+        return static_cast<int>(poll[i]);
       }
-      if (op.ch == nullptr) continue;
-      if (op.kind == select_kind::send) {
-        const chan_core::attempt a = op.ch->try_send_locked(op.slot);
-        if (a.result == chan_core::attempt::outcome::done) {
-          locks.unlock();
-          unpark_all(a.woken);
-          return static_cast<int>(poll[i]);
-        }
-        if (a.result == chan_core::attempt::outcome::closed) {
-          locks.unlock();
-          throw_send_on_closed();
-        }
-        // Ring mode: older senders served, but no room for ours. Unparked under the locks: the
-        // caller's handles keep every channel of ours alive, and they need none of our locks.
+      continue;
+    }
+    if (op.ch == nullptr) continue;
+    if (op.kind == select_kind::send) {
+      const chan_core::attempt a = op.ch->try_send_locked(op.slot);
+      if (a.result == chan_core::attempt::outcome::done) {
+        locks.unlock();
         unpark_all(a.woken);
-      } else {
-        const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
-        if (a.result != chan_core::attempt::outcome::would_block) {
-          op.ok = a.result == chan_core::attempt::outcome::done;
-          locks.unlock();
-          unpark_all(a.woken);
-          return static_cast<int>(poll[i]);
-        }
+        return static_cast<int>(poll[i]);
+      }
+      if (a.result == chan_core::attempt::outcome::closed) {
+        locks.unlock();
+        throw_send_on_closed();
+      }
+      // Ring mode: older senders served, but no room for ours. Unparked under the locks: the
+      // caller's handles keep every channel of ours alive, and they need none of our locks.
+      unpark_all(a.woken);
+    } else {
+      const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
+      if (a.result != chan_core::attempt::outcome::would_block) {
+        op.ok = a.result == chan_core::attempt::outcome::done;
+        locks.unlock();
+        unpark_all(a.woken);
+        return static_cast<int>(poll[i]);
       }
     }
-    if (non_blocking) {
-      locks.unlock();
-      return -1;
-    }
+  }
+  if (non_blocking) {
+    locks.unlock();
+    return -1;
+  }
 
-    // Pass 2: wait on every channel at once.
-    const select_cases cases{ops, n};
-    waiter w(select_wait, &cases);
-    nodes.init();
-    // In poll order, so cases on one channel are queued in random order too (a receiver then
-    // picks among duplicate send cases fairly).
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t k = poll[i];
-      if (ops[k].ch == nullptr) continue;
-      chan_waiter& node = nodes[k];
-      node.w = &w;
-      node.slot = ops[k].slot;
-      node.as = case_outcome(k);
-      queue_for(ops[k]).push(&node);
-    }
-    if (stop == nullptr) {
-      // Only channel operations, under these locks, can complete us: park gated.
-      w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
-    } else {
-      locks.unlock();
-      wait_limit limit;
-      limit.stop = *stop;
-      park_limited(w, limit);
-    }
+  // Pass 2: wait on every channel at once.
+  const select_cases cases{ops, n};
+  waiter w(select_wait, &cases);
+  nodes.init();
+  // In poll order, so cases on one channel are queued in random order too (a receiver then
+  // picks among duplicate send cases fairly).
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t k = poll[i];
+    if (ops[k].ch == nullptr) continue;
+    chan_waiter& node = nodes[k];
+    node.w = &w;
+    node.slot = ops[k].slot;
+    node.as = case_outcome(k);
+    queue_for(ops[k]).push(&node);
+  }
+  if (stop == nullptr) {
+    // Only channel operations, under these locks, can complete us: park gated.
+    w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
+  } else {
+    locks.unlock();
+    wait_limit limit;
+    limit.stop = *stop;
+    park_limited(w, limit);
+  }
 
-    // Pass 3: unlink the losers, under the locks of their channels.
-    const claim_outcome winner = w.winner();
-    const chan_core* const done = sole_channel_of(ops, n, winner);
-    locks.lock(done);
-    for (std::size_t k = 0; k < n; ++k) {
-      // A queue's remove is a no-op for the winner's node, which its completer took out.
-      if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
-    }
-    locks.unlock(done);
-    if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
-    GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
-    const std::size_t k = case_index(winner);
-    if (nodes[k].retry) continue;
-    select_op& op = ops[k];
-    if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
-    op.ok = nodes[k].ok;
-    return static_cast<int>(k);
+  // Pass 3: unlink the losers, under the locks of their channels.
+  const claim_outcome winner = w.winner();
+  const chan_core* const done = sole_channel_of(ops, n, winner);
+  locks.lock(done);
+  for (std::size_t k = 0; k < n; ++k) {
+    // A queue's remove is a no-op for the winner's node, which its completer took out.
+    if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
+  }
+  locks.unlock(done);
+  if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
+  GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
+  const std::size_t k = case_index(winner);
+  // Ring mode: a completer claimed this case but found the value (or the room) taken by a
+  // lock-free party (docs/channels.md, "The ring"): nothing happened; start over.
+  if (nodes[k].retry) return select_again;
+  select_op& op = ops[k];
+  if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
+  op.ok = nodes[k].ok;
+  return static_cast<int>(k);
+}
+
+// Runs select_once until it performs a case or takes the default: it runs again only when a
+// completer claimed a case of ours in ring mode but found the value (or the room) taken by a
+// lock-free party (docs/channels.md, "The ring"), so nothing happened. A loop, not a
+// recursion: such runs could follow one another without bound on a fiber's small stack.
+int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
+  for (;;) {
+    const int k = select_once(ops, n, non_blocking, stop);
+    if (k != select_again) return k;
   }
 }
 
