@@ -245,15 +245,8 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 
 // Outside the analysis: the channels' locks are held as a channel_locks set, which it cannot
 // name, and try_send_locked and the queues require each channel's own lock.
-namespace {
-// What select_once returns when it must run again (see select_ops).
-constexpr int select_again = -2;
-}  // namespace
-
-// One run of the algorithm: the case performed, -1 for the default, or select_again.
-__attribute__((noinline)) int select_once(select_op* ops, std::size_t n, bool non_blocking,
-                                          const std::stop_token* stop)
-    GORO_NO_THREAD_SAFETY_ANALYSIS {
+int select_ops(select_op* ops, std::size_t n, bool non_blocking,
+               const std::stop_token* stop) GORO_NO_THREAD_SAFETY_ANALYSIS {
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
   scratch<std::uint32_t> poll(n);
   poll.init();
@@ -266,7 +259,11 @@ __attribute__((noinline)) int select_once(select_op* ops, std::size_t n, bool no
   channel_locks locks(ops, n);
   scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
 
-  // Pass 1: a case that can complete now.
+  // Pass 1: a case that can complete now. Run again only when a completer claimed a case of ours
+  // in ring mode but found the value (or the room) taken by a lock-free party, so that nothing
+  // happened (docs/channels.md, "The ring"). A jump, not a recursion: such runs could follow
+  // one another without bound on a fiber's small stack.
+again:
   locks.lock();
   if (locks.any_ring()) announce_cases(ops, n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -347,22 +344,12 @@ __attribute__((noinline)) int select_once(select_op* ops, std::size_t n, bool no
   const std::size_t k = case_index(winner);
   // Ring mode: a completer claimed this case but found the value (or the room) taken by a
   // lock-free party (docs/channels.md, "The ring"): nothing happened; start over.
-  if (nodes[k].retry) return select_again;
+  if (nodes[k].retry) [[unlikely]]
+    goto again;
   select_op& op = ops[k];
   if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
   op.ok = nodes[k].ok;
   return static_cast<int>(k);
-}
-
-// Runs select_once until it performs a case or takes the default: it runs again only when a
-// completer claimed a case of ours in ring mode but found the value (or the room) taken by a
-// lock-free party (docs/channels.md, "The ring"), so nothing happened. A loop, not a
-// recursion: such runs could follow one another without bound on a fiber's small stack.
-int select_ops(select_op* ops, std::size_t n, bool non_blocking, const std::stop_token* stop) {
-  for (;;) {
-    const int k = select_once(ops, n, non_blocking, stop);
-    if (k != select_again) return k;
-  }
 }
 
 }  // namespace goro::detail
