@@ -86,6 +86,14 @@ class chan_core {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  // The handle's calls (goro/detail/chan_core.hpp), which pick the mode's path.
+  friend chan_result chan_send(chan_core* c, void* value);
+  friend chan_result chan_recv(chan_core* c, void* out);
+  friend chan_result chan_send(chan_core* c, void* value, const wait_limit& limit,
+                               bool non_blocking);
+  friend chan_result chan_recv(chan_core* c, void* out, const wait_limit& limit, bool non_blocking);
+
+  // On the locked buffer (not in ring mode), as the handle's calls:
   // Sends *value (moved from only on ok), blocking as long as it takes: ok or closed.
   chan_result send(void* value);
   // Receives into the raw storage `out` (constructed only on ok), blocking: ok or closed.
@@ -209,9 +217,16 @@ class chan_core {
   chan_result ring_recv_locked(void* out, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
   // After a lock-free push (pop): serves the waiting receivers (senders), if the flag says
-  // there may be some.
-  void after_push() noexcept;
-  void after_pop() noexcept;
+  // there may be some. seq_cst: the push's (pop's) CAS, then this load, against a party about
+  // to wait, which stores its flag, then checks the ring ("No lost wake-up").
+  void after_push() noexcept {
+    if (recv_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
+  }
+  void after_pop() noexcept {
+    if (send_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
+  }
+  // Takes the lock, serves, publishes the flags, unlocks and unparks whom it completed.
+  __attribute__((noinline)) void serve_after_lock_free() noexcept;
   // Completes waiting receivers from the ring and waiting senders into it while it can
   // (dropping stale entries); returns `woken` (a list through next) with those parties
   // appended, to unpark after unlocking. Leaves the flags as they are: every critical section

@@ -41,6 +41,8 @@ class value_ring {
   // Throws std::bad_alloc.
   value_ring(std::size_t capacity, const elem_ops& ops)
       : ops_(ops),
+        size_(ops.size),
+        trivial_(ops.trivial),
         capacity_(capacity),
         value_offset_(round_up(sizeof(std::atomic<std::uint64_t>), ops.align)),
         stride_(round_up(value_offset_ + ops.size, slot_align())),
@@ -64,8 +66,44 @@ class value_ring {
   value_ring(const value_ring&) = delete;
   value_ring& operator=(const value_ring&) = delete;
 
-  // Moves *value into the ring (leaving *value moved-from) unless it is full or closed.
+  // Moves *value into the ring (leaving *value moved-from) unless it is full or closed. The
+  // first attempt inline, the rest (a lost race, a full or closed ring) out of line.
   push_result try_push(void* value) noexcept {
+    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    if ((tail & mark_bit_) == 0) {
+      std::byte* const slot = slot_at(tail & (mark_bit_ - 1));
+      std::atomic<std::uint64_t>& stamp = stamp_of(slot);
+      // As in try_push_contended, below.
+      if (stamp.load(std::memory_order_acquire) == tail &&
+          tail_.compare_exchange_strong(tail, next(tail), std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+        move_in(slot + value_offset_, value);
+        stamp.store(tail + 1, std::memory_order_release);
+        return push_result::ok;
+      }
+    }
+    return try_push_contended(value);
+  }
+
+  // Moves the oldest value into the raw storage `out` (constructing it) unless the ring is
+  // empty: then empty, or closed once close() marked it. The first attempt inline.
+  pop_result try_pop(void* out) noexcept {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    std::byte* const slot = slot_at(head & (mark_bit_ - 1));
+    std::atomic<std::uint64_t>& stamp = stamp_of(slot);
+    // As in try_pop_contended, below.
+    if (stamp.load(std::memory_order_acquire) == head + 1 &&
+        head_.compare_exchange_strong(head, next(head), std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+      relocate(out, slot + value_offset_);
+      stamp.store(head + one_lap_, std::memory_order_release);
+      return pop_result::ok;
+    }
+    return try_pop_contended(out);
+  }
+
+  // The whole of try_push: Vyukov's loop.
+  __attribute__((noinline)) push_result try_push_contended(void* value) noexcept {
     backoff wait;
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     for (;;) {
@@ -97,9 +135,8 @@ class value_ring {
     }
   }
 
-  // Moves the oldest value into the raw storage `out` (constructing it) unless the ring is
-  // empty: then empty, or closed once close() marked it.
-  pop_result try_pop(void* out) noexcept {
+  // The whole of try_pop: Vyukov's loop.
+  __attribute__((noinline)) pop_result try_pop_contended(void* out) noexcept {
     backoff wait;
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     for (;;) {
@@ -164,21 +201,23 @@ class value_ring {
     const std::uint64_t index = pos & (mark_bit_ - 1);
     return index + 1 < capacity_ ? pos + 1 : (pos & ~(one_lap_ - 1)) + one_lap_;
   }
+  std::byte* slot_at(std::uint64_t index) const noexcept { return slots_ + index * stride_; }
+  static std::atomic<std::uint64_t>& stamp_of(std::byte* slot) noexcept {
+    return *std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slot));
+  }
   std::atomic<std::uint64_t>* stamp_at(std::uint64_t index) const noexcept {
-    return std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(slots_ + index * stride_));
+    return &stamp_of(slot_at(index));
   }
-  void* value_at(std::uint64_t index) const noexcept {
-    return slots_ + index * stride_ + value_offset_;
-  }
+  void* value_at(std::uint64_t index) const noexcept { return slot_at(index) + value_offset_; }
   void move_in(void* dst, void* src) const noexcept {
-    if (ops_.trivial) {
+    if (trivial_) {
       copy_bytes(dst, src);
     } else {
       ops_.move_construct(dst, src);
     }
   }
   void relocate(void* dst, void* src) const noexcept {
-    if (ops_.trivial) {
+    if (trivial_) {
       copy_bytes(dst, src);
       return;
     }
@@ -186,15 +225,17 @@ class value_ring {
     ops_.destroy(src);
   }
   void copy_bytes(void* dst, const void* src) const noexcept {
-    if (ops_.size == sizeof(std::uint64_t)) {  // long, double, pointers: one load and store
+    if (size_ == sizeof(std::uint64_t)) {  // long, double, pointers: one load and store
       std::memcpy(dst, src, sizeof(std::uint64_t));
     } else {
-      std::memcpy(dst, src, ops_.size);
+      std::memcpy(dst, src, size_);
     }
   }
 
   // The read-only part: read by every operation, written by none.
   const elem_ops& ops_;
+  const std::size_t size_;  // ops_.size and ops_.trivial, kept here: one load fewer per value
+  const bool trivial_;
   const std::size_t capacity_;
   const std::size_t value_offset_;  // of a value within its slot, after the stamp
   const std::size_t stride_;        // bytes per slot
