@@ -4,7 +4,7 @@
 // channel's lock, with Go's semantics (runtime/chan.go is the model; this is our code).
 // The protocol and its invariants are in docs/channels.md.
 //
-// Invariants (under lock_):
+// Invariants (under lock_), with the buffer the locked ring (buffer_, head_, count_):
 //   - recvq_ non-empty implies count_ == 0 (receivers wait only on an empty buffer);
 //   - sendq_ non-empty implies count_ == capacity_ (senders wait only on a full one);
 //   - closed_ implies both queues hold only stale waiters (claimed by someone else);
@@ -12,14 +12,20 @@
 // A completer claims a waiter before touching its slot, then unlocks, then unparks it, so the
 // woken party sees the completed operation (claim and unpark are acq_rel). Nothing touches the
 // channel after the unpark: the woken party may drop the last handle at once.
+// In ring mode (the values in a value_ring, lock-free) the invariants are those of
+// docs/channels.md, "The ring": a live waiter in recvq_ (sendq_) only while the ring was empty
+// (full) at a check made under lock_ after recv_waiting_ (send_waiting_) was set, each flag set
+// while its queue is non-empty, and every value in exactly one place.
 #include "chan/chan_core.hpp"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "goro/chan.hpp"
 #include "goro/detail/check.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/errors.hpp"
+#include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
 
 namespace goro::detail {
@@ -36,6 +42,29 @@ constexpr wait_reason chan_nil_wait{"chan send or receive (nil chan)"};
 namespace {
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
+
+// GORO_CHAN_RING=1 (0) makes every buffered channel take the ring (the locked buffer), for the
+// tests; else -1, the choice by worker count.
+int forced_ring_choice() noexcept {
+  static const int forced = [] {
+    const char* v = std::getenv("GORO_CHAN_RING");
+    if (v == nullptr || (v[0] != '0' && v[0] != '1') || v[1] != '\0') return -1;
+    return v[0] - '0';
+  }();
+  return forced;
+}
+
+// Whether a buffered channel of this capacity, made now, keeps its values in a value_ring: where
+// more than one worker may run its parties (docs/channels.md, "The ring"). On one worker the
+// locked buffer, under a biased lock, is cheaper.
+bool ring_wanted(std::size_t capacity, std::size_t elem_size) noexcept {
+  if (capacity == 0 || capacity > value_ring::max_capacity) return false;
+  // The ring's slots are larger than the values (a stamp, and padding): stay far from overflow.
+  if (elem_size > (static_cast<std::size_t>(PTRDIFF_MAX) >> 2) / capacity) return false;
+  if (const int forced = forced_ring_choice(); forced >= 0) return forced == 1;
+  worker* const w = worker::current();
+  return w != nullptr ? w->sched().worker_count() > 1 : multi_worker_runtime_alive();
+}
 }  // namespace
 
 // ---- what a handle calls (goro/detail/chan_core.hpp) ----------------------------------------
@@ -45,22 +74,25 @@ chan_core* make_chan(std::size_t capacity, const elem_ops& ops) {
 }
 void chan_retain(chan_core* c) noexcept { c->retain(); }
 void chan_release(chan_core* c) noexcept { c->release(); }
-// Each counted for runtime_metrics (sched/counters.hpp) at its entry.
+// Each counted for runtime_metrics (sched/counters.hpp) at its entry. The mode is tested here,
+// before either path's frame is set up (a test inside send() cost 13 instructions per
+// operation in ring mode, callgrind).
 chan_result chan_send(chan_core* c, void* value) {
   count_event(sched_event::chan_sends);
-  return c->send(value);
+  return c->use_ring_ ? c->ring_send(value, no_limit, false) : c->send(value);
 }
 chan_result chan_recv(chan_core* c, void* out) {
   count_event(sched_event::chan_receives);
-  return c->recv(out);
+  return c->use_ring_ ? c->ring_recv(out, no_limit, false) : c->recv(out);
 }
 chan_result chan_send(chan_core* c, void* value, const wait_limit& limit, bool non_blocking) {
   count_event(sched_event::chan_sends);
-  return c->send(value, limit, non_blocking);
+  return c->use_ring_ ? c->ring_send(value, limit, non_blocking)
+                      : c->send(value, limit, non_blocking);
 }
 chan_result chan_recv(chan_core* c, void* out, const wait_limit& limit, bool non_blocking) {
   count_event(sched_event::chan_receives);
-  return c->recv(out, limit, non_blocking);
+  return c->use_ring_ ? c->ring_recv(out, limit, non_blocking) : c->recv(out, limit, non_blocking);
 }
 void chan_close(chan_core* c) { c->close(); }
 std::size_t chan_size(const chan_core* c) noexcept { return c->size(); }
@@ -68,15 +100,19 @@ std::size_t chan_capacity(const chan_core* c) noexcept { return c->capacity(); }
 
 // ---- chan_core -----------------------------------------------------------------------------
 
-chan_core::chan_core(std::size_t capacity, const elem_ops& ops) : ops_(ops), capacity_(capacity) {
+chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
+    : ops_(ops), capacity_(capacity), use_ring_(ring_wanted(capacity, ops.size)) {
   GORO_DCHECK(capacity_ <= max_chan_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
-  if (capacity_ > 0) {
+  if (use_ring_) {
+    ring_.emplace(capacity_, ops_);
+  } else if (capacity_ > 0) {
     buffer_ =
         static_cast<std::byte*>(::operator new(capacity_* ops_.size, std::align_val_t(ops_.align)));
   }
 }
 
 chan_core::~chan_core() {
+  // In ring mode ring_'s destructor destroys what it holds; count_ stays 0.
   const std::size_t n = count_.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < n; ++i) ops_.destroy(slot_at(i));
   if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
@@ -91,7 +127,12 @@ waiter* chan_core::hand_over(chan_waiter* r, void* value) noexcept {
 chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
   using enum attempt::outcome;
   if (closed_) return {closed, nullptr};
-  if (chan_waiter* r = recvq_.pop_claimed()) return {done, hand_over(r, value)};
+  if (use_ring_) return try_send_ring_locked(value);
+  if (chan_waiter* r = recvq_.pop_claimed()) {
+    hand_over(r, value);
+    r->next = nullptr;
+    return {done, r};
+  }
   if (count_.load(std::memory_order_relaxed) < capacity_) {
     buffer_push(value);
     return {done, nullptr};
@@ -101,6 +142,7 @@ chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
 
 chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
   using enum attempt::outcome;
+  if (use_ring_) return try_recv_ring_locked(out);
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
       move_in(out, s->slot);
@@ -111,7 +153,8 @@ chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
       move_in(slot_at(capacity_ - 1), s->slot);
     }
     s->ok = true;
-    return {done, s->w};
+    s->next = nullptr;
+    return {done, s};
   }
   if (count_.load(std::memory_order_relaxed) > 0) {
     buffer_pop(out);
@@ -135,12 +178,12 @@ chan_result chan_core::send(void* value) {
       lock_.unlock();
       return chan_result::ok;
     }
-    return wait_in(sendq_, value, no_limit);  // full, no receiver: wait
+    return wait_in<false>(sendq_, value, no_limit);  // full, no receiver: wait
   }
   // A receiver is waiting. (Once closed, the queue holds only stale waiters, which
   // pop_claimed drops, and send_locked reports the close.)
   if (chan_waiter* r = recvq_.pop_claimed()) {
-    waiter* wake = hand_over(r, value);
+    waiter* const wake = hand_over(r, value);
     lock_.unlock();
     wake->unpark();
     return chan_result::ok;
@@ -156,7 +199,7 @@ chan_result chan_core::recv(void* out) {
       lock_.unlock();
       return chan_result::ok;
     }
-    if (!closed_) return wait_in(recvq_, out, no_limit);  // empty, no sender: wait
+    if (!closed_) return wait_in<false>(recvq_, out, no_limit);  // empty, no sender: wait
   }
   return recv_locked(out, no_limit, false);
 }
@@ -175,33 +218,34 @@ chan_result chan_core::send_locked(void* value, const wait_limit& limit, bool no
   const attempt a = try_send_locked(value);
   if (a.result == attempt::outcome::done) {
     lock_.unlock();
-    if (a.wake != nullptr) a.wake->unpark();
+    unpark_all(a.woken);
     return chan_result::ok;
   }
   if (a.result == attempt::outcome::closed || non_blocking) {
     lock_.unlock();
     return a.result == attempt::outcome::closed ? chan_result::closed : chan_result::would_block;
   }
-  return wait_in(sendq_, value, limit);
+  return wait_in<false>(sendq_, value, limit);
 }
 
 chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_blocking) {
   const attempt a = try_recv_locked(out);
   if (a.result != attempt::outcome::would_block) {
     lock_.unlock();
-    if (a.wake != nullptr) a.wake->unpark();
+    unpark_all(a.woken);
     return a.result == attempt::outcome::done ? chan_result::ok : chan_result::closed;
   }
   if (non_blocking) {
     lock_.unlock();
     return chan_result::would_block;
   }
-  return wait_in(recvq_, out, limit);
+  return wait_in<false>(recvq_, out, limit);
 }
 
 // Outside the analysis: on the gated path, lock_ is released by the park's arrival hook.
-chan_result chan_core::wait_in(waiter_queue& queue, void* slot,
-                               const wait_limit& limit) GORO_NO_THREAD_SAFETY_ANALYSIS {
+template <bool Ring>
+chan_result chan_core::wait_in(waiter_queue& queue, void* slot, const wait_limit& limit,
+                               bool* retry) GORO_NO_THREAD_SAFETY_ANALYSIS {
   waiter w(&queue == &recvq_ ? chan_recv_wait : chan_send_wait, this);
   chan_waiter node;
   node.w = &w;
@@ -211,13 +255,192 @@ chan_result chan_core::wait_in(waiter_queue& queue, void* slot,
   node.needs_claim = !limit.unlimited();
   queue.push(&node);
   park_queued(w, lock_, limit);
+  if constexpr (Ring) *retry = node.retry;
   if (!node.needs_claim) return node.ok ? chan_result::ok : chan_result::closed;
   const claim_outcome winner = w.winner();
   if (!limit_won(winner)) return node.ok ? chan_result::ok : chan_result::closed;
   lock_.lock();
   queue.remove(&node);
+  if constexpr (Ring) publish_waiting();
   lock_.unlock();
   return winner == claim_outcome::timed_out ? chan_result::timed_out : chan_result::cancelled;
+}
+
+// ---- ring mode (docs/channels.md, "The ring") ----------------------------------------------
+
+// ring_send and ring_recv are out of line, so that send() and recv() on the locked buffer stay as
+// they were but for one test.
+__attribute__((noinline)) chan_result chan_core::ring_send(void* value, const wait_limit& limit,
+                                                           bool non_blocking) {
+  // Relaxed: a sender whose blocking happened-before this send stored the flag before, and
+  // coherence makes us read it (or later); one read stale is concurrent with that blocking and
+  // may pass it, as in Go. With senders waiting, queue behind them, under the lock.
+  if (!send_waiting_.load(std::memory_order_relaxed)) {
+    const value_ring::push_result r = ring_->try_push(value);
+    if (r == value_ring::push_result::ok) {
+      after_push();
+      return chan_result::ok;
+    }
+    if (r == value_ring::push_result::full && non_blocking) return chan_result::would_block;
+    // Full, or closed (the locked path reports it, having ordered the close before).
+  }
+  lock_.lock();
+  return ring_send_locked(value, limit, non_blocking);
+}
+
+chan_result chan_core::ring_send_locked(void* value, const wait_limit& limit, bool non_blocking) {
+  for (;;) {
+    if (closed_) {
+      publish_waiting();
+      lock_.unlock();
+      return chan_result::closed;
+    }
+    announce(send_waiting_);  // before the last check: "No lost wake-up"
+    const attempt a = try_send_locked(value);
+    if (a.result == attempt::outcome::done || non_blocking || a.woken != nullptr) {
+      publish_waiting();
+      lock_.unlock();
+      unpark_all(a.woken);
+      if (a.result == attempt::outcome::done) return chan_result::ok;
+      if (non_blocking) return chan_result::would_block;
+      lock_.lock();  // served older senders but found no room: look again (rare)
+      continue;
+    }
+    // Full, and any senders queued before us wait for a full ring too: each slot freed since
+    // their last check is owed a serve, which takes them (and then us) in order.
+    bool retry = false;
+    const chan_result r = wait_in<true>(sendq_, value, limit, &retry);
+    if (!retry) return r;
+    lock_.lock();
+  }
+}
+
+__attribute__((noinline)) chan_result chan_core::ring_recv(void* out, const wait_limit& limit,
+                                                           bool non_blocking) {
+  switch (ring_->try_pop(out)) {
+    case value_ring::pop_result::ok: after_pop(); return chan_result::ok;
+    case value_ring::pop_result::closed: return chan_result::closed;
+    case value_ring::pop_result::empty: break;
+  }
+  // Relaxed: a hint. A waiting sender (whose value may be taken directly, the ring being
+  // empty) is looked for under the lock; without one, a non-blocking receive is done.
+  if (non_blocking && !send_waiting_.load(std::memory_order_relaxed)) {
+    return chan_result::would_block;
+  }
+  lock_.lock();
+  return ring_recv_locked(out, limit, non_blocking);
+}
+
+chan_result chan_core::ring_recv_locked(void* out, const wait_limit& limit, bool non_blocking) {
+  for (;;) {
+    if (!non_blocking) announce(recv_waiting_);  // before the last check: "No lost wake-up"
+    const attempt a = try_recv_locked(out);
+    if (a.result != attempt::outcome::would_block) {
+      publish_waiting();  // ends the critical section
+      lock_.unlock();
+      unpark_all(a.woken);
+      return a.result == attempt::outcome::done ? chan_result::ok : chan_result::closed;
+    }
+    if (non_blocking) {
+      publish_waiting();
+      lock_.unlock();
+      return chan_result::would_block;
+    }
+    bool retry = false;
+    const chan_result r = wait_in<true>(recvq_, out, limit, &retry);
+    if (!retry) return r;
+    lock_.lock();
+  }
+}
+
+// Out of line, so that the locked buffer's paths (and their register use) stay as they were.
+__attribute__((noinline)) chan_core::attempt chan_core::try_send_ring_locked(void* value) noexcept {
+  using enum attempt::outcome;
+  // Behind the senders already waiting, every value passing through the ring, so that none
+  // overtakes a completed send's value there. Senders still queued after a serve (which drops
+  // the stale ones) wait for a full ring.
+  chan_waiter* const woken = serve_locked(nullptr);
+  if (sendq_.empty() && ring_->try_push(value) == value_ring::push_result::ok) {
+    return {done, serve_locked(woken)};
+  }
+  return {would_block, woken};
+}
+
+__attribute__((noinline)) chan_core::attempt chan_core::try_recv_ring_locked(void* out) noexcept {
+  using enum attempt::outcome;
+  switch (ring_->try_pop(out)) {
+    case value_ring::pop_result::ok: return {done, serve_locked(nullptr)};
+    case value_ring::pop_result::closed: return {closed, nullptr};
+    case value_ring::pop_result::empty: break;
+  }
+  // The ring is empty, so no completed send is older than a waiting sender's: take its value
+  // directly (the others, if any, then go into the ring).
+  if (chan_waiter* s = sendq_.pop_claimed()) {
+    move_in(out, s->slot);
+    s->ok = true;
+    s->next = nullptr;
+    return {done, serve_locked(s)};
+  }
+  return {would_block, nullptr};
+}
+
+void chan_core::serve_after_lock_free() noexcept {
+  lock_.lock();
+  chan_waiter* const woken = serve_locked(nullptr);
+  publish_waiting();
+  lock_.unlock();
+  unpark_all(woken);
+}
+
+chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
+  chan_waiter* first = woken;
+  chan_waiter* last = woken;
+  while (last != nullptr && last->next != nullptr) last = last->next;
+  auto complete = [&](chan_waiter* n) noexcept {
+    n->next = nullptr;
+    (last != nullptr ? last->next : first) = n;
+    last = n;
+  };
+  // A waiter claimed for nothing (a lock-free party took the value, or the room, first): a
+  // plain blocking one, whose claim changed nothing, keeps its place; any other starts over.
+  auto give_back = [&](waiter_queue& queue, chan_waiter* n) noexcept {
+    if (!n->needs_claim) {
+      queue.push_front(n);
+    } else {
+      n->retry = true;
+      complete(n);
+    }
+  };
+  // Receivers are claimed only while the ring looks non-empty, and senders while it looks not
+  // full: a claim on a ring seen empty would mostly wake the receiver for nothing (retry). A
+  // look that misses a value just pushed is safe: that push's after_push sees recv_waiting
+  // (set since the receiver queued) and serves it.
+  for (bool progress = true; progress;) {
+    progress = false;
+    while (ring_->size() > 0) {
+      chan_waiter* const r = recvq_.pop_claimed();
+      if (r == nullptr) break;
+      if (ring_->try_pop(r->slot) != value_ring::pop_result::ok) {
+        give_back(recvq_, r);
+        break;
+      }
+      r->ok = true;
+      complete(r);
+      progress = true;
+    }
+    while (ring_->size() < capacity_) {
+      chan_waiter* const s = sendq_.pop_claimed();
+      if (s == nullptr) break;
+      if (ring_->try_push(s->slot) != value_ring::push_result::ok) {
+        give_back(sendq_, s);  // full: closed cannot be, the lock being held and closed_ clear
+        break;
+      }
+      s->ok = true;
+      complete(s);
+      progress = true;
+    }
+  }
+  return first;
 }
 
 void chan_core::close() {
@@ -227,9 +450,17 @@ void chan_core::close() {
     throw closed_channel_error("goro::chan::close: close of closed channel");
   }
   closed_ = true;
-  // Every blocked party completes empty-handed: ok stays false.
+  if (use_ring_) ring_->close();  // no push succeeds from here on
+  // Every blocked party completes empty-handed (ok stays false); in ring mode receivers first
+  // take what the ring still holds.
   chan_waiter* const receivers = recvq_.pop_all_claimed();
   chan_waiter* const senders = sendq_.pop_all_claimed();
+  if (use_ring_) {
+    for (chan_waiter* r = receivers; r != nullptr; r = r->next) {
+      r->ok = ring_->try_pop(r->slot) == value_ring::pop_result::ok;
+    }
+    publish_waiting();
+  }
   lock_.unlock();
   unpark_all(receivers);
   unpark_all(senders);

@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: chan. May include: chan, sync, park, sched, stack, time, platform.
-// The type-erased channel that goro::chan<T> wraps (through goro/detail/chan_core.hpp): a ring
+// The type-erased channel that goro::chan<T> wraps (through goro/detail/chan_core.hpp): a
 // buffer of capacity n, the queues of blocked senders and receivers, and the closed flag, under
-// one lock (a biased_lock). Its operations are in chan_core.cpp and move elements through
-// elem_ops. The protocol, its invariants and the designs rejected are in docs/channels.md.
+// one lock (a biased_lock). The buffer is either a plain ring under that lock, or, for a
+// buffered channel made where several workers run, a lock-free value_ring (chan/ring.hpp) with
+// the lock taken only to wait, wake or close ("ring mode"). Its operations are in chan_core.cpp
+// and move elements through elem_ops. The protocol, its invariants and the designs rejected are
+// in docs/channels.md.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "chan/biased_lock.hpp"
+#include "chan/ring.hpp"
 #include "goro/detail/chan_core.hpp"
 #include "goro/detail/hardware.hpp"
 #include "goro/detail/thread_safety.hpp"
@@ -32,6 +37,9 @@ struct chan_waiter : wait_link<chan_waiter> {
   void* slot = nullptr;
   claim_outcome as = chan_completed;  // what a completer claims w as: the select case
   bool ok = false;  // set by the completer: true = value moved, false = channel closed
+  // Ring mode: set by a completer that claimed the waiter but found no value (or no room) left,
+  // a lock-free party having come between: the operation did nothing, and starts over.
+  bool retry = false;
   // False when nothing else can complete the waiter (a plain blocking send or receive, with no
   // deadline or stop token): the completer then skips the claim.
   bool needs_claim = true;
@@ -53,6 +61,8 @@ class waiter_queue {
   chan_waiter* pop_claimed() noexcept { return view().pop_claimed(); }
   // pop_claimed() until the queue is empty, the waiters chained through next.
   chan_waiter* pop_all_claimed() noexcept { return view().pop_all_claimed().first; }
+  // Puts back at the front a waiter just popped (ring mode: a claim that changed nothing).
+  void push_front(chan_waiter* n) noexcept { view().push_front(n); }
 
  private:
   wait_queue<chan_waiter> view() noexcept { return {head_, tail_}; }
@@ -76,6 +86,14 @@ class chan_core {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  // The handle's calls (goro/detail/chan_core.hpp), which pick the mode's path.
+  friend chan_result chan_send(chan_core* c, void* value);
+  friend chan_result chan_recv(chan_core* c, void* out);
+  friend chan_result chan_send(chan_core* c, void* value, const wait_limit& limit,
+                               bool non_blocking);
+  friend chan_result chan_recv(chan_core* c, void* out, const wait_limit& limit, bool non_blocking);
+
+  // On the locked buffer (not in ring mode), as the handle's calls:
   // Sends *value (moved from only on ok), blocking as long as it takes: ok or closed.
   chan_result send(void* value);
   // Receives into the raw storage `out` (constructed only on ok), blocking: ok or closed.
@@ -87,15 +105,17 @@ class chan_core {
   // Throws closed_channel_error if already closed.
   void close();
 
-  std::size_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::size_t size() const noexcept {
+    return use_ring_ ? ring_->size() : count_.load(std::memory_order_relaxed);
+  }
   std::size_t capacity() const noexcept { return capacity_; }
 
   // ---- for select (src/chan/select.cpp), under lock() ----
   biased_lock& lock() noexcept { return lock_; }
-  // What try_send_locked or try_recv_locked did. `wake`, when not null, is the waiter of a
-  // blocked party whose operation this one completed: the caller must unpark it *after*
-  // unlocking, since once woken the party may drop the last handle and free the channel, lock
-  // included.
+  // What try_send_locked or try_recv_locked did. `woken`, when not null, lists (through next)
+  // the blocked parties whose operations this one completed: the caller must unpark them
+  // (unpark_all) *after* unlocking, since once woken a party may drop the last handle and free
+  // the channel, lock included.
   struct attempt {
     enum class outcome : std::uint8_t {
       would_block,  // nothing happened
@@ -103,13 +123,30 @@ class chan_core {
       closed,       // the channel is closed: a send did nothing, a receive completed empty
     };
     outcome result = outcome::would_block;
-    waiter* wake = nullptr;
+    chan_waiter* woken = nullptr;
   };
   // A send or receive that can complete now, completed.
   attempt try_send_locked(void* value) noexcept GORO_REQUIRES(lock_);
   attempt try_recv_locked(void* out) noexcept GORO_REQUIRES(lock_);
   waiter_queue& sendq() noexcept GORO_REQUIRES(lock_) { return sendq_; }
   waiter_queue& recvq() noexcept GORO_REQUIRES(lock_) { return recvq_; }
+  // Whether the values are in a value_ring ("ring mode"); fixed at construction.
+  bool ring_mode() const noexcept { return use_ring_; }
+  // Ring mode: a select about to try a send (or receive) case on this channel, and then perhaps
+  // wait, announces it before its try (the waiting side of "No lost wake-up"). No-op otherwise.
+  void announce_sender() noexcept GORO_REQUIRES(lock_) {
+    if (use_ring_) announce(send_waiting_);
+  }
+  void announce_receiver() noexcept GORO_REQUIRES(lock_) {
+    if (use_ring_) announce(recv_waiting_);
+  }
+  // Ring mode: sets the waiting flags from the queues, at the end of a critical section. No-op
+  // otherwise.
+  void publish_waiting() noexcept GORO_REQUIRES(lock_) {
+    if (!use_ring_) return;
+    set_flag(send_waiting_, !sendq_.empty());
+    set_flag(recv_waiting_, !recvq_.empty());
+  }
 
  private:
   // On cache lines of its own (two: the bias, read-mostly, and the spinlock): a fiber spinning
@@ -118,6 +155,10 @@ class chan_core {
   alignas(cache_line_size) biased_lock lock_;
   alignas(cache_line_size) waiter_queue sendq_ GORO_GUARDED_BY(lock_);
   waiter_queue recvq_ GORO_GUARDED_BY(lock_);
+  // Ring mode: "a sender (receiver) may be waiting". Written only under lock_, read lock-free
+  // after every push (pop) and before every lock-free send. Stale true only costs taking lock_.
+  std::atomic<bool> send_waiting_{false};
+  std::atomic<bool> recv_waiting_{false};
 
   // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
   void* slot_at(std::size_t i) const noexcept GORO_REQUIRES(lock_) {
@@ -158,8 +199,51 @@ class chan_core {
   chan_result recv_locked(void* out, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
   // Queues a blocked operation on `queue` and parks within `limit`. Entered with lock_ held;
-  // returns with it released.
-  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit) GORO_RELEASE(lock_);
+  // returns with it released. Ring (ring mode): *retry is set if a completer woke it to start
+  // over, and the flags are published after a limit won; a template, so that the locked
+  // buffer's waits pay for neither.
+  template <bool Ring>
+  chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit,
+                      bool* retry = nullptr) GORO_RELEASE(lock_);
+
+  // ---- ring mode (docs/channels.md, "The ring") ----
+  // try_send_locked and try_recv_locked in ring mode. REQUIRES: not closed_ (for a send).
+  attempt try_send_ring_locked(void* value) noexcept GORO_REQUIRES(lock_);
+  attempt try_recv_ring_locked(void* out) noexcept GORO_REQUIRES(lock_);
+  chan_result ring_send(void* value, const wait_limit& limit, bool non_blocking);
+  chan_result ring_recv(void* out, const wait_limit& limit, bool non_blocking);
+  chan_result ring_send_locked(void* value, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  chan_result ring_recv_locked(void* out, const wait_limit& limit, bool non_blocking)
+      GORO_RELEASE(lock_);
+  // After a lock-free push (pop): serves the waiting receivers (senders), if the flag says
+  // there may be some. seq_cst: the push's (pop's) CAS, then this load, against a party about
+  // to wait, which stores its flag, then checks the ring ("No lost wake-up").
+  void after_push() noexcept {
+    if (recv_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
+  }
+  void after_pop() noexcept {
+    if (send_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
+  }
+  // Takes the lock, serves, publishes the flags, unlocks and unparks whom it completed.
+  __attribute__((noinline)) void serve_after_lock_free() noexcept;
+  // Completes waiting receivers from the ring and waiting senders into it while it can
+  // (dropping stale entries); returns `woken` (a list through next) with those parties
+  // appended, to unpark after unlocking. Leaves the flags as they are: every critical section
+  // in ring mode ends with publish_waiting(), so that a flag announced before a check stays set
+  // until then.
+  chan_waiter* serve_locked(chan_waiter* woken) noexcept GORO_REQUIRES(lock_);
+  // A party about to wait: its flag set (seq_cst) before its last check of the ring. Skipped if
+  // already set: that store, made under lock_, precedes ours in every order that matters.
+  static void announce(std::atomic<bool>& flag) noexcept {
+    // Relaxed: written only under lock_, which the caller holds.
+    if (!flag.load(std::memory_order_relaxed)) flag.store(true, std::memory_order_seq_cst);
+  }
+  static void set_flag(std::atomic<bool>& flag, bool value) noexcept {
+    if (flag.load(std::memory_order_relaxed) != value) {
+      flag.store(value, std::memory_order_seq_cst);
+    }
+  }
   // Moves the oldest buffered item into `out` and frees its slot (head_ advances).
   void take_front(void* out) noexcept GORO_REQUIRES(lock_) {
     relocate(out, slot_at(0));
@@ -179,6 +263,7 @@ class chan_core {
 
   const elem_ops& ops_;
   const std::size_t capacity_;
+  const bool use_ring_;  // ring mode: the values are in ring_, not buffer_
   std::byte* buffer_ = nullptr;
   std::size_t head_ GORO_GUARDED_BY(lock_) = 0;
   // Written under lock_ (which orders it for every reader that locks, hence relaxed there);
@@ -186,6 +271,7 @@ class chan_core {
   std::atomic<std::size_t> count_{0};
   bool closed_ GORO_GUARDED_BY(lock_) = false;
   std::atomic<std::size_t> refs_{1};
+  std::optional<value_ring> ring_;  // engaged exactly in ring mode
 };
 
 }  // namespace goro::detail

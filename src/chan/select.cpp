@@ -151,7 +151,9 @@ class channel_locks {
     chan_core** const first = &chans_[0];
     if (n > 16) {
       for (std::size_t i = 0; i < n; ++i) {
-        if (ops[i].ch != nullptr) first[count_++] = ops[i].ch;
+        if (ops[i].ch == nullptr) continue;
+        first[count_++] = ops[i].ch;
+        any_ring_ |= ops[i].ch->ring_mode();
       }
       std::sort(first, first + count_, std::less<>());
       count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
@@ -161,6 +163,7 @@ class channel_locks {
     for (std::size_t i = 0; i < n; ++i) {
       chan_core* const c = ops[i].ch;
       if (c == nullptr) continue;
+      any_ring_ |= c->ring_mode();
       std::size_t j = count_;
       while (j > 0 && std::less<>()(c, first[j - 1])) --j;
       if (j > 0 && first[j - 1] == c) continue;
@@ -178,14 +181,22 @@ class channel_locks {
     }
   }
   void unlock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+    if (any_ring_) {  // each critical section in ring mode ends with the flags published
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (chans_[i] != skip) chans_[i]->publish_waiting();
+      }
+    }
     for (std::size_t i = count_; i-- > 0;) {
       if (chans_[i] != skip) chans_[i]->lock().unlock();
     }
   }
+  // Whether any of the channels is in ring mode (docs/channels.md, "The ring").
+  bool any_ring() const noexcept { return any_ring_; }
 
  private:
   scratch<chan_core*> chans_;
   std::size_t count_ = 0;
+  bool any_ring_ = false;
 };
 
 [[noreturn]] void throw_send_on_closed() {
@@ -208,6 +219,20 @@ const chan_core* sole_channel_of(const select_op* ops, std::size_t n,
     if (i != k && ops[i].ch == c) return nullptr;
   }
   return c;
+}
+
+// Ring mode (docs/channels.md, "The ring"): before pass 1, every case announces that it may
+// wait, so that its try in pass 1 is the last check before it waits. Outside the analysis: the
+// caller holds the channels' locks as a channel_locks set.
+void announce_cases(const select_op* ops, std::size_t n) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ops[i].ch == nullptr) continue;
+    if (ops[i].kind == select_kind::send) {
+      ops[i].ch->announce_sender();
+    } else if (ops[i].kind == select_kind::recv) {
+      ops[i].ch->announce_receiver();
+    }
+  }
 }
 
 int stop_case_of(const select_op* ops, std::size_t n) noexcept {
@@ -236,8 +261,13 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   channel_locks locks(ops, n);
   scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
 
-  // Pass 1: a case that can complete now.
+  // Pass 1: a case that can complete now. Run again only when a completer claimed a case of ours
+  // in ring mode but found the value (or the room) taken by a lock-free party, so that nothing
+  // happened (docs/channels.md, "The ring"). A jump, not a recursion: such runs could follow
+  // one another without bound on a fiber's small stack.
+again:
   locks.lock();
+  if (locks.any_ring()) announce_cases(ops, n);
   for (std::size_t i = 0; i < n; ++i) {
     select_op& op = ops[poll[i]];
     if (op.kind == select_kind::stop) {
@@ -252,19 +282,22 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
       const chan_core::attempt a = op.ch->try_send_locked(op.slot);
       if (a.result == chan_core::attempt::outcome::done) {
         locks.unlock();
-        if (a.wake != nullptr) a.wake->unpark();
+        unpark_all(a.woken);
         return static_cast<int>(poll[i]);
       }
       if (a.result == chan_core::attempt::outcome::closed) {
         locks.unlock();
         throw_send_on_closed();
       }
+      // Ring mode: older senders served, but no room for ours. Unparked under the locks: the
+      // caller's handles keep every channel of ours alive, and they need none of our locks.
+      unpark_all(a.woken);
     } else {
       const chan_core::attempt a = op.ch->try_recv_locked(op.slot);
       if (a.result != chan_core::attempt::outcome::would_block) {
         op.ok = a.result == chan_core::attempt::outcome::done;
         locks.unlock();
-        if (a.wake != nullptr) a.wake->unpark();
+        unpark_all(a.woken);
         return static_cast<int>(poll[i]);
       }
     }
@@ -312,6 +345,10 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
   GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
   const std::size_t k = case_index(winner);
+  // Ring mode: a completer claimed this case but found the value (or the room) taken by a
+  // lock-free party (docs/channels.md, "The ring"): nothing happened; start over.
+  if (nodes[k].retry) [[unlikely]]
+    goto again;
   select_op& op = ops[k];
   if (op.kind == select_kind::send && !nodes[k].ok) throw_send_on_closed();
   op.ok = nodes[k].ok;

@@ -7,6 +7,7 @@
 #include "sched/scheduler.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <thread>
@@ -51,6 +52,15 @@ std::size_t describe_for_fatal(char* out, std::size_t size) noexcept {
 
 // ---- construction and stopping ------------------------------------------------------------
 
+namespace {
+// Runtimes of more than one worker alive now. Relaxed: a hint for choosing a channel's buffer.
+std::atomic<int> multi_worker_runtimes{0};
+}  // namespace
+
+bool multi_worker_runtime_alive() noexcept {
+  return multi_worker_runtimes.load(std::memory_order_relaxed) > 0;
+}
+
 scheduler::scheduler(const options& opts)
     : idle_(opts.workers),
       stacks_(opts.stack_size, opts.compact_stacks),
@@ -68,6 +78,7 @@ scheduler::scheduler(const options& opts)
   // owner's side of the bias is a compiler barrier (docs/channels.md, "The lock, biased to a
   // lone worker").
   workers_[0]->may_claim_bias_ = workers_.size() == 1 && asymmetric_fences();
+  if (workers_.size() > 1) multi_worker_runtimes.fetch_add(1, std::memory_order_relaxed);
   for (auto& w : workers_) w->start();
   census::get().add(this);
   trace_session::get().joined(*this);
@@ -77,6 +88,7 @@ scheduler::~scheduler() {
   census::get().remove(this);
   stop();
   trace_session::get().left(*this);
+  if (workers_.size() > 1) multi_worker_runtimes.fetch_sub(1, std::memory_order_relaxed);
   if (poller_owner_ != nullptr) poller_owner_->detach();
   // Exclusive: timers and tickers use this scheduler only while holding the binding shared
   // (timer_binding), so none is inside it from here on, and each finds null afterwards.

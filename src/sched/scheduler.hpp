@@ -174,4 +174,9 @@ class scheduler {
 // The scheduler of the default runtime, started on first use.
 scheduler& default_scheduler();
 
+// Whether a runtime of more than one worker is alive now (a hint: one may start or stop at any
+// moment). A buffered channel made off workers takes the ring if so (docs/channels.md, "The
+// ring").
+bool multi_worker_runtime_alive() noexcept;
+
 }  // namespace goro::detail
