@@ -199,8 +199,8 @@ std::string to_json(std::vector<trace_track>& tracks, std::uint64_t start_ns,
     const std::vector<std::size_t>& runs = found->second;
     // The first run at or after the flow: runs are in time order, so a binary search (a linear
     // one made writing a long trace quadratic: 3 s of a ping-pong took minutes).
-    const auto next = std::partition_point(
-        runs.begin(), runs.end(), [&](std::size_t i) { return slices[i].start < f.ns; });
+    const auto next = std::partition_point(runs.begin(), runs.end(),
+                                           [&](std::size_t i) { return slices[i].start < f.ns; });
     if (next == runs.end()) continue;  // not run again before the stop
     const slice& from = slices[f.from];
     const slice& to = slices[*next];
