@@ -30,7 +30,7 @@ using goro_test::scaled;
 
 // Read once, at the first channel made: every channel of this binary takes the ring.
 const bool ring_forced = [] {
-  ::setenv("GORO_CHAN_RING", "1", 0);
+  ::setenv("GORO_CHAN_RING", "2", 0);
   return true;
 }();
 

@@ -43,12 +43,14 @@ namespace {
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 
-// GORO_CHAN_RING=1 (0) makes every buffered channel take the ring (the locked buffer), for the
-// tests; else -1, the choice by worker count.
+// GORO_CHAN_RING=1 makes every buffered channel made on a runtime of several workers take the
+// ring, and =2 every buffered channel, for the tests; unset (or 0), none does: the ring is off
+// by default until a party's last touch of the channel can no longer follow the moment a lock-free
+// party sees its operation done (docs/channels.md, "The ring", "Not yet on by default").
 int forced_ring_choice() noexcept {
   static const int forced = [] {
     const char* v = std::getenv("GORO_CHAN_RING");
-    if (v == nullptr || (v[0] != '0' && v[0] != '1') || v[1] != '\0') return -1;
+    if (v == nullptr || v[0] < '0' || v[0] > '2' || v[1] != '\0') return 0;
     return v[0] - '0';
   }();
   return forced;
@@ -61,7 +63,8 @@ bool ring_wanted(std::size_t capacity, std::size_t elem_size) noexcept {
   if (capacity == 0 || capacity > value_ring::max_capacity) return false;
   // The ring's slots are larger than the values (a stamp, and padding): stay far from overflow.
   if (elem_size > (static_cast<std::size_t>(PTRDIFF_MAX) >> 2) / capacity) return false;
-  if (const int forced = forced_ring_choice(); forced >= 0) return forced == 1;
+  const int choice = forced_ring_choice();
+  if (choice != 1) return choice == 2;
   worker* const w = worker::current();
   return w != nullptr ? w->sched().worker_count() > 1 : multi_worker_runtime_alive();
 }
