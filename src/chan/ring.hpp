@@ -13,6 +13,12 @@
 //     or, after the pop at pos, pos + one_lap_ (free for the push one lap later);
 //   - head_ <= tail_ (as positions) and tail_ - head_ <= capacity_ values, counted in slots;
 //   - once marked, tail_ never changes again.
+//
+// Memory orders: head_ and tail_ are read relaxed before an attempt, and a failed CAS reloads
+// them relaxed: a stale position only makes the stamp check or the CAS fail, and the loop reads
+// again; what orders a value's bytes is the stamp (release store, acquire load), and what the
+// Dekker pairs with the waiting flags need is the seq_cst CAS and the seq_cst fences before a
+// "full" or "empty" verdict. The destructor's relaxed reads run with no operation in flight.
 #pragma once
 
 #include <atomic>
