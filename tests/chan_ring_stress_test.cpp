@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Tests of buffered channels in ring mode (docs/channels.md, "The ring"): every buffered channel
-// of this binary keeps its values in the lock-free ring, on every worker count (GORO_CHAN_RING=1,
+// of this binary keeps its values in the lock-free ring, on every worker count (GORO_CHAN_RING=2,
 // set before the first channel is made, unless the environment already says otherwise). Per-sender
 // FIFO across workers, close racing senders and receivers with every value accounted for, len
 // and cap, select over ring, unbuffered and timer channels with no lost wake-up, non-trivial
-// element types, and blocked senders' order. Sized by GORO_STRESS_SCALE.
+// element types, blocked senders' order, and a partner's last touch of a channel its owner
+// drops at once. Sized by GORO_STRESS_SCALE.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -392,6 +393,59 @@ TEST_P(ChanRingTest, TimedAndTryOperationsConserveValues) {
   ch.close();
   receivers.wait();
   EXPECT_EQ(recv_count.load(), sent_count.load());
+}
+
+// The party that sees an operation done may drop the channel at once (Go's "done" channel;
+// docs/channels.md, "The ring", "Lifetime"), so its partner, which reaches the channel without a
+// handle of its own, must not touch it after that moment. The owner spins on a lock-free try
+// on one worker while the partner, on another, completes the operation by each path that
+// publishes a value or frees a slot: a lock-free push, a push under the lock (a select), a
+// lock-free pop (the owner's try_send then finds room), and a close. The owner then drops the
+// channel at once: ASan or TSan reports any touch after that.
+TEST_P(ChanRingTest, OwnerDropsTheChannelAsSoonAsItSeesTheOperationDone) {
+  if (workers() < 2) GTEST_SKIP() << "the owner spins on its worker while its partner runs";
+  enum class path { push, select_push, pop, close, count };
+  const std::size_t rounds = scaled(8000);
+  goro::runtime rt{opts()};
+  chan<chan<int>*> handoff;  // unbuffered: the locked buffer
+  goro::wait_group done;
+  done.add(2);
+  rt.go([&] {
+    for (std::size_t i = 0; i < rounds; ++i) {
+      chan<int>* const c = *handoff.recv();
+      switch (static_cast<path>(i % static_cast<std::size_t>(path::count))) {
+        case path::push: c->send(1); break;
+        case path::select_push: goro::select(goro::on_send(*c, 1)); break;
+        case path::pop: EXPECT_EQ(c->recv(), 0); break;
+        case path::close: c->close(); break;
+        case path::count: break;
+      }
+    }
+    done.done();
+  });
+  rt.go([&] {
+    for (std::size_t i = 0; i < rounds; ++i) {
+      auto c = std::make_unique<chan<int>>(1);
+      const auto how = static_cast<path>(i % static_cast<std::size_t>(path::count));
+      if (how == path::pop) c->send(0);  // full: the partner's receive frees the slot
+      handoff.send(c.get());
+      // Spins without yielding: the partner runs on another worker, at the same moment.
+      if (how == path::pop) {
+        while (c->try_send(2) != chan_status::ok) {
+        }
+      } else if (how == path::close) {
+        while (c->try_recv().status != chan_status::closed) {
+        }
+      } else {
+        goro::recv_result<int> r = c->try_recv();
+        while (!r) r = c->try_recv();
+        EXPECT_EQ(r.value, 1);
+      }
+      c.reset();
+    }
+    done.done();
+  });
+  done.wait();
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ChanRingTest, goro_test::worker_counts(),

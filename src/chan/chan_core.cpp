@@ -43,17 +43,16 @@ namespace {
 // Shared by every plain send and receive, so the hot path builds no stop_token.
 const wait_limit no_limit{};
 
-// GORO_CHAN_RING=1 makes every buffered channel made on a runtime of several workers take the
-// ring, and =2 every buffered channel, for the tests; unset (or 0), none does: the ring is off
-// by default until a party's last touch of the channel can no longer follow the moment a lock-free
-// party sees its operation done (docs/channels.md, "The ring", "Not yet on by default").
-int forced_ring_choice() noexcept {
-  static const int forced = [] {
+// GORO_CHAN_RING: 1 (the default, and what an unset or malformed value means) puts a buffered
+// channel made on a runtime of several workers in the ring; 0 puts none there, and 2 every
+// buffered channel (for the tests, and to measure the ring on one worker).
+int ring_choice() noexcept {
+  static const int choice = [] {
     const char* v = std::getenv("GORO_CHAN_RING");
-    if (v == nullptr || v[0] < '0' || v[0] > '2' || v[1] != '\0') return 0;
+    if (v == nullptr || v[0] < '0' || v[0] > '2' || v[1] != '\0') return 1;
     return v[0] - '0';
   }();
-  return forced;
+  return choice;
 }
 
 // Whether a buffered channel of this capacity, made now, keeps its values in a value_ring: where
@@ -63,7 +62,7 @@ bool ring_wanted(std::size_t capacity, std::size_t elem_size) noexcept {
   if (capacity == 0 || capacity > value_ring::max_capacity) return false;
   // The ring's slots are larger than the values (a stamp, and padding): stay far from overflow.
   if (elem_size > (static_cast<std::size_t>(PTRDIFF_MAX) >> 2) / capacity) return false;
-  const int choice = forced_ring_choice();
+  const int choice = ring_choice();
   if (choice != 1) return choice == 2;
   worker* const w = worker::current();
   return w != nullptr ? w->sched().worker_count() > 1 : multi_worker_runtime_alive();
@@ -279,14 +278,17 @@ __attribute__((noinline)) chan_result chan_core::ring_send(void* value, const wa
   // coherence makes us read it (or later); one read stale is concurrent with that blocking and
   // may pass it, as in Go. With senders waiting, queue behind them, under the lock.
   if (!send_waiting_.load(std::memory_order_relaxed)) {
-    const value_ring::push_result r = ring_->try_push(value);
+    bool serve = false;
+    const value_ring::push_result r =
+        ring_->try_push(value, [this, &serve]() noexcept { serve = must_serve(recv_waiting_); });
     if (r == value_ring::push_result::ok) {
-      after_push();
+      if (serve) serve_after_lock_free();
       return chan_result::ok;
     }
     if (r == value_ring::push_result::full && non_blocking) return chan_result::would_block;
     // Full, or closed (the locked path reports it, having ordered the close before).
   }
+  const ring_reference hold(this);
   lock_.lock();
   return ring_send_locked(value, limit, non_blocking);
 }
@@ -320,8 +322,11 @@ chan_result chan_core::ring_send_locked(void* value, const wait_limit& limit, bo
 
 __attribute__((noinline)) chan_result chan_core::ring_recv(void* out, const wait_limit& limit,
                                                            bool non_blocking) {
-  switch (ring_->try_pop(out)) {
-    case value_ring::pop_result::ok: after_pop(); return chan_result::ok;
+  bool serve = false;
+  switch (ring_->try_pop(out, [this, &serve]() noexcept { serve = must_serve(send_waiting_); })) {
+    case value_ring::pop_result::ok:
+      if (serve) serve_after_lock_free();
+      return chan_result::ok;
     case value_ring::pop_result::closed: return chan_result::closed;
     case value_ring::pop_result::empty: break;
   }
@@ -330,6 +335,7 @@ __attribute__((noinline)) chan_result chan_core::ring_recv(void* out, const wait
   if (non_blocking && !send_waiting_.load(std::memory_order_relaxed)) {
     return chan_result::would_block;
   }
+  const ring_reference hold(this);
   lock_.lock();
   return ring_recv_locked(out, limit, non_blocking);
 }
@@ -393,6 +399,7 @@ void chan_core::serve_after_lock_free() noexcept {
   publish_waiting();
   lock_.unlock();
   unpark_all(woken);
+  release();  // must_serve's reference; the channel may go with it
 }
 
 chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
@@ -416,7 +423,7 @@ chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
   };
   // Receivers are claimed only while the ring looks non-empty, and senders while it looks not
   // full: a claim on a ring seen empty would mostly wake the receiver for nothing (retry). A
-  // look that misses a value just pushed is safe: that push's after_push sees recv_waiting
+  // look that misses a value just pushed is safe: that push's must_serve sees recv_waiting
   // (set since the receiver queued) and serves it.
   for (bool progress = true; progress;) {
     progress = false;
@@ -447,6 +454,8 @@ chan_waiter* chan_core::serve_locked(chan_waiter* woken) noexcept {
 }
 
 void chan_core::close() {
+  // A receiver that sees the mark lock-free may drop the channel before we unlock.
+  const ring_reference hold(this);
   lock_.lock();
   if (closed_) {
     lock_.unlock();

@@ -86,6 +86,25 @@ class chan_core {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  // In ring mode, a reference held across a critical section (or a wait) that may push or pop:
+  // a lock-free partner may see that push or pop done, and drop the last handle, before the
+  // lock is released (docs/channels.md, "Lifetime"). On the locked buffer, nothing: a partner
+  // sees an operation done only through the lock, or once woken after the unlock.
+  class ring_reference {
+   public:
+    explicit ring_reference(chan_core* c) noexcept : c_(c->use_ring_ ? c : nullptr) {
+      if (c_ != nullptr) c_->retain();
+    }
+    ~ring_reference() {
+      if (c_ != nullptr) c_->release();
+    }
+    ring_reference(const ring_reference&) = delete;
+    ring_reference& operator=(const ring_reference&) = delete;
+
+   private:
+    chan_core* const c_;
+  };
+
   // The handle's calls (goro/detail/chan_core.hpp), which pick the mode's path.
   friend chan_result chan_send(chan_core* c, void* value);
   friend chan_result chan_recv(chan_core* c, void* out);
@@ -216,16 +235,20 @@ class chan_core {
       GORO_RELEASE(lock_);
   chan_result ring_recv_locked(void* out, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
-  // After a lock-free push (pop): serves the waiting receivers (senders), if the flag says
-  // there may be some. seq_cst: the push's (pop's) CAS, then this load, against a party about
-  // to wait, which stores its flag, then checks the ring ("No lost wake-up").
-  void after_push() noexcept {
-    if (recv_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
+  // A lock-free push (pop), between its CAS and its stamp's store: whether waiting receivers
+  // (senders) must be served, as `flag` says, and if so a reference taken for the serve. After
+  // the store a lock-free partner may take the value (or the room), see its operation done and
+  // drop the last handle at once, so the flag is read before, and the serve holds its own
+  // reference (docs/channels.md, "Lifetime"). seq_cst: the push's (pop's) CAS, then this load,
+  // against a party about to wait, which stores its flag, then checks the ring ("No lost
+  // wake-up"); the stamp's store plays no part in that argument.
+  bool must_serve(const std::atomic<bool>& flag) noexcept {
+    if (!flag.load(std::memory_order_seq_cst)) return false;
+    retain();
+    return true;
   }
-  void after_pop() noexcept {
-    if (send_waiting_.load(std::memory_order_seq_cst)) serve_after_lock_free();
-  }
-  // Takes the lock, serves, publishes the flags, unlocks and unparks whom it completed.
+  // Takes the lock, serves, publishes the flags, unlocks, unparks whom it completed, and drops
+  // the reference must_serve took.
   __attribute__((noinline)) void serve_after_lock_free() noexcept;
   // Completes waiting receivers from the ring and waiting senders into it while it can
   // (dropping stale entries); returns `woken` (a list through next) with those parties

@@ -34,6 +34,11 @@
 
 namespace goro::detail {
 
+// The default of what a push or pop does just before publishing: nothing.
+struct nothing_before_publish {
+  void operator()() const noexcept {}
+};
+
 class value_ring {
  public:
   // The largest capacity a ring takes (a channel of more keeps the locked buffer): positions
@@ -73,8 +78,11 @@ class value_ring {
   value_ring& operator=(const value_ring&) = delete;
 
   // Moves *value into the ring (leaving *value moved-from) unless it is full or closed. The
-  // first attempt inline, the rest (a lost race, a full or closed ring) out of line.
-  push_result try_push(void* value) noexcept {
+  // first attempt inline, the rest (a lost race, a full or closed ring) out of line. A push that
+  // succeeds calls before_publish() after its CAS and its move, just before the stamp publishes
+  // the value: the last moment at which no partner can have taken it (see below).
+  template <class BeforePublish = nothing_before_publish>
+  push_result try_push(void* value, BeforePublish before_publish = {}) noexcept {
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     if ((tail & mark_bit_) == 0) {
       std::byte* const slot = slot_at(tail & (mark_bit_ - 1));
@@ -84,16 +92,20 @@ class value_ring {
           tail_.compare_exchange_strong(tail, next(tail), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
         move_in(slot + value_offset_, value);
+        before_publish();
         stamp.store(tail + 1, std::memory_order_release);
         return push_result::ok;
       }
     }
-    return try_push_contended(value);
+    return try_push_contended(value, before_publish);
   }
 
   // Moves the oldest value into the raw storage `out` (constructing it) unless the ring is
-  // empty: then empty, or closed once close() marked it. The first attempt inline.
-  pop_result try_pop(void* out) noexcept {
+  // empty: then empty, or closed once close() marked it. The first attempt inline. A pop that
+  // succeeds calls before_publish() after its CAS and its move, just before the stamp frees the
+  // slot.
+  template <class BeforePublish = nothing_before_publish>
+  pop_result try_pop(void* out, BeforePublish before_publish = {}) noexcept {
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     std::byte* const slot = slot_at(head & (mark_bit_ - 1));
     std::atomic<std::uint64_t>& stamp = stamp_of(slot);
@@ -102,14 +114,17 @@ class value_ring {
         head_.compare_exchange_strong(head, next(head), std::memory_order_seq_cst,
                                       std::memory_order_relaxed)) {
       relocate(out, slot + value_offset_);
+      before_publish();
       stamp.store(head + one_lap_, std::memory_order_release);
       return pop_result::ok;
     }
-    return try_pop_contended(out);
+    return try_pop_contended(out, before_publish);
   }
 
   // The whole of try_push: Vyukov's loop.
-  __attribute__((noinline)) push_result try_push_contended(void* value) noexcept {
+  template <class BeforePublish>
+  __attribute__((noinline)) push_result try_push_contended(void* value,
+                                                           BeforePublish before_publish) noexcept {
     backoff wait;
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     for (;;) {
@@ -124,6 +139,7 @@ class value_ring {
         if (tail_.compare_exchange_weak(tail, next(tail), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
           move_in(value_at(index), value);
+          before_publish();
           stamp.store(tail + 1, std::memory_order_release);  // publishes the value
           return push_result::ok;
         }
@@ -142,7 +158,9 @@ class value_ring {
   }
 
   // The whole of try_pop: Vyukov's loop.
-  __attribute__((noinline)) pop_result try_pop_contended(void* out) noexcept {
+  template <class BeforePublish>
+  __attribute__((noinline)) pop_result try_pop_contended(void* out,
+                                                         BeforePublish before_publish) noexcept {
     backoff wait;
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     for (;;) {
@@ -155,6 +173,7 @@ class value_ring {
         if (head_.compare_exchange_weak(head, next(head), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
           relocate(out, value_at(index));
+          before_publish();
           stamp.store(head + one_lap_, std::memory_order_release);  // frees the slot
           return pop_result::ok;
         }

@@ -144,7 +144,10 @@ class scratch {
 };
 
 // The distinct channels of a select's cases, in address order: two selects that share
-// channels lock them in the same order, so they cannot deadlock.
+// channels lock them in the same order, so they cannot deadlock. Holds a reference to each one
+// in ring mode for the whole select: a push or pop of ours under the locks may be seen done by a
+// lock-free partner, which may then drop the last handle before we unlock (docs/channels.md,
+// "Lifetime").
 class channel_locks {
  public:
   channel_locks(const select_op* ops, std::size_t n) : chans_(n) {
@@ -157,21 +160,35 @@ class channel_locks {
       }
       std::sort(first, first + count_, std::less<>());
       count_ = static_cast<std::size_t>(std::unique(first, first + count_) - first);
-      return;
+    } else {
+      // Insertion sort that drops duplicates: allocation-free for the usual handful of cases.
+      for (std::size_t i = 0; i < n; ++i) {
+        chan_core* const c = ops[i].ch;
+        if (c == nullptr) continue;
+        any_ring_ |= c->ring_mode();
+        std::size_t j = count_;
+        while (j > 0 && std::less<>()(c, first[j - 1])) --j;
+        if (j > 0 && first[j - 1] == c) continue;
+        for (std::size_t k = count_; k > j; --k) first[k] = first[k - 1];
+        first[j] = c;
+        ++count_;
+      }
     }
-    // Insertion sort that drops duplicates: allocation-free for the usual handful of cases.
-    for (std::size_t i = 0; i < n; ++i) {
-      chan_core* const c = ops[i].ch;
-      if (c == nullptr) continue;
-      any_ring_ |= c->ring_mode();
-      std::size_t j = count_;
-      while (j > 0 && std::less<>()(c, first[j - 1])) --j;
-      if (j > 0 && first[j - 1] == c) continue;
-      for (std::size_t k = count_; k > j; --k) first[k] = first[k - 1];
-      first[j] = c;
-      ++count_;
+    if (any_ring_) {
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (chans_[i]->ring_mode()) chans_[i]->retain();
+      }
     }
   }
+  ~channel_locks() {
+    if (any_ring_) {
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (chans_[i]->ring_mode()) chans_[i]->release();
+      }
+    }
+  }
+  channel_locks(const channel_locks&) = delete;
+  channel_locks& operator=(const channel_locks&) = delete;
   // Locks every channel but `skip` (null: every one), in address order; any subset of that
   // order is as deadlock-free as the whole. lock and unlock are outside the analysis, which
   // cannot follow a set of locks taken in a loop.
@@ -289,8 +306,8 @@ again:
         locks.unlock();
         throw_send_on_closed();
       }
-      // Ring mode: older senders served, but no room for ours. Unparked under the locks: the
-      // caller's handles keep every channel of ours alive, and they need none of our locks.
+      // Ring mode: older senders served, but no room for ours. Unparked under the locks: our
+      // references keep every ring channel of ours alive, and they need none of our locks.
       unpark_all(a.woken);
     } else {
       const chan_core::attempt a = op.ch->try_recv_locked(op.slot);

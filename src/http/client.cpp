@@ -121,6 +121,17 @@ response client::get(std::string_view url, net::deadline_time deadline, std::sto
 
 response client::send(std::string_view url, request req, net::deadline_time deadline,
                       std::stop_token stop) {
+  // A stop requested, or a deadline passed, before the call fails it at once, as Go's
+  // transport looks at its context first: each phase below tries its system call before it
+  // waits, and on loopback all of them can complete without waiting, so never looking.
+  if (stop.stop_requested()) {
+    throw std::system_error(std::make_error_code(std::errc::operation_canceled),
+                            "goro::http::client: stop requested");
+  }
+  if (deadline != net::deadline_time::max() && net::deadline_time::clock::now() >= deadline) {
+    throw std::system_error(std::make_error_code(std::errc::timed_out),
+                            "goro::http::client: deadline exceeded");
+  }
   const target_url t = parse_url(url);
   req.target = t.target;
   std::string out;
