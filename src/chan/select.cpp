@@ -266,13 +266,14 @@ int stop_case_of(const select_op* ops, std::size_t n) noexcept {
 int select_ops(select_op* ops, std::size_t n, bool non_blocking,
                const std::stop_token* stop) GORO_NO_THREAD_SAFETY_ANALYSIS {
   count_event(sched_event::selects);
-  // Poll order: a uniformly random permutation (inside-out Fisher-Yates; poll[0] starts as 0).
+  // Poll order: a uniformly random permutation (inside-out Fisher-Yates), every element written
+  // before it is read, so the scratch is not initialized (that was a memset call per select).
   scratch<std::uint32_t> poll(n);
-  poll.init();
+  if (n > 0) poll[0] = 0;
   random_bits random;
   for (std::size_t i = 1; i < n; ++i) {
     const std::uint32_t j = random.below(static_cast<std::uint32_t>(i + 1));
-    poll[i] = poll[j];
+    if (j != i) poll[i] = poll[j];
     poll[j] = static_cast<std::uint32_t>(i);
   }
   channel_locks locks(ops, n);
