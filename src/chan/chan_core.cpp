@@ -120,12 +120,6 @@ chan_core::~chan_core() {
   if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
 }
 
-waiter* chan_core::hand_over(chan_waiter* r, void* value) noexcept {
-  move_in(r->slot, value);
-  r->ok = true;
-  return r->w;
-}
-
 chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
   using enum attempt::outcome;
   if (closed_) return {closed, nullptr};
@@ -180,7 +174,7 @@ chan_result chan_core::send(void* value) {
       lock_.unlock();
       return chan_result::ok;
     }
-    return wait_in<false>(sendq_, value, no_limit);  // full, no receiver: wait
+    return wait_plain(sendq_, value);  // full, no receiver: wait
   }
   // A receiver is waiting. (Once closed, the queue holds only stale waiters, which
   // pop_claimed drops, and send_locked reports the close.)
@@ -201,7 +195,7 @@ chan_result chan_core::recv(void* out) {
       lock_.unlock();
       return chan_result::ok;
     }
-    if (!closed_) return wait_in<false>(recvq_, out, no_limit);  // empty, no sender: wait
+    if (!closed_) return wait_plain(recvq_, out);  // empty, no sender: wait
   }
   return recv_locked(out, no_limit, false);
 }
@@ -242,6 +236,18 @@ chan_result chan_core::recv_locked(void* out, const wait_limit& limit, bool non_
     return chan_result::would_block;
   }
   return wait_in<false>(recvq_, out, limit);
+}
+
+// Outside the analysis: lock_ is released by the park's arrival hook.
+chan_result chan_core::wait_plain(waiter_queue& queue, void* slot) GORO_NO_THREAD_SAFETY_ANALYSIS {
+  waiter w(&queue == &recvq_ ? chan_recv_wait : chan_send_wait, this);
+  chan_waiter node;
+  node.w = &w;
+  node.slot = slot;
+  node.needs_claim = false;  // only a completer holding lock_ can reach the node
+  queue.push(&node);
+  w.park_gated(unlock_after_park<biased_lock>, &lock_);
+  return node.ok ? chan_result::ok : chan_result::closed;
 }
 
 // Outside the analysis: on the gated path, lock_ is released by the park's arrival hook.

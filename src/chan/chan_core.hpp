@@ -211,7 +211,11 @@ class chan_core {
   }
   // Completes the waiting receive r with *value (moved from); returns r's waiter, to unpark
   // after unlocking.
-  waiter* hand_over(chan_waiter* r, void* value) noexcept;
+  waiter* hand_over(chan_waiter* r, void* value) noexcept {
+    move_in(r->slot, value);
+    r->ok = true;
+    return r->w;
+  }
   // The rest of send and recv, entered with lock_ held; return with it released.
   chan_result send_locked(void* value, const wait_limit& limit, bool non_blocking)
       GORO_RELEASE(lock_);
@@ -224,6 +228,10 @@ class chan_core {
   template <bool Ring>
   chan_result wait_in(waiter_queue& queue, void* slot, const wait_limit& limit,
                       bool* retry = nullptr) GORO_RELEASE(lock_);
+  // wait_in on the locked buffer with no limit, as the plain send and receive wait: the node
+  // needs no claim and the park is gated, with no test of a limit (26 instructions per wait,
+  // callgrind, pingpong).
+  chan_result wait_plain(waiter_queue& queue, void* slot) GORO_RELEASE(lock_);
 
   // ---- ring mode (docs/channels.md, "The ring") ----
   // try_send_locked and try_recv_locked in ring mode. REQUIRES: not closed_ (for a send).

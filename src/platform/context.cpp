@@ -156,19 +156,21 @@ void init_thread_context(exec_context& ctx) {
   ctx.thread_eh = thread_eh_globals();
 }
 
-void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(void*), void* arg) {
-  ctx.fctx = bctx::make_fcontext(static_cast<char*>(low) + size, size, fresh_entry);
-  ctx.fresh = true;
-  ctx.entry = entry;
-  ctx.entry_arg = arg;
-  ctx.stack_low = low;
-  ctx.stack_size = size;
-  ctx.asan_fake_stack = nullptr;
-  ctx.eh = {};
-  ctx.thread_eh = nullptr;
+exec_context make_context(void* low, std::size_t size, void (*entry)(void*), void* arg) {
+  return {.fctx = bctx::make_fcontext(static_cast<char*>(low) + size, size, fresh_entry),
+          .fresh = true,
+          .entry = entry,
+          .entry_arg = arg,
+          .stack_low = low,
+          .stack_size = size,
+          .asan_fake_stack = nullptr,
 #ifdef GORO_TSAN
-  ctx.tsan_fiber = __tsan_create_fiber(0);
+          .tsan_fiber = __tsan_create_fiber(0),
+#else
+          .tsan_fiber = nullptr,
 #endif
+          .eh = {},
+          .thread_eh = nullptr};
 }
 
 void destroy_context([[maybe_unused]] exec_context& ctx) noexcept {

@@ -44,8 +44,9 @@ using arrival_hook = void (*)(void* arg);
 // notes where that thread's C++ exception state lives. Call on the thread it describes.
 void init_thread_context(exec_context& ctx);
 
-// Prepares `ctx` to run entry(arg) on the stack [low, low + size) when first switched to.
-void make_context(exec_context& ctx, void* low, std::size_t size, void (*entry)(void*), void* arg);
+// A context that runs entry(arg) on the stack [low, low + size) when first switched to.
+// Returned by value, so that a fiber's record is written once, with it in place.
+exec_context make_context(void* low, std::size_t size, void (*entry)(void*), void* arg);
 
 // Releases sanitizer state of a context that finished; call from another context.
 void destroy_context(exec_context& ctx) noexcept;

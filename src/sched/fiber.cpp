@@ -100,20 +100,20 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
     outside_.created.fetch_add(1, std::memory_order_relaxed);
   }
   // Every member named, so the record is written once (a bare `fiber{}` was zeroed with a
-  // `rep stos` first: 5% of a spawn).
-  auto* f = ::new (reinterpret_cast<void*>(record)) fiber{.ctx = {},
-                                                          .sched = this,
-                                                          .id = id,
-                                                          .stack = stack,
-                                                          .next = nullptr,
-                                                          .run = run,
-                                                          .task = reinterpret_cast<void*>(storage),
-                                                          .state = fiber_state::created,
-                                                          .site = site,
-                                                          .waiting_on = nullptr,
-                                                          .wait_object = nullptr,
-                                                          .wait_since = 0};
-  make_context(f->ctx, stack.low, sp - low, fiber_main, f);
+  // `rep stos` first: 5% of a spawn), its context too (it was zeroed, then set).
+  auto* f = ::new (reinterpret_cast<void*>(record))
+      fiber{.ctx = make_context(stack.low, sp - low, fiber_main, reinterpret_cast<void*>(record)),
+            .sched = this,
+            .id = id,
+            .stack = stack,
+            .next = nullptr,
+            .run = run,
+            .task = reinterpret_cast<void*>(storage),
+            .state = fiber_state::created,
+            .site = site,
+            .waiting_on = nullptr,
+            .wait_object = nullptr,
+            .wait_since = 0};
   return {f, f->task};
 }
 

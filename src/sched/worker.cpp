@@ -203,11 +203,6 @@ void worker::inject_polled() noexcept {
   if (n >= spread_batch && sched_.workers_.size() > 1) sched_.idle_.wake_one();
 }
 
-void worker::make_next(fiber* f) noexcept {
-  fiber* displaced = runq_.set_next(f);
-  if (displaced != nullptr && !runq_.push_displaced(displaced)) push_back(displaced);
-}
-
 void worker::push_back(fiber* f) noexcept {
   if (runq_.push(f)) return;
   // Full: move the older half and f to the global queue, linked through fiber::next.
@@ -219,14 +214,6 @@ void worker::push_back(fiber* f) noexcept {
 }
 
 // ---- switching ----------------------------------------------------------------------------
-
-void worker::check_stack(const fiber& f) const noexcept {
-  const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
-  if (sp < f.stack.low || sp > f.stack.low + f.stack.size) report_stack_overflow(f.id, f.site);
-  // A compact stack has no guard page; a fiber that ran below it has overwritten its canary,
-  // even if it has since returned. The stack below it may already be damaged.
-  if (f.stack.compact && !stack_canary_intact(f.stack.low)) report_stack_overflow(f.id, f.site);
-}
 
 void worker::switch_away(arrival_hook hook, void* arg) noexcept {
   fiber* self = current_;

@@ -21,8 +21,7 @@ namespace {
 constexpr std::size_t stacks_per_slab = 32;
 // Compact stacks are a few KiB, so a slab holds more of them: 128 at 2 KiB is 264 KiB.
 constexpr std::size_t compact_stacks_per_slab = 128;
-constexpr std::size_t cache_high_water = 128;  // a worker keeps at most this many
-constexpr std::size_t cache_batch = 32;        // moved to or from the free list at once
+constexpr std::size_t cache_batch = 32;  // moved to or from the free list at once
 
 // Every guard page splits a mapping in two, and Linux caps mappings per process
 // (vm.max_map_count, 65530 by default). Guarded stacks take at most a quarter of that cap;
@@ -131,20 +130,7 @@ void stack_pool::for_each_slab(const std::function<void(void*, std::size_t)>& vi
   for (const slab& s : slabs_) visit(s.base, s.length);
 }
 
-stack_region stack_pool::acquire(stack_cache* cache) {
-  stack_region s = take(cache);
-  // Armed here rather than when the slab is carved, so that a slab's pages are still committed
-  // only as its stacks come into use; and every time, as the last fiber may have overrun it.
-  if (s.compact) arm_stack_canary(s.low);
-  return s;
-}
-
-stack_region stack_pool::take(stack_cache* cache) {
-  if (cache != nullptr && !cache->stacks.empty()) {
-    stack_region s = cache->stacks.back();
-    cache->stacks.pop_back();
-    return s;
-  }
+stack_region stack_pool::take_shared(stack_cache* cache) {
   lock_guard lock(mu_);
   std::vector<stack_region> local;
   std::vector<stack_region>& into = cache != nullptr ? cache->stacks : local;
@@ -159,14 +145,9 @@ stack_region stack_pool::take(stack_cache* cache) {
   return s;
 }
 
-void stack_pool::release(stack_cache* cache, stack_region stack) noexcept {
-#ifdef GORO_ASAN
-  // The finished fiber never unwound its last frames; clear their stale poisoning.
-  __asan_unpoison_memory_region(stack.low, stack.size);
-#endif
+void stack_pool::release_shared(stack_cache* cache, stack_region stack) noexcept {
   if (cache != nullptr) {
-    cache->stacks.push_back(stack);
-    if (cache->stacks.size() < cache_high_water) return;
+    cache->stacks.push_back(stack);  // the last reserved place: size() is high_water now
     lock_guard lock(mu_);
     for (std::size_t i = 0; i < cache_batch; ++i) {
       free_.push_back(cache->stacks.back());
