@@ -37,6 +37,7 @@
 #include "goro/http.hpp"
 #include "goro/metrics.hpp"
 #include "goro/trace.hpp"
+#include "http_test_support.hpp"
 #include "test_support.hpp"
 
 #if defined(GORO_TEST_HAVE_JSON)
@@ -49,34 +50,19 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 namespace http = goro::http;
 
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
-
-class HttpAdversarial : public ::testing::Test {
- protected:
-  void SetUp() override { fds_before_ = open_descriptors(); }
-  void TearDown() override { EXPECT_EQ(open_descriptors(), fds_before_) << "a descriptor leaked"; }
-
-  static void run(std::function<void()> body, std::size_t workers = 2) {
-    goro::runtime rt{goro::options{.workers = workers}};
-    rt.go(std::move(body));
-  }
-
- private:
-  std::size_t fds_before_ = 0;
-};
+using goro_test::open_descriptors;
+using goro_test::raw_server;
+using goro_test::read_request_head;
+using goro_test::status_line;
+using goro_test::test_server;
+using HttpAdversarial = goro_test::http_test;
 
 // A server on a loopback port whose accept loop is the test's own (server::serve_conn per
 // connection), so that the connections it accepted can be counted.
-class counting_server {
+class counting_server : public goro_test::loopback_server {
  public:
   explicit counting_server(http::router routes, http::server_options opts = {})
-      : ln_(goro::net::listen("tcp", "127.0.0.1:0")),
-        address_(ln_.address()),
-        srv_(std::make_shared<http::server>(std::move(routes), opts)) {
+      : srv_(std::make_shared<http::server>(std::move(routes), opts)) {
     done_.add(1);
     goro::go([this] {
       const std::stop_token stop = stop_.get_token();
@@ -99,66 +85,19 @@ class counting_server {
       done_.done();
     });
   }
-  ~counting_server() { stop(); }
-  counting_server(const counting_server&) = delete;
-  counting_server& operator=(const counting_server&) = delete;
+  ~counting_server() { stop(); }  // the fibers use srv_ and accepted_
 
-  std::string url(std::string_view path) const { return "http://" + address_ + std::string(path); }
-  const std::string& address() const { return address_; }
   int accepted() const { return accepted_.load(); }
-  void stop() {
-    stop_.request_stop();
-    if (!stopped_) done_.wait();
-    stopped_ = true;
-  }
 
  private:
-  goro::net::listener ln_;
-  std::string address_;
   std::shared_ptr<http::server> srv_;
-  std::stop_source stop_;
-  goro::wait_group done_;
   std::atomic<int> accepted_{0};
-  bool stopped_ = false;
 };
 
-// The same through server::serve (the documented path), for shutdown tests.
-class test_server {
- public:
-  explicit test_server(http::router routes, http::server_options opts = {})
-      : ln_(goro::net::listen("tcp", "127.0.0.1:0")), address_(ln_.address()) {
-    done_.add(1);
-    goro::go([this, srv = http::server(std::move(routes), opts)]() mutable {
-      srv.serve(ln_, stop_.get_token());
-      done_.done();
-    });
-  }
-  ~test_server() { stop(); }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
-
-  std::string url(std::string_view path) const { return "http://" + address_ + std::string(path); }
-  const std::string& address() const { return address_; }
-  void request_stop() { stop_.request_stop(); }
-  void stop() {
-    stop_.request_stop();
-    if (!stopped_) done_.wait();
-    stopped_ = true;
-  }
-
- private:
-  goro::net::listener ln_;
-  std::string address_;
-  std::stop_source stop_;
-  goro::wait_group done_;
-  bool stopped_ = false;
-};
-
+// basic_routes() and: /target answers its target and the path and the query values a, b and c
+// (in X- fields); PUT /echo as POST; /big 100000 bytes.
 http::router routes() {
-  http::router r;
-  r.get("/ok", [](const http::request&, http::response& res) { res.body = "ok"; });
-  r.get("/peer",
-        [](const http::request& req, http::response& res) { res.body = req.remote_address; });
+  http::router r = goro_test::basic_routes();
   r.get("/target", [](const http::request& req, http::response& res) {
     res.body = req.target;
     res.headers.set("X-Path", req.path());
@@ -166,12 +105,8 @@ http::router routes() {
     res.headers.set("X-B", req.query("b").value_or("<none>"));
     res.headers.set("X-C", req.query("c").value_or("<none>"));
   });
-  r.post("/echo", [](const http::request& req, http::response& res) { res.body = req.body; });
   r.handle("PUT", "/echo",
            [](const http::request& req, http::response& res) { res.body = req.body; });
-  r.get("/throw", [](const http::request&, http::response&) -> void {
-    throw std::runtime_error("handler failed");
-  });
   r.get("/big",
         [](const http::request&, http::response& res) { res.body = std::string(100000, 'b'); });
   return r;
@@ -179,22 +114,18 @@ http::router routes() {
 
 std::string_view as_view(const std::string& s) { return s; }
 
-// Everything the peer sends until it closes (or resets) the connection.
+// Everything the peer sends until it closes (or resets) the connection. Unlike
+// goro_test::read_all, a reset ends the answer, and a deadline that passes first shows in it.
 std::string read_all(goro::net::conn& c) {
   std::string got;
-  char buf[4096];
-  for (;;) {
-    std::size_t n = 0;
-    try {
-      n = c.read(std::as_writable_bytes(std::span(buf)));
-    } catch (const std::system_error& e) {
-      if (e.code() == std::errc::connection_reset) return got;
-      if (e.code() == std::errc::timed_out) return got + "\n<the connection was not closed>";
-      throw;
-    }
-    if (n == 0) return got;
-    got.append(buf, n);
+  try {
+    goro_test::read_all(c, got);
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::connection_reset) return got;
+    if (e.code() == std::errc::timed_out) return got + "\n<the connection was not closed>";
+    throw;
   }
+  return got;
 }
 
 goro::net::conn dial(const std::string& address) {
@@ -249,8 +180,6 @@ std::optional<raw_response> read_response(goro::net::conn& c, std::string& pendi
   pending.erase(0, length);
   return r;
 }
-
-std::string status_line(const std::string& answer) { return answer.substr(0, answer.find("\r\n")); }
 
 std::size_t count_of(const std::string& hay, std::string_view needle) {
   std::size_t n = 0;
@@ -940,46 +869,17 @@ TEST_F(HttpAdversarial, ClientFieldValueCannotSmuggleARequest) {
 // ---------------------------------------------------------------------------------------------
 // The client against misbehaving servers.
 
-// A one-connection raw server: accepts once, calls `script` with the connection.
-class raw_server {
- public:
-  explicit raw_server(std::function<void(goro::net::conn&)> script)
-      : ln_(goro::net::listen("tcp", "127.0.0.1:0")) {
-    done_.add(1);
-    goro::go([this, script = std::move(script)] {
-      try {
-        goro::net::conn c = ln_.accept(stop_.get_token());
-        c.set_deadline(clock_type::now() + 20s);
-        script(c);
-      } catch (const std::system_error&) {
-      }
-      done_.done();
-    });
-  }
-  ~raw_server() {
-    stop_.request_stop();
-    done_.wait();
-  }
-  std::string url(std::string_view path = "/") const {
-    return "http://" + ln_.address() + std::string(path);
-  }
+// What an answering peer does once it has written its answer.
+enum class after_answer { close, wait_for_close };
 
- private:
-  goro::net::listener ln_;
-  std::stop_source stop_;
-  goro::wait_group done_;
-};
-
-// Reads one request's header section (no body) from `c`.
-std::string read_request_head(goro::net::conn& c) {
-  std::string got;
-  char buf[1024];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    const std::size_t n = c.read(std::as_writable_bytes(std::span(buf)));
-    if (n == 0) return got;
-    got.append(buf, n);
-  }
-  return got;
+// A raw_server script: reads one request's header section, writes `answer` (if any), then
+// closes the connection or waits until the client closes it.
+std::function<void(goro::net::conn&)> answer_with(std::string answer, after_answer then) {
+  return [answer = std::move(answer), then](goro::net::conn& c) {
+    read_request_head(c);
+    if (!answer.empty()) c.write(as_view(answer));
+    if (then == after_answer::wait_for_close) read_all(c);
+  };
 }
 
 template <class F>
@@ -996,10 +896,7 @@ TEST_F(HttpAdversarial, ClientDeadlineAgainstSlowAnswers) {
   run([] {
     // Never answers.
     {
-      raw_server srv([](goro::net::conn& c) {
-        read_request_head(c);
-        read_all(c);
-      });
+      raw_server srv(answer_with("", after_answer::wait_for_close));
       http::client cl;
       const auto t0 = clock_type::now();
       EXPECT_EQ(error_of([&] { cl.get(srv.url(), clock_type::now() + 200ms); }),
@@ -1046,11 +943,9 @@ TEST_F(HttpAdversarial, ClientDeadlineAgainstSlowAnswers) {
 TEST_F(HttpAdversarial, ClientStopTokenWhileWaitingAndReading) {
   run([] {
     for (int phase = 0; phase < 2; ++phase) {
-      raw_server srv([phase](goro::net::conn& c) {
-        read_request_head(c);
-        if (phase == 1) c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc"));
-        read_all(c);
-      });
+      raw_server srv(
+          answer_with(phase == 1 ? "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc" : "",
+                      after_answer::wait_for_close));
       http::client cl;
       std::stop_source stop;
       goro::go([&stop] {
@@ -1096,10 +991,8 @@ TEST_F(HttpAdversarial, ClientDeadlinePassedOrStopRequestedBeforeTheCall) {
 // A server that closes mid-body: an error, never a short body passed off as the answer.
 TEST_F(HttpAdversarial, ClientServerClosesMidResponse) {
   run([] {
-    raw_server srv([](goro::net::conn& c) {
-      read_request_head(c);
-      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcde"));
-    });
+    raw_server srv(
+        answer_with("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcde", after_answer::close));
     http::client cl;
     bool threw = false;
     try {
@@ -1116,10 +1009,9 @@ TEST_F(HttpAdversarial, ClientServerClosesMidResponse) {
 // A chunked answer cut before its last chunk, likewise.
 TEST_F(HttpAdversarial, ClientServerClosesMidChunkedResponse) {
   run([] {
-    raw_server srv([](goro::net::conn& c) {
-      read_request_head(c);
-      c.write(as_view("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n"));
-    });
+    raw_server srv(
+        answer_with("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n",
+                    after_answer::close));
     http::client cl;
     EXPECT_THROW(cl.get(srv.url(), clock_type::now() + 5s), std::system_error);
   });
@@ -1127,10 +1019,8 @@ TEST_F(HttpAdversarial, ClientServerClosesMidChunkedResponse) {
 
 TEST_F(HttpAdversarial, ClientReadsBodyToEndOfStream) {
   run([] {
-    raw_server srv([](goro::net::conn& c) {
-      read_request_head(c);
-      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nno length here"));
-    });
+    raw_server srv(answer_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nno length here",
+                               after_answer::close));
     http::client cl;
     const http::response r = cl.get(srv.url(), clock_type::now() + 5s);
     EXPECT_EQ(r.status, 200);
@@ -1142,14 +1032,11 @@ TEST_F(HttpAdversarial, ClientReadsBodyToEndOfStream) {
 // a final response, even if the client does not expect one." Go's transport skips them.
 TEST_F(HttpAdversarial, ClientSkipsInterimResponses) {
   run([] {
-    raw_server srv([](goro::net::conn& c) {
-      read_request_head(c);
-      c.write(
-          as_view("HTTP/1.1 100 Continue\r\n\r\n"
-                  "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
-                  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"));
-      read_all(c);
-    });
+    raw_server srv(
+        answer_with("HTTP/1.1 100 Continue\r\n\r\n"
+                    "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
+                    after_answer::wait_for_close));
     http::client cl;
     const http::response r = cl.get(srv.url(), clock_type::now() + 5s);
     EXPECT_EQ(r.status, 200);
@@ -1320,7 +1207,7 @@ TEST(HttpAdversarialPlain, ClientFromPlainThread) {
     goro::net::listener warm = goro::net::listen("tcp", "127.0.0.1:0");
     goro::net::conn c = goro::net::dial("tcp", warm.address());
   }
-  const std::size_t fds_before = open_descriptors();
+  const int fds_before = open_descriptors();
   {
     goro::runtime rt{goro::options{.workers = 2}};
     goro::net::listener ln;
@@ -1374,11 +1261,8 @@ TEST_F(HttpAdversarial, ClientBadUrls) {
 // Over the client's max_body_bytes: an error, not an allocation of what the server claims.
 TEST_F(HttpAdversarial, ClientRefusesHugeResponse) {
   run([] {
-    raw_server srv([](goro::net::conn& c) {
-      read_request_head(c);
-      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nabc"));
-      read_all(c);
-    });
+    raw_server srv(answer_with("HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nabc",
+                               after_answer::wait_for_close));
     http::client cl(http::client_options{.max_body_bytes = 1000});
     EXPECT_THROW(cl.get(srv.url(), clock_type::now() + 5s), std::system_error);
   });
@@ -1386,6 +1270,29 @@ TEST_F(HttpAdversarial, ClientRefusesHugeResponse) {
 
 // ---------------------------------------------------------------------------------------------
 // Metrics.
+
+// Two fibers of rt hand a value back and forth `rounds` times over two unbuffered channels;
+// returns once both have called done (they may still be finishing).
+void ping_pong(goro::runtime& rt, int rounds) {
+  goro::wait_group wg;
+  goro::chan<int> a(0), b(0);
+  wg.add(2);
+  rt.go([&] {
+    for (int i = 0; i < rounds; ++i) {
+      a.send(i);
+      b.recv();
+    }
+    wg.done();
+  });
+  rt.go([&] {
+    for (int i = 0; i < rounds; ++i) {
+      a.recv();
+      b.send(i);
+    }
+    wg.done();
+  });
+  wg.wait();
+}
 
 void check_metrics_while_running(std::size_t workers) {
   goro::runtime rt{goro::options{.workers = workers}};
@@ -1456,24 +1363,7 @@ TEST(HttpAdversarialMetrics, ContextSwitchesGrowInPingPong) {
     goro::runtime rt{goro::options{.workers = workers}};
     const goro::runtime_metrics before = rt.metrics();
     constexpr int kRounds = 500;
-    goro::wait_group wg;
-    goro::chan<int> ping(0), pong(0);
-    wg.add(2);
-    rt.go([&] {
-      for (int i = 0; i < kRounds; ++i) {
-        ping.send(i);
-        pong.recv();
-      }
-      wg.done();
-    });
-    rt.go([&] {
-      for (int i = 0; i < kRounds; ++i) {
-        ping.recv();
-        pong.send(i);
-      }
-      wg.done();
-    });
-    wg.wait();
+    ping_pong(rt, kRounds);
     // wait_group::wait from main returns when done() ran; the fibers may still be finishing.
     for (int i = 0; i < 200 && rt.metrics().fibers_alive != 0; ++i)
       std::this_thread::sleep_for(5ms);
@@ -1553,27 +1443,6 @@ std::size_t slices(const nlohmann::json& j) {
   return n;
 }
 #endif
-
-void ping_pong(goro::runtime& rt, int rounds) {
-  goro::wait_group wg;
-  goro::chan<int> a(0), b(0);
-  wg.add(2);
-  rt.go([&] {
-    for (int i = 0; i < rounds; ++i) {
-      a.send(i);
-      b.recv();
-    }
-    wg.done();
-  });
-  rt.go([&] {
-    for (int i = 0; i < rounds; ++i) {
-      a.recv();
-      b.send(i);
-    }
-    wg.done();
-  });
-  wg.wait();
-}
 
 TEST(HttpAdversarialTrace, StopWithoutStartReturnsFalse) {
   EXPECT_FALSE(goro::trace_stop());

@@ -11,8 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <filesystem>
-#include <functional>
+#include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -24,6 +23,7 @@
 
 #include "goro/goro.hpp"
 #include "goro/http.hpp"
+#include "http_test_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -32,84 +32,13 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 namespace http = goro::http;
 
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
-
-// Runs `body` in a fiber of a fresh runtime and returns once every fiber it started ended; the
-// descriptor count of the process must be the same before and after.
-class http_test : public ::testing::Test {
- protected:
-  void SetUp() override { fds_before_ = open_descriptors(); }
-  void TearDown() override { EXPECT_EQ(open_descriptors(), fds_before_) << "a descriptor leaked"; }
-
-  static void run(std::function<void()> body, std::size_t workers = 2) {
-    goro::runtime rt{goro::options{.workers = workers}};
-    rt.go(std::move(body));
-  }
-
- private:
-  std::size_t fds_before_ = 0;
-};
-
-// A server on a loopback port, serving from a fiber until stop() (graceful) returns.
-class test_server {
- public:
-  explicit test_server(http::router routes, http::server_options opts = {})
-      : ln_(goro::net::listen("tcp", "127.0.0.1:0")), address_(ln_.address()) {
-    done_.add(1);
-    goro::go([this, srv = http::server(std::move(routes), opts)]() mutable {
-      srv.serve(ln_, stop_.get_token());
-      done_.done();
-    });
-  }
-  ~test_server() { stop(); }
-  test_server(const test_server&) = delete;
-  test_server& operator=(const test_server&) = delete;
-
-  std::string url(std::string_view path) const { return "http://" + address_ + std::string(path); }
-  const std::string& address() const { return address_; }
-  bool listening() const { return ln_.is_open(); }
-  void request_stop() { stop_.request_stop(); }
-  void stop() {
-    stop_.request_stop();
-    if (!stopped_) done_.wait();
-    stopped_ = true;
-  }
-
- private:
-  goro::net::listener ln_;
-  std::string address_;
-  std::stop_source stop_;
-  goro::wait_group done_;
-  bool stopped_ = false;
-};
-
-http::router basic_routes() {
-  http::router r;
-  r.get("/ok", [](const http::request&, http::response& res) { res.body = "ok"; });
-  r.get("/peer",
-        [](const http::request& req, http::response& res) { res.body = req.remote_address; });
-  r.get("/path", [](const http::request& req, http::response& res) { res.body = req.target; });
-  r.post("/echo", [](const http::request& req, http::response& res) { res.body = req.body; });
-  r.get("/throw", [](const http::request&, http::response&) -> void {
-    throw std::runtime_error("handler failed");
-  });
-  return r;
-}
-
-// Everything the server sends until it closes the connection.
-std::string read_all(goro::net::conn& c) {
-  std::string got;
-  char buf[4096];
-  for (;;) {
-    const std::size_t n = c.read(std::as_writable_bytes(std::span(buf)));
-    if (n == 0) return got;
-    got.append(buf, n);
-  }
-}
+using goro_test::basic_routes;
+using goro_test::http_test;
+using goro_test::raw_server;
+using goro_test::read_all;
+using goro_test::read_request_head;
+using goro_test::status_line;
+using goro_test::test_server;
 
 // Writes raw bytes to the server and returns its whole answer (the server closes after it).
 std::string round_trip(const std::string& address, std::string_view raw) {
@@ -118,8 +47,6 @@ std::string round_trip(const std::string& address, std::string_view raw) {
   c.write(raw);
   return read_all(c);
 }
-
-std::string status_line(const std::string& answer) { return answer.substr(0, answer.find("\r\n")); }
 
 TEST_F(http_test, KeepAliveReusesOneConnection) {
   run([] {
@@ -179,9 +106,7 @@ TEST_F(http_test, ChunkedRequestBodies) {
 
 TEST_F(http_test, ClientReadsChunkedAndContentLengthResponses) {
   run([] {
-    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
-    goro::go([&ln] {
-      goro::net::conn c = ln.accept();
+    raw_server srv([](goro::net::conn& c) {
       std::string req;
       char buf[1024];
       for (int answered = 0; answered < 2;) {
@@ -201,7 +126,7 @@ TEST_F(http_test, ClientReadsChunkedAndContentLengthResponses) {
     });
     {
       http::client cl;
-      const std::string url = "http://" + ln.address() + "/";
+      const std::string url = srv.url();
       const http::response a = cl.get(url);
       EXPECT_EQ(a.status, 200);
       EXPECT_EQ(a.body, "abcdefg");
@@ -338,23 +263,15 @@ struct phase_case {
 class http_client_limit_test : public http_test,
                                public ::testing::WithParamInterface<phase_case> {};
 
-// A peer that lets the client get as far as `when` and no further, until `release` closes.
-// Returns the address to use; `reached` receives once the client is in that phase.
-void misbehave(phase when, goro::net::listener& ln, goro::chan<int> reached,
-               goro::chan<int> release) {
-  goro::net::conn c = ln.accept();
+// A peer that lets the client get as far as `when` and no further, until `release` closes;
+// `reached` receives once the client is in that phase.
+void misbehave(phase when, goro::net::conn& c, goro::chan<int> reached, goro::chan<int> release) {
   if (when == phase::send) {
     reached.send(1);  // never read: the client's write fills the socket buffers and waits
     release.recv();
     return;
   }
-  std::string got;
-  char buf[4096];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    const std::size_t n = c.read(std::as_writable_bytes(std::span(buf)));
-    if (n == 0) return;
-    got.append(buf, n);
-  }
+  if (read_request_head(c).find("\r\n\r\n") == std::string::npos) return;  // the client left
   if (when == phase::read) {
     c.write(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."));
   }
@@ -368,10 +285,9 @@ TEST_P(http_client_limit_test, EndsTheRequest) {
     goro::chan<int> reached(1);
     goro::chan<int> release;
     std::string address;
-    goro::net::listener ln;
     int raw_listener = -1;
     std::vector<int> fillers;
-    goro::wait_group peer;
+    std::optional<raw_server> peer;
     if (pc.when == phase::connect) {
       // A listener whose accept queue is full: the kernel drops the next SYN, and the dial
       // waits for an answer that does not come.
@@ -391,17 +307,8 @@ TEST_P(http_client_limit_test, EndsTheRequest) {
       address = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
       reached.send(1);
     } else {
-      ln = goro::net::listen("tcp", "127.0.0.1:0");
-      address = ln.address();
-      peer.add(1);
-      goro::go([&] {
-        try {
-          misbehave(pc.when, ln, reached, release);
-        } catch (const std::system_error&) {
-          // the client went away first
-        }
-        peer.done();
-      });
+      peer.emplace([&](goro::net::conn& c) { misbehave(pc.when, c, reached, release); });
+      address = peer->address();
     }
 
     std::stop_source stop;
@@ -437,7 +344,7 @@ TEST_P(http_client_limit_test, EndsTheRequest) {
     EXPECT_LT(elapsed, 10s);
     if (pc.how == limit::deadline && pc.when != phase::connect) reached.recv();
     release.close();
-    peer.wait();
+    peer.reset();
     for (int f : fillers) ::close(f);
     if (raw_listener >= 0) ::close(raw_listener);
   });
