@@ -15,21 +15,6 @@
 
 namespace goro::detail {
 
-namespace {
-
-struct gated_unlock {
-  void (*unlock)(void*);
-  void* arg;
-};
-
-// Arrival hook of park_gated(): the fiber is saved; let completers in.
-void finish_gated_park(void* arg) noexcept {
-  const auto* g = static_cast<const gated_unlock*>(arg);
-  g->unlock(g->arg);
-}
-
-}  // namespace
-
 // If unpark() came first, it left the fiber to us to requeue; otherwise, from the exchange on,
 // the fiber is the waker's to make runnable.
 void waiter::finish_park(void* self) noexcept {
@@ -88,8 +73,8 @@ void waiter::park() noexcept {
 void waiter::park_gated(void (*unlock)(void*), void* arg) noexcept {
   if (fiber_ != nullptr) {
     gated_ = true;
-    gated_unlock g{unlock, arg};
-    worker::current()->switch_away(finish_gated_park, &g);
+    // The unlock is the arrival hook itself: the fiber is saved; let completers in.
+    worker::current()->switch_away(unlock, arg);
     return;
   }
   unlock(arg);

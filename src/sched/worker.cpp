@@ -45,7 +45,10 @@ std::uint64_t seed_for(unsigned index) {
 // ---- the worker loop ----------------------------------------------------------------------
 
 worker::worker(scheduler& sched, unsigned index)
-    : sched_(sched), rng_(seed_for(index)), idle_spin_(idle_spin) {}
+    : sched_(sched),
+      until_fair_turn_(fairness_period),
+      rng_(seed_for(index)),
+      idle_spin_(idle_spin) {}
 
 #if !GORO_TLS_READ_ASM
 // Never inlined: a fiber may resume on another thread, so callers must not keep a cached
@@ -112,7 +115,8 @@ fiber* worker::pick_local() noexcept {
   // Stopping: hand control back to the worker loop at every scheduling point, so fibers that
   // yield or hand off to each other forever cannot keep the worker from exiting.
   if (sched_.stopping_.load(std::memory_order_relaxed)) return nullptr;
-  if (++tick_ % fairness_period == 0) {
+  if (--until_fair_turn_ == 0) {
+    until_fair_turn_ = fairness_period;
     // A fiber on its way to parked may hold the lock its arrival hook releases (park_gated),
     // and a due timer may send on that very channel: firing here would spin on it forever.
     // Such a switch goes to the worker loop instead, which fires the timers once the hook has
@@ -123,7 +127,7 @@ fiber* worker::pick_local() noexcept {
     if (parking) {
       if (sched_.timers_.next_deadline() != clock::time_point::max() &&
           sched_.timers_.due(clock::now())) {
-        --tick_;
+        until_fair_turn_ = 1;  // the next decision takes this turn again
         return nullptr;
       }
     } else {
@@ -132,7 +136,7 @@ fiber* worker::pick_local() noexcept {
     // I/O too, so fibers that hand off to each other cannot starve a socket. Unlike a timer, a
     // poll takes no lock a parking fiber may hold: only descriptor records' (docs/net.md).
     poll_io();
-    if (tick_ % (fairness_period * displaced_fairness_periods) == 0) {
+    if (++fair_turns_ % displaced_fairness_periods == 0) {
       if (fiber* f = runq_.pop_oldest_displaced()) return f;
     }
     if (fiber* f = sched_.global_take(*this, 1)) return f;

@@ -8,8 +8,9 @@
 // Invariants:
 //   - current_ is the fiber running on this worker's thread, or null while the worker's own
 //     loop runs (main, find_runnable, park_thread).
-//   - Only the worker's own thread writes current_, tick_, firing_timers_, polling_, the polled
-//     list, rng_, idle_spin_, next_id_, end_id_, counts_ and its stack cache, and pushes to runq_.
+//   - Only the worker's own thread writes current_, until_fair_turn_, fair_turns_,
+//     firing_timers_, polling_, the polled list, rng_, idle_spin_, next_id_, end_id_, counts_
+//     and its stack cache, and pushes to runq_.
 //     Other threads take from runq_ (stealing), wake it through idle_slot_, and read counts_
 //     (wait_for_fibers).
 //   - Fiber ids in [next_id_, end_id_) were taken from the shared counter by this worker and
@@ -147,7 +148,10 @@ class worker {
   std::thread thread_;
   exec_context ctx_;
   fiber* current_ = nullptr;
-  std::uint32_t tick_ = 0;
+  // Scheduling decisions left until the next fairness turn, and the turns taken (pick_local):
+  // a countdown, not a count modulo 61, which cost a multiply and a shift at every decision.
+  std::uint32_t until_fair_turn_;
+  std::uint32_t fair_turns_ = 0;
   bool firing_timers_ = false;    // inside poll_timers: ready() queues fibers in firing order
   bool polling_ = false;          // inside a poll for I/O: ready() collects fibers (add_polled)
   fiber* polled_head_ = nullptr;  // what the poll made runnable, linked through fiber::next
