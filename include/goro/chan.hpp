@@ -110,7 +110,9 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 ///
 /// T may be move-only and need not be default-constructible. Values are moved in and out. A T
 /// whose move constructor throws inside the channel (into or out of its buffer, or in a
-/// hand-off, all under the channel's lock) terminates the program; one that throws as a
+/// hand-off: under the channel's lock, or inside the lock-free ring's publication of a value)
+/// terminates the program, and one that blocks there (a goro call that parks) is not allowed;
+/// one that throws as a
 /// received value is moved out to the caller destroys that value and propagates, the receive
 /// having happened (the value is consumed, and the channel is as after any receive).
 ///
@@ -243,7 +245,9 @@ class chan {
     detail::chan_close(core_);
   }
 
-  /// Values buffered now (Go's len); always 0 for unbuffered and nil channels.
+  /// Values buffered now (Go's len): a snapshot, which may count a send or receive still in
+  /// flight, so not a sign that another party's operation is over; always 0 for unbuffered and
+  /// nil channels.
   std::size_t size() const noexcept { return core_ != nullptr ? detail::chan_size(core_) : 0; }
   /// The buffer's capacity (Go's cap); 0 for unbuffered and nil channels.
   std::size_t capacity() const noexcept {

@@ -113,6 +113,17 @@ chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
   }
 }
 
+void chan_core::destroy() noexcept {
+  if (select_parked_.load(std::memory_order_relaxed)) {
+    lock_.lock();
+    orphaned_ = returning_selects_ != 0;
+    const bool left_to_a_select = orphaned_;
+    lock_.unlock();
+    if (left_to_a_select) return;  // the last select to lock it again deletes it
+  }
+  delete this;
+}
+
 chan_core::~chan_core() {
   // In ring mode ring_'s destructor destroys what it holds; count_ stays 0.
   const std::size_t n = count_.load(std::memory_order_relaxed);

@@ -83,8 +83,27 @@ class chan_core {
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     // acq_rel: every handle's last use happens-before the delete.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
+
+  // ---- a parked select's return (docs/select.md, "Lifetime") ----
+  // A select about to park, holding lock(): it will lock this channel again after it wakes, to
+  // unlink its entries, even if the last handle goes meanwhile (a Go program's `quit` channel:
+  // its owner sees the select done on it, and drops that channel and the others at once).
+  void select_will_return() noexcept GORO_REQUIRES(lock_) {
+    ++returning_selects_;
+    // Relaxed: read by destroy(), after whatever showed its caller the select done, which
+    // came after the select's park released this lock.
+    if (!select_parked_.load(std::memory_order_relaxed)) {
+      select_parked_.store(true, std::memory_order_relaxed);
+    }
+  }
+  // The select back, holding lock() again: true if the last handle went while it was away, in
+  // which case the caller deletes the channel (delete_orphan) once it has unlocked it.
+  bool select_returned() noexcept GORO_REQUIRES(lock_) {
+    return --returning_selects_ == 0 && orphaned_;
+  }
+  void delete_orphan() noexcept { delete this; }
 
   // In ring mode, a reference held across a critical section (or a wait) that may push or pop:
   // a lock-free partner may see that push or pop done, and drop the last handle, before the
@@ -302,6 +321,14 @@ class chan_core {
   std::atomic<std::size_t> count_{0};
   bool closed_ GORO_GUARDED_BY(lock_) = false;
   std::atomic<std::size_t> refs_{1};
+  // The last handle gone: deletes the channel, or leaves it to the last parked select still to
+  // lock it again (orphaned_).
+  void destroy() noexcept;
+  // Whether a select ever parked here (then destroy() looks at returning_selects_ under lock_;
+  // other channels go without taking it).
+  std::atomic<bool> select_parked_{false};
+  std::uint32_t returning_selects_ GORO_GUARDED_BY(lock_) = 0;
+  bool orphaned_ GORO_GUARDED_BY(lock_) = false;
   std::optional<value_ring> ring_;  // engaged exactly in ring mode
 };
 

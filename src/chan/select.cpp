@@ -147,10 +147,11 @@ class scratch {
 // channels lock them in the same order, so they cannot deadlock. Holds a reference to each one
 // in ring mode for the whole select: a push or pop of ours under the locks may be seen done by a
 // lock-free partner, which may then drop the last handle before we unlock (docs/channels.md,
-// "Lifetime").
+// "Lifetime"). Those are recorded apart, so that no other channel is looked at once the select
+// is done: its partner may have dropped it (docs/select.md, "Lifetime").
 class channel_locks {
  public:
-  channel_locks(const select_op* ops, std::size_t n) : chans_(n) {
+  channel_locks(const select_op* ops, std::size_t n) : chans_(n), rings_(n) {
     chan_core** const first = &chans_[0];
     if (n > 16) {
       for (std::size_t i = 0; i < n; ++i) {
@@ -176,35 +177,42 @@ class channel_locks {
     }
     if (any_ring_) {
       for (std::size_t i = 0; i < count_; ++i) {
-        if (chans_[i]->ring_mode()) chans_[i]->retain();
+        if (!chans_[i]->ring_mode()) continue;
+        chans_[i]->retain();
+        rings_[ring_count_++] = chans_[i];
       }
     }
   }
   ~channel_locks() {
-    if (any_ring_) {
-      for (std::size_t i = 0; i < count_; ++i) {
-        if (chans_[i]->ring_mode()) chans_[i]->release();
-      }
-    }
+    for (std::size_t i = 0; i < ring_count_; ++i) rings_[i]->release();
   }
   channel_locks(const channel_locks&) = delete;
   channel_locks& operator=(const channel_locks&) = delete;
-  // Locks every channel but `skip` (null: every one), in address order; any subset of that
-  // order is as deadlock-free as the whole. lock and unlock are outside the analysis, which
+  // Locks every channel in address order. lock and unlock are outside the analysis, which
   // cannot follow a set of locks taken in a loop.
-  void lock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
-    for (std::size_t i = 0; i < count_; ++i) {
-      if (chans_[i] != skip) chans_[i]->lock().lock();
-    }
+  void lock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+    for (std::size_t i = 0; i < count_; ++i) chans_[i]->lock().lock();
   }
-  void unlock(const chan_core* skip = nullptr) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+  void unlock() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     if (any_ring_) {  // each critical section in ring mode ends with the flags published
-      for (std::size_t i = 0; i < count_; ++i) {
-        if (chans_[i] != skip) chans_[i]->publish_waiting();
-      }
+      for (std::size_t i = 0; i < count_; ++i) chans_[i]->publish_waiting();
     }
+    for (std::size_t i = count_; i-- > 0;) chans_[i]->lock().unlock();
+  }
+  // Pass 2, the locks held, about to park: every channel is to be locked again after the
+  // wake-up, whoever drops it meanwhile (docs/select.md, "Lifetime").
+  void will_return() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
+    for (std::size_t i = 0; i < count_; ++i) chans_[i]->select_will_return();
+  }
+  // Pass 3's unlock: as unlock(), and a channel whose last handle went while the select was
+  // parked is deleted once unlocked. Nothing is looked at after that.
+  void unlock_returned() noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
     for (std::size_t i = count_; i-- > 0;) {
-      if (chans_[i] != skip) chans_[i]->lock().unlock();
+      chan_core* const c = chans_[i];
+      c->publish_waiting();
+      const bool orphan = c->select_returned();
+      c->lock().unlock();
+      if (orphan) c->delete_orphan();
     }
   }
   // Whether any of the channels is in ring mode (docs/channels.md, "The ring").
@@ -212,7 +220,9 @@ class channel_locks {
 
  private:
   scratch<chan_core*> chans_;
+  scratch<chan_core*> rings_;  // those in ring mode, each with a reference held
   std::size_t count_ = 0;
+  std::size_t ring_count_ = 0;
   bool any_ring_ = false;
 };
 
@@ -223,19 +233,6 @@ class channel_locks {
 // Outside the analysis: the caller holds op.ch's lock as one of its channel_locks.
 waiter_queue& queue_for(const select_op& op) noexcept GORO_NO_THREAD_SAFETY_ANALYSIS {
   return op.kind == select_kind::send ? op.ch->sendq() : op.ch->recvq();
-}
-
-// The channel whose lock the unlinking after a wake-up can skip: the winner's, if no other
-// case uses it (the completer already took the winner's entry out of its queue). Else null.
-const chan_core* sole_channel_of(const select_op* ops, std::size_t n,
-                                 claim_outcome winner) noexcept {
-  if (limit_won(winner)) return nullptr;
-  const std::size_t k = case_index(winner);
-  const chan_core* c = ops[k].ch;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i != k && ops[i].ch == c) return nullptr;
-  }
-  return c;
 }
 
 // Ring mode (docs/channels.md, "The ring"): before pass 1, every case announces that it may
@@ -340,6 +337,7 @@ again:
     node.as = case_outcome(k);
     queue_for(ops[k]).push(&node);
   }
+  locks.will_return();
   if (stop == nullptr) {
     // Only channel operations, under these locks, can complete us: park gated.
     w.park_gated([](void* l) noexcept { static_cast<channel_locks*>(l)->unlock(); }, &locks);
@@ -351,15 +349,15 @@ again:
   }
   count_event(sched_event::select_wakeups);
 
-  // Pass 3: unlink the losers, under the locks of their channels.
+  // Pass 3: unlink the losers, under the locks of their channels, the winner's included (a
+  // channel whose last handle went meanwhile waits for this, docs/select.md, "Lifetime").
   const claim_outcome winner = w.winner();
-  const chan_core* const done = sole_channel_of(ops, n, winner);
-  locks.lock(done);
+  locks.lock();
   for (std::size_t k = 0; k < n; ++k) {
     // A queue's remove is a no-op for the winner's node, which its completer took out.
-    if (ops[k].ch != nullptr && ops[k].ch != done) queue_for(ops[k]).remove(&nodes[k]);
+    if (ops[k].ch != nullptr) queue_for(ops[k]).remove(&nodes[k]);
   }
-  locks.unlock(done);
+  locks.unlock_returned();
   if (winner == claim_outcome::cancelled) return stop_case_of(ops, n);
   GORO_DCHECK(!limit_won(winner));  // select parks without a deadline
   const std::size_t k = case_index(winner);
