@@ -1,17 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Layer: platform. May include: platform.
-// All of goro's use of Boost.Context: the fcontext primitives make_fcontext and jump_fcontext
-// (Boost 1.74, fcontext backend), wrapped with the AddressSanitizer and
+// All of goro's use of Boost.Context: the fcontext primitives make_fcontext, jump_fcontext and
+// ontop_fcontext (Boost 1.74, fcontext backend), wrapped with the AddressSanitizer and
 // ThreadSanitizer fiber annotations that this backend does not make itself, and with the save
 // and restore of the C++ runtime's per-thread exception state, which it does not move either.
 //
 // Protocol: every switch carries a switch_record on the departing stack. The arriving side
 // stores the departing context (the fcontext handed over by the switch) and then runs the
-// record's hook. Every switch is a jump_fcontext, and every context is suspended in one (in
-// do_switch), so the arrival step is what a resumed context does first when its own jump
-// returns, and what a fresh one does first in fresh_entry. (ontop_fcontext, which runs a
-// function on the arriving stack, did the same through a trampoline and a call: 24
-// instructions of the switch against jump_fcontext's 13, and 13 more for the wrapper.)
+// record's hook. Fresh contexts are entered with jump_fcontext and call the arrival step
+// themselves; suspended ones are resumed with ontop_fcontext, which runs it on their stack
+// before they return from their own switch.
 //
 // Exception state: the C++ runtime keeps the stack of caught exceptions (behind
 // std::current_exception() and `throw;`) and the count of exceptions unwinding (behind
@@ -85,6 +83,11 @@ void arrive(bctx::transfer_t t) noexcept {
   if (hook != nullptr) hook(arg);
 }
 
+bctx::transfer_t arrive_ontop(bctx::transfer_t t) noexcept {
+  arrive(t);
+  return {nullptr, nullptr};
+}
+
 [[noreturn]] void fresh_entry(bctx::transfer_t t) noexcept {
   exec_context* self = static_cast<switch_record*>(t.data)->to;
   arrive(t);
@@ -127,8 +130,12 @@ void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* ar
   switch_record rec{&from, &to, hook, arg};
   exchange_eh_state(from, to, from_finished);
   announce_switch(from, to, from_finished);
-  // Returns when something switches back to `from`: then finish that switch.
-  arrive(bctx::jump_fcontext(to.fctx, &rec));
+  if (to.fresh) {
+    to.fresh = false;
+    bctx::jump_fcontext(to.fctx, &rec);
+  } else {
+    bctx::ontop_fcontext(to.fctx, &rec, arrive_ontop);
+  }
 }
 
 }  // namespace
@@ -151,6 +158,7 @@ void init_thread_context(exec_context& ctx) {
 
 exec_context make_context(void* low, std::size_t size, void (*entry)(void*), void* arg) {
   return {.fctx = bctx::make_fcontext(static_cast<char*>(low) + size, size, fresh_entry),
+          .fresh = true,
           .entry = entry,
           .entry_arg = arg,
           .stack_low = low,

@@ -26,7 +26,8 @@ struct cxa_eh_state {
 // A suspended (or running) flow of control: a fiber's or a worker thread's own.
 struct exec_context {
   void* fctx = nullptr;            // Boost fcontext of the suspended context.
-  void (*entry)(void*) = nullptr;  // What a fresh context runs first; must never return.
+  bool fresh = false;              // Made but never entered.
+  void (*entry)(void*) = nullptr;  // For fresh contexts: what to run; must never return.
   void* entry_arg = nullptr;
   const void* stack_low = nullptr;  // Stack bounds, for AddressSanitizer.
   std::size_t stack_size = 0;
