@@ -139,10 +139,36 @@ class rng {
   std::uint64_t s_;
 };
 
+// Waits for wg for up to `limit`. Past it the test cannot unwind (its fibers use its locals and
+// may be parked for good), so it prints every fiber (goro::dump, with what each waits on) and
+// aborts: a deadlock or a lost wake-up fails the run within the limit, never hangs it.
+void await(goro::wait_group& wg, std::chrono::seconds limit, const std::string& what) {
+  if (wg.wait_for(limit)) return;
+  std::cerr << "stuck for " << limit.count() << " s: " << what << "\n";
+  goro::dump(std::cerr);
+  std::abort();
+}
+
 // A stop_source replaced by a fresh one each time it is triggered, so that cancellable
-// operations are cancelled now and then, at random moments, all through a test.
+// operations are cancelled now and then, at random moments, all through a test: by hand, or
+// every `period` from a fiber between start() and halt().
 class chaos_stop {
  public:
+  void start(goro::runtime& rt, std::chrono::microseconds period) {
+    halting_.store(false);
+    running_.add(1);
+    rt.go([this, period] {
+      while (!halting_.load()) {
+        goro::this_fiber::sleep_for(period);
+        trigger();
+      }
+      running_.done();
+    });
+  }
+  void halt() {
+    halting_.store(true);
+    await(running_, 10s, "the chaos fiber");
+  }
   std::stop_token token() {
     std::lock_guard<std::mutex> g(m_);
     return source_.get_token();
@@ -160,16 +186,60 @@ class chaos_stop {
  private:
   std::mutex m_;  // held for a few instructions, never across a fiber switch
   std::stop_source source_;
+  std::atomic<bool> halting_{false};
+  goro::wait_group running_;
 };
 
-// Waits for wg for up to `limit`. Past it the test cannot unwind (its fibers use its locals and
-// may be parked for good), so it prints every fiber (goro::dump, with what each waits on) and
-// aborts: a deadlock or a lost wake-up fails the run within the limit, never hangs it.
-void await(goro::wait_group& wg, std::chrono::seconds limit, const std::string& what) {
-  if (wg.wait_for(limit)) return;
-  std::cerr << "stuck for " << limit.count() << " s: " << what << "\n";
-  goro::dump(std::cerr);
-  std::abort();
+// Sends v on ch in one of five ways drawn from r: plain, try, timed (up to max_wait), cancellable
+// by chaos, or a select whose other cases are a receive from `never` and chaos's stop. Returns
+// what the way returned: ok, or why the send did not happen (v then kept).
+chan_status send_some_way(const chan<item>& ch, item&& v, rng& r,
+                          std::chrono::microseconds max_wait, chaos_stop& chaos,
+                          const chan<item>& never) {
+  switch (r.below(5)) {
+    case 0: ch.send(std::move(v)); return chan_status::ok;
+    case 1: return ch.try_send(std::move(v));
+    case 2:
+      return ch.send_for(std::move(v), std::chrono::microseconds(
+                                           r.below(static_cast<std::uint32_t>(max_wait.count()))));
+    case 3: return ch.send(std::move(v), chaos.token());
+    default:
+      return goro::select(on_send(ch, std::move(v)), on_recv(never), on_stop(chaos.token())) == 0
+                 ? chan_status::ok
+                 : chan_status::cancelled;
+  }
+}
+
+// Receives from ch in one of four ways drawn from r (plain, try, timed up to max_wait,
+// cancellable by chaos), or five where `never` is given: a select with a receive from it and
+// chaos's stop.
+goro::recv_result<item> recv_some_way(const chan<item>& ch, rng& r,
+                                      std::chrono::microseconds max_wait, chaos_stop& chaos,
+                                      const chan<item>* never = nullptr) {
+  switch (r.below(never != nullptr ? 5 : 4)) {
+    case 0: {
+      std::optional<item> v = ch.recv();
+      const chan_status st = v ? chan_status::ok : chan_status::closed;
+      return {std::move(v), st};
+    }
+    case 1: return ch.try_recv();
+    case 2:
+      return ch.recv_for(
+          std::chrono::microseconds(r.below(static_cast<std::uint32_t>(max_wait.count()))));
+    case 3: return ch.recv(chaos.token());
+    default: {
+      goro::recv_result<item> res{std::nullopt, chan_status::cancelled};
+      if (goro::select(on_recv(ch,
+                               [&](std::optional<item> x) {
+                                 res.status = x ? chan_status::ok : chan_status::closed;
+                                 res.value = std::move(x);
+                               }),
+                       on_recv(*never), on_stop(chaos.token())) != 0) {
+        res.status = chan_status::cancelled;
+      }
+      return res;
+    }
+  }
 }
 
 // A lock-free try, repeated a few times with a yield between, then the blocking form. A fiber
@@ -547,9 +617,6 @@ TEST_P(ChanRingAdversarialTest, ValuesConservedAndInOrderUnderRetryChurn) {
     chan<item> b(2);
     chan<item> quiet(1);  // stays empty
     chaos_stop chaos;
-    std::atomic<bool> senders_done{false};
-    goro::wait_group chaos_done;
-    chaos_done.add(1);
     std::vector<std::atomic<std::uint8_t>> seen(static_cast<std::size_t>(senders) * per_sender);
     std::atomic<int> duplicates{0};
     std::atomic<int> order_errors{0};
@@ -559,13 +626,7 @@ TEST_P(ChanRingAdversarialTest, ValuesConservedAndInOrderUnderRetryChurn) {
     goro::wait_group drained;
     sent.add(senders);
     drained.add(receivers);
-    rt.go([&] {
-      while (!senders_done.load()) {
-        goro::this_fiber::sleep_for(20us);
-        chaos.trigger();
-      }
-      chaos_done.done();
-    });
+    chaos.start(rt, 20us);
     for (int s = 0; s < senders; ++s) {
       rt.go([&, s] {
         rng r(static_cast<std::uint64_t>(s) + 1);
@@ -673,11 +734,10 @@ TEST_P(ChanRingAdversarialTest, ValuesConservedAndInOrderUnderRetryChurn) {
       });
     }
     await(sent, 120s, "the senders");
-    senders_done.store(true);
+    chaos.halt();
     a.close();
     b.close();
     await(drained, 60s, "the receivers, after the close");
-    await(chaos_done, 10s, "the chaos fiber");
     EXPECT_EQ(duplicates.load(), 0);
     EXPECT_EQ(order_errors.load(), 0) << "a receiver saw a sender's values out of order";
     EXPECT_EQ(damaged_unsent.load(), 0) << "a send that did not happen changed its value";
@@ -704,43 +764,20 @@ TEST_P(ChanRingAdversarialTest, FifoPerSenderWithEverySendForm) {
       chan<item> ch(cap);
       chan<item> never(1);
       chaos_stop chaos;
-      std::atomic<bool> stop_chaos{false};
       std::atomic<int> order_errors{0};
       std::atomic<long> received{0};
       goro::wait_group sent;
       goro::wait_group drained;
-      goro::wait_group chaos_done;
       sent.add(senders);
       drained.add(receivers);
-      chaos_done.add(1);
-      rt.go([&] {
-        while (!stop_chaos.load()) {
-          goro::this_fiber::sleep_for(30us);
-          chaos.trigger();
-        }
-        chaos_done.done();
-      });
+      chaos.start(rt, 30us);
       for (int s = 0; s < senders; ++s) {
         rt.go([&, s] {
           rng r(static_cast<std::uint64_t>(s) + 7);
           for (int i = 0; i < per_sender; ++i) {
             item v(s, i);
             for (;;) {
-              chan_status st = chan_status::ok;
-              switch (r.below(5)) {
-                case 0: ch.send(std::move(v)); break;
-                case 1: st = ch.try_send(std::move(v)); break;
-                case 2:
-                  st = ch.send_for(std::move(v), std::chrono::microseconds(r.below(20)));
-                  break;
-                case 3: st = ch.send(std::move(v), chaos.token()); break;
-                default:
-                  if (goro::select(on_send(ch, std::move(v)), on_recv(never),
-                                   on_stop(chaos.token())) != 0) {
-                    st = chan_status::cancelled;
-                  }
-                  break;
-              }
+              const chan_status st = send_some_way(ch, std::move(v), r, 20us, chaos, never);
               if (st == chan_status::ok) break;
               ASSERT_FALSE(v.empty());
               ASSERT_EQ(v.seq(), i);
@@ -754,32 +791,7 @@ TEST_P(ChanRingAdversarialTest, FifoPerSenderWithEverySendForm) {
           rng r(static_cast<std::uint64_t>(q) + 77);
           std::vector<int> last(senders, -1);
           for (;;) {
-            goro::recv_result<item> res{std::nullopt, chan_status::empty};
-            switch (r.below(5)) {
-              case 0: {
-                std::optional<item> v = ch.recv();
-                res.status = v ? chan_status::ok : chan_status::closed;
-                res.value = std::move(v);
-                break;
-              }
-              case 1: res = ch.try_recv(); break;
-              case 2: res = ch.recv_for(std::chrono::microseconds(r.below(20))); break;
-              case 3: res = ch.recv(chaos.token()); break;
-              default: {
-                std::optional<item> v;
-                bool closed = false;
-                if (goro::select(on_recv(ch,
-                                         [&](std::optional<item> x) {
-                                           closed = !x;
-                                           v = std::move(x);
-                                         }),
-                                 on_recv(never), on_stop(chaos.token())) == 0) {
-                  res.status = closed ? chan_status::closed : chan_status::ok;
-                  res.value = std::move(v);
-                }
-                break;
-              }
-            }
+            goro::recv_result<item> res = recv_some_way(ch, r, 20us, chaos, &never);
             if (res.status == chan_status::closed) break;
             if (res.status != chan_status::ok) continue;
             const item& v = *res.value;
@@ -793,8 +805,7 @@ TEST_P(ChanRingAdversarialTest, FifoPerSenderWithEverySendForm) {
       await(sent, 120s, "the senders");
       ch.close();
       await(drained, 60s, "the receivers, after the close");
-      stop_chaos.store(true);
-      await(chaos_done, 10s, "the chaos fiber");
+      chaos.halt();
       EXPECT_EQ(order_errors.load(), 0);
       EXPECT_EQ(received.load(), static_cast<long>(senders) * per_sender);
     }
@@ -823,20 +834,11 @@ TEST_P(ChanRingAdversarialTest, RetryStormKeepsValuesExactlyOnce) {
       std::atomic<int> duplicates{0};
       std::atomic<int> damaged{0};
       std::atomic<long> received{0};
-      std::atomic<bool> stop_chaos{false};
       goro::wait_group sent;
       goro::wait_group drained;
-      goro::wait_group chaos_done;
       sent.add(senders);
       drained.add(receivers);
-      chaos_done.add(1);
-      rt.go([&] {
-        while (!stop_chaos.load()) {
-          goro::this_fiber::sleep_for(50us);
-          chaos.trigger();
-        }
-        chaos_done.done();
-      });
+      chaos.start(rt, 50us);
       for (int s = 0; s < senders; ++s) {
         rt.go([&, s] {
           rng r(static_cast<std::uint64_t>(s) + 300);
@@ -902,8 +904,7 @@ TEST_P(ChanRingAdversarialTest, RetryStormKeepsValuesExactlyOnce) {
       await(sent, 120s, "the senders");
       ch.close();
       await(drained, 60s, "the receivers, after the close");
-      stop_chaos.store(true);
-      await(chaos_done, 10s, "the chaos fiber");
+      chaos.halt();
       EXPECT_EQ(duplicates.load(), 0);
       EXPECT_EQ(damaged.load(), 0);
       EXPECT_EQ(received.load(), static_cast<long>(senders) * per_sender);
@@ -1197,20 +1198,7 @@ TEST_P(ChanRingAdversarialTest, CloseRacingEveryFormKeepsEveryValueAccountedFor)
             item v(s, i);
             chan_status st = chan_status::ok;
             try {
-              switch (r.below(5)) {
-                case 0: ch.send(std::move(v)); break;
-                case 1: st = ch.try_send(std::move(v)); break;
-                case 2:
-                  st = ch.send_for(std::move(v), std::chrono::microseconds(r.below(50)));
-                  break;
-                case 3: st = ch.send(std::move(v), chaos.token()); break;
-                default:
-                  if (goro::select(on_send(ch, std::move(v)), on_recv(never),
-                                   on_stop(chaos.token())) != 0) {
-                    st = chan_status::cancelled;
-                  }
-                  break;
-              }
+              st = send_some_way(ch, std::move(v), r, 50us, chaos, never);
             } catch (const goro::closed_channel_error&) {
               st = chan_status::closed;
             }
@@ -1228,18 +1216,7 @@ TEST_P(ChanRingAdversarialTest, CloseRacingEveryFormKeepsEveryValueAccountedFor)
         rt.go([&, q, round] {
           rng r(static_cast<std::uint64_t>(round * 16 + 8 + q));
           for (;;) {
-            goro::recv_result<item> v{std::nullopt, chan_status::empty};
-            switch (r.below(4)) {
-              case 0: {
-                std::optional<item> x = ch.recv();
-                v.status = x ? chan_status::ok : chan_status::closed;
-                v.value = std::move(x);
-                break;
-              }
-              case 1: v = ch.try_recv(); break;
-              case 2: v = ch.recv_for(std::chrono::microseconds(r.below(50))); break;
-              default: v = ch.recv(chaos.token()); break;
-            }
+            goro::recv_result<item> v = recv_some_way(ch, r, 50us, chaos);
             if (v.status == chan_status::closed) break;
             if (!v) {
               if (v.status == chan_status::empty) goro::this_fiber::yield();
