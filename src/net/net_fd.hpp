@@ -9,7 +9,8 @@
 //   - state_ is closed_bit | the number of calls in flight. A call increments it before using
 //     fd_ and fails if closed_bit was set; so once closed_bit is set no call starts.
 //   - fd_ is closed, unregistered and record_ returned to the pool exactly once (destroyed_):
-//     by whoever brings state_ to closed_bit with nothing in flight (close(), or a call out).
+//     by whoever brings state_ to closed_bit with nothing in flight (close(), which counts
+//     itself in flight while it uses record_, or a call out).
 //   - life_ counts the handle (until its destructor) plus the calls in flight; whoever brings it
 //     to 0 frees the object, after the descriptor's release above.
 //   - A direction's waiter in record_ belongs to the call holding that direction's io_lock.
