@@ -114,6 +114,9 @@ chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
 }
 
 void chan_core::destroy() noexcept {
+  // Relaxed: a select that parked here set it before its park released lock_, and whatever let
+  // the last handle go came after that park (select_will_return); refs_'s acq_rel orders the
+  // other handles' last uses before us.
   if (select_parked_.load(std::memory_order_relaxed)) {
     lock_.lock();
     orphaned_ = returning_selects_ != 0;
