@@ -34,11 +34,15 @@ class GORO_CAPABILITY("mutex") biased_lock {
  public:
   void lock() noexcept GORO_ACQUIRE() {
     // Once revoked, for good: only the load. Relaxed: whatever it reads only picks a path, and
-    // each path decides again: lock_biased reloads after its fence, lock_shared under shared_.
+    // each path decides again: enter_biased reloads after its fence, lock_shared under shared_.
     const std::uintptr_t bias = bias_.load(std::memory_order_relaxed);
     if (bias != revoked) {
       const std::uintptr_t me = this_thread_identity();
-      if ((bias == me || (bias == unclaimed && may_claim_bias())) && lock_biased(me)) return;
+      if (bias == me) {  // the owner, as usual once it has claimed the bias
+        if (enter_biased(me)) return;
+      } else if (bias == unclaimed && may_claim_bias() && lock_biased(me)) {
+        return;
+      }
     }
     lock_shared();
   }
@@ -67,7 +71,11 @@ class GORO_CAPABILITY("mutex") biased_lock {
     if (bias == unclaimed && bias_.compare_exchange_strong(bias, me, std::memory_order_relaxed)) {
       bias = me;
     }
-    if (bias != me) return false;
+    return bias == me && enter_biased(me);
+  }
+
+  // The owner `me`, which has read bias_ == me: holds the lock unless revoked meanwhile.
+  bool enter_biased(std::uintptr_t me) noexcept {
     // Dekker with revoke(): store owner_in_, light fence, load bias_.
     owner_in_.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);

@@ -4,7 +4,7 @@
 // channel's lock, with Go's semantics (runtime/chan.go is the model; this is our code).
 // The protocol and its invariants are in docs/channels.md.
 //
-// Invariants (under lock_), with the buffer the locked ring (buffer_, head_, count_):
+// Invariants (under lock_), with the buffer the locked ring (buffer_, head_at_, count_):
 //   - recvq_ non-empty implies count_ == 0 (receivers wait only on an empty buffer);
 //   - sendq_ non-empty implies count_ == capacity_ (senders wait only on a full one);
 //   - closed_ implies both queues hold only stale waiters (claimed by someone else);
@@ -103,13 +103,19 @@ std::size_t chan_capacity(const chan_core* c) noexcept { return c->capacity(); }
 // ---- chan_core -----------------------------------------------------------------------------
 
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
-    : ops_(ops), capacity_(capacity), use_ring_(ring_wanted(capacity, ops.size)) {
+    : ops_(ops),
+      capacity_(capacity),
+      use_ring_(ring_wanted(capacity, ops.size)),
+      moves_(!ops.trivial                        ? element_moves::construct
+             : ops.size == sizeof(std::uint64_t) ? element_moves::word
+                                                 : element_moves::bytes),
+      elem_size_(ops.size),
+      buffer_bytes_(use_ring_ ? 0 : capacity * ops.size) {
   GORO_DCHECK(capacity_ <= max_chan_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
   if (use_ring_) {
     ring_.emplace(capacity_, ops_);
   } else if (capacity_ > 0) {
-    buffer_ =
-        static_cast<std::byte*>(::operator new(capacity_* ops_.size, std::align_val_t(ops_.align)));
+    buffer_ = static_cast<std::byte*>(::operator new(buffer_bytes_, std::align_val_t(ops_.align)));
   }
 }
 
