@@ -115,32 +115,49 @@ class random_bits {
   int left_ = 0;
 };
 
-// Scratch space for one select: on the stack for the usual handful of cases, else on the heap,
-// allocated when the scratch is declared, before any channel is locked (no allocation, nor a
-// bad_alloc, under a channel's lock). Elements are value-initialized only by init(), and only the n
-// used: initializing all Inline elements would add a good part to a select's cost.
-template <class T, std::size_t Inline = 8>
-class scratch {
-  static_assert(std::is_trivially_destructible_v<T>);
-  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+// Scratch space for one select's n cases: the poll order, the distinct channels, those of
+// them in ring mode, and pass 2's waiter nodes. On the stack for the usual handful of cases,
+// else in one heap block allocated here, before any channel is locked (no allocation, nor a
+// bad_alloc, under a channel's lock). One block for the four arrays, not one each: four
+// pointers chosen by one test, and one allocation for a large select. Nothing is
+// initialized here: the poll order and the channels are written before they are read, and only
+// the n nodes used are value-initialized, by init_nodes (initializing all inline_cases nodes
+// would add a good part to a select's cost).
+class select_scratch {
+  static_assert(std::is_trivially_destructible_v<chan_waiter>);
+  static_assert(alignof(chan_waiter) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  static constexpr std::size_t inline_cases = 8;
+  // Per case, in the heap block's order: the largest alignment first.
+  static constexpr std::size_t bytes_per_case =
+      sizeof(chan_waiter) + 2 * sizeof(chan_core*) + sizeof(std::uint32_t);
 
  public:
-  explicit scratch(std::size_t n) : n_(n) {
-    // NOLINTNEXTLINE(bugprone-sizeof-expression): T is the element type, at times a pointer.
-    if (n > Inline) heap_ = std::make_unique_for_overwrite<std::byte[]>(n * sizeof(T));
-    data_ = reinterpret_cast<T*>(n > Inline ? heap_.get() : inline_);
+  explicit select_scratch(std::size_t n) : n_(n) {
+    std::byte* at = inline_;
+    if (n > inline_cases) [[unlikely]] {
+      heap_ = std::make_unique_for_overwrite<std::byte[]>(n * bytes_per_case);
+      at = heap_.get();
+    }
+    const std::size_t k = std::max(n, inline_cases);
+    nodes = reinterpret_cast<chan_waiter*>(at);
+    chans = reinterpret_cast<chan_core**>(at + k * sizeof(chan_waiter));
+    rings = chans + k;
+    poll = reinterpret_cast<std::uint32_t*>(rings + k);
   }
-  scratch(const scratch&) = delete;
-  scratch& operator=(const scratch&) = delete;
-  // Value-initializes the n elements.
-  void init() noexcept { std::uninitialized_value_construct_n(data_, n_); }
-  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  select_scratch(const select_scratch&) = delete;
+  select_scratch& operator=(const select_scratch&) = delete;
+  // Value-initializes the n nodes.
+  void init_nodes() noexcept { std::uninitialized_value_construct_n(nodes, n_); }
+
+  std::uint32_t* poll;  // the cases in the order pass 1 tries them
+  chan_core** chans;    // channel_locks: the distinct channels, in address order
+  chan_core** rings;    // channel_locks: those in ring mode
+  chan_waiter* nodes;   // pass 2: one per case
 
  private:
-  alignas(T) std::byte inline_[Inline * sizeof(T)];  // NOLINT(bugprone-sizeof-expression)
+  alignas(chan_waiter) std::byte inline_[inline_cases * bytes_per_case];
   std::unique_ptr<std::byte[]> heap_;
   std::size_t n_;
-  T* data_;
 };
 
 // The distinct channels of a select's cases, in address order: two selects that share
@@ -151,8 +168,10 @@ class scratch {
 // is done: its partner may have dropped it (docs/select.md, "Lifetime").
 class channel_locks {
  public:
-  channel_locks(const select_op* ops, std::size_t n) : chans_(n), rings_(n) {
-    chan_core** const first = &chans_[0];
+  // Uses `scratch`'s chans and rings.
+  channel_locks(const select_op* ops, std::size_t n, select_scratch& scratch)
+      : chans_(scratch.chans), rings_(scratch.rings) {
+    chan_core** const first = chans_;
     if (n > 16) {
       for (std::size_t i = 0; i < n; ++i) {
         if (ops[i].ch == nullptr) continue;
@@ -219,8 +238,8 @@ class channel_locks {
   bool any_ring() const noexcept { return any_ring_; }
 
  private:
-  scratch<chan_core*> chans_;
-  scratch<chan_core*> rings_;  // those in ring mode, each with a reference held
+  chan_core** const chans_;
+  chan_core** const rings_;  // those in ring mode, each with a reference held
   std::size_t count_ = 0;
   std::size_t ring_count_ = 0;
   bool any_ring_ = false;
@@ -265,7 +284,8 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
   count_event(sched_event::selects);
   // Poll order: a uniformly random permutation (inside-out Fisher-Yates), every element written
   // before it is read, so the scratch is not initialized (that was a memset call per select).
-  scratch<std::uint32_t> poll(n);
+  select_scratch scratch(n);
+  std::uint32_t* const poll = scratch.poll;
   if (n > 0) poll[0] = 0;
   random_bits random;
   for (std::size_t i = 1; i < n; ++i) {
@@ -273,8 +293,8 @@ int select_ops(select_op* ops, std::size_t n, bool non_blocking,
     if (j != i) poll[i] = poll[j];
     poll[j] = static_cast<std::uint32_t>(i);
   }
-  channel_locks locks(ops, n);
-  scratch<chan_waiter> nodes(n);  // for pass 2; allocated (if at all) before locking
+  channel_locks locks(ops, n, scratch);
+  chan_waiter* const nodes = scratch.nodes;
 
   // Pass 1: a case that can complete now. Run again only when a completer claimed a case of ours
   // in ring mode but found the value (or the room) taken by a lock-free party, so that nothing
@@ -325,7 +345,7 @@ again:
   // Pass 2: wait on every channel at once.
   const select_cases cases{ops, n};
   waiter w(select_wait, &cases);
-  nodes.init();
+  scratch.init_nodes();
   // In poll order, so cases on one channel are queued in random order too (a receiver then
   // picks among duplicate send cases fairly).
   for (std::size_t i = 0; i < n; ++i) {
