@@ -103,19 +103,16 @@ std::size_t chan_capacity(const chan_core* c) noexcept { return c->capacity(); }
 // ---- chan_core -----------------------------------------------------------------------------
 
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
-    : ops_(ops),
+    : mover_(ops),
       capacity_(capacity),
       use_ring_(ring_wanted(capacity, ops.size)),
-      moves_(!ops.trivial                        ? element_moves::construct
-             : ops.size == sizeof(std::uint64_t) ? element_moves::word
-                                                 : element_moves::bytes),
-      elem_size_(ops.size),
       buffer_bytes_(use_ring_ ? 0 : capacity * ops.size) {
-  GORO_DCHECK(capacity_ <= max_chan_capacity(ops_.size));  // so capacity_ * ops_.size cannot wrap
+  GORO_DCHECK(capacity_ <= max_chan_capacity(ops.size));  // so capacity_ * ops.size cannot wrap
   if (use_ring_) {
-    ring_.emplace(capacity_, ops_);
+    ring_.emplace(capacity_, ops);
   } else if (capacity_ > 0) {
-    buffer_ = static_cast<std::byte*>(::operator new(buffer_bytes_, std::align_val_t(ops_.align)));
+    buffer_ = static_cast<std::byte*>(
+        ::operator new(buffer_bytes_, std::align_val_t(mover_.ops().align)));
   }
 }
 
@@ -136,8 +133,8 @@ void chan_core::destroy() noexcept {
 chan_core::~chan_core() {
   // In ring mode ring_'s destructor destroys what it holds; count_ stays 0.
   const std::size_t n = count_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < n; ++i) ops_.destroy(slot_at(i));
-  if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(ops_.align));
+  for (std::size_t i = 0; i < n; ++i) mover_.ops().destroy(slot_at(i));
+  if (buffer_ != nullptr) ::operator delete(buffer_, std::align_val_t(mover_.ops().align));
 }
 
 chan_core::attempt chan_core::try_send_locked(void* value) noexcept {
@@ -161,12 +158,12 @@ chan_core::attempt chan_core::try_recv_locked(void* out) noexcept {
   if (use_ring_) return try_recv_ring_locked(out);
   if (chan_waiter* s = sendq_.pop_claimed()) {
     if (capacity_ == 0) {
-      move_in(out, s->slot);
+      mover_.move_in(out, s->slot);
     } else {
       // Full buffer: take the oldest item, and the sender's value takes the freed place at
       // the back, keeping FIFO order.
       take_front(out);
-      move_in(slot_at(capacity_ - 1), s->slot);
+      mover_.move_in(slot_at(capacity_ - 1), s->slot);
     }
     s->ok = true;
     s->next = nullptr;
@@ -411,7 +408,7 @@ __attribute__((noinline)) chan_core::attempt chan_core::try_recv_ring_locked(voi
   // The ring is empty, so no completed send is older than a waiting sender's: take its value
   // directly (the others, if any, then go into the ring).
   if (chan_waiter* s = sendq_.pop_claimed()) {
-    move_in(out, s->slot);
+    mover_.move_in(out, s->slot);
     s->ok = true;
     s->next = nullptr;
     return {done, serve_locked(s)};

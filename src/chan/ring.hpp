@@ -28,6 +28,7 @@
 #include <cstring>
 #include <new>
 
+#include "chan/element_mover.hpp"
 #include "goro/detail/chan_core.hpp"
 #include "goro/detail/hardware.hpp"
 #include "platform/cpu.hpp"
@@ -51,9 +52,7 @@ class value_ring {
   // REQUIRES: 0 < capacity <= max_capacity, and ops.size * capacity fits (the channel checks).
   // Throws std::bad_alloc.
   value_ring(std::size_t capacity, const elem_ops& ops)
-      : ops_(ops),
-        size_(ops.size),
-        trivial_(ops.trivial),
+      : mover_(ops),
         capacity_(capacity),
         value_offset_(round_up(sizeof(std::atomic<std::uint64_t>), ops.align)),
         stride_(round_up(value_offset_ + ops.size, slot_align())),
@@ -65,10 +64,10 @@ class value_ring {
   }
   ~value_ring() {
     // No operation is in flight: the channel is being destroyed.
-    if (!ops_.trivial) {
+    if (!mover_.ops().trivial) {
       std::uint64_t head = head_.load(std::memory_order_relaxed);
       for (std::size_t n = size(); n > 0; --n) {
-        ops_.destroy(value_at(head & (mark_bit_ - 1)));
+        mover_.ops().destroy(value_at(head & (mark_bit_ - 1)));
         head = next(head);
       }
     }
@@ -91,7 +90,7 @@ class value_ring {
       if (stamp.load(std::memory_order_acquire) == tail &&
           tail_.compare_exchange_strong(tail, next(tail), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
-        move_in(slot + value_offset_, value);
+        mover_.move_in(slot + value_offset_, value);
         before_publish();
         stamp.store(tail + 1, std::memory_order_release);
         return push_result::ok;
@@ -113,7 +112,7 @@ class value_ring {
     if (stamp.load(std::memory_order_acquire) == head + 1 &&
         head_.compare_exchange_strong(head, next(head), std::memory_order_seq_cst,
                                       std::memory_order_relaxed)) {
-      relocate(out, slot + value_offset_);
+      mover_.relocate(out, slot + value_offset_);
       before_publish();
       stamp.store(head + one_lap_, std::memory_order_release);
       return pop_result::ok;
@@ -138,7 +137,7 @@ class value_ring {
         // recv_waiting next, docs/channels.md, "No lost wake-up").
         if (tail_.compare_exchange_weak(tail, next(tail), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
-          move_in(value_at(index), value);
+          mover_.move_in(value_at(index), value);
           before_publish();
           stamp.store(tail + 1, std::memory_order_release);  // publishes the value
           return push_result::ok;
@@ -172,7 +171,7 @@ class value_ring {
         // seq_cst: the pop's side of the Dekker pair with a sender about to wait.
         if (head_.compare_exchange_weak(head, next(head), std::memory_order_seq_cst,
                                         std::memory_order_relaxed)) {
-          relocate(out, value_at(index));
+          mover_.relocate(out, value_at(index));
           before_publish();
           stamp.store(head + one_lap_, std::memory_order_release);  // frees the slot
           return pop_result::ok;
@@ -218,8 +217,9 @@ class value_ring {
     return (n + align - 1) / align * align;
   }
   std::size_t slot_align() const noexcept {
-    return ops_.align > alignof(std::atomic<std::uint64_t>) ? ops_.align
-                                                            : alignof(std::atomic<std::uint64_t>);
+    return mover_.ops().align > alignof(std::atomic<std::uint64_t>)
+               ? mover_.ops().align
+               : alignof(std::atomic<std::uint64_t>);
   }
   // The position after pos: the next index, or index 0 of the next lap.
   std::uint64_t next(std::uint64_t pos) const noexcept {
@@ -234,33 +234,8 @@ class value_ring {
     return &stamp_of(slot_at(index));
   }
   void* value_at(std::uint64_t index) const noexcept { return slot_at(index) + value_offset_; }
-  void move_in(void* dst, void* src) const noexcept {
-    if (trivial_) {
-      copy_bytes(dst, src);
-    } else {
-      ops_.move_construct(dst, src);
-    }
-  }
-  void relocate(void* dst, void* src) const noexcept {
-    if (trivial_) {
-      copy_bytes(dst, src);
-      return;
-    }
-    ops_.move_construct(dst, src);
-    ops_.destroy(src);
-  }
-  void copy_bytes(void* dst, const void* src) const noexcept {
-    if (size_ == sizeof(std::uint64_t)) {  // long, double, pointers: one load and store
-      std::memcpy(dst, src, sizeof(std::uint64_t));
-    } else {
-      std::memcpy(dst, src, size_);
-    }
-  }
-
   // The read-only part: read by every operation, written by none.
-  const elem_ops& ops_;
-  const std::size_t size_;  // ops_.size and ops_.trivial, kept here: one load fewer per value
-  const bool trivial_;
+  const element_mover mover_;
   const std::size_t capacity_;
   const std::size_t value_offset_;  // of a value within its slot, after the stamp
   const std::size_t stride_;        // bytes per slot
