@@ -103,9 +103,9 @@ std::size_t chan_capacity(const chan_core* c) noexcept { return c->capacity(); }
 // ---- chan_core -----------------------------------------------------------------------------
 
 chan_core::chan_core(std::size_t capacity, const elem_ops& ops)
-    : mover_(ops),
+    : use_ring_(ring_wanted(capacity, ops.size)),
       capacity_(capacity),
-      use_ring_(ring_wanted(capacity, ops.size)),
+      mover_(ops),
       buffer_bytes_(use_ring_ ? 0 : capacity * ops.size) {
   GORO_DCHECK(capacity_ <= max_chan_capacity(ops.size));  // so capacity_ * ops.size cannot wrap
   if (use_ring_) {

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "chan/biased_lock.hpp"
+#include "chan/element_mover.hpp"
 #include "chan/ring.hpp"
 #include "goro/detail/chan_core.hpp"
 #include "goro/detail/hardware.hpp"
@@ -197,6 +198,12 @@ class chan_core {
   // after every push (pop) and before every lock-free send. Stale true only costs taking lock_.
   std::atomic<bool> send_waiting_{false};
   std::atomic<bool> recv_waiting_{false};
+  // Here, on the queues' line, which is written only when a party waits, and not on the next,
+  // where refs_ is: in ring mode every operation reads use_ring_ and the flags, and a reference
+  // taken or dropped on another core (a serve, a locked path) would cost them a transfer
+  // (mpmc at PROCS=2 lost 15-20% with use_ring_ on refs_'s line).
+  const bool use_ring_;  // ring mode: the values are in ring_, not buffer_
+  const std::size_t capacity_;
 
   // The i-th buffered item, i < capacity_ (a compare, not a division: this is the hot path).
   void* slot_at(std::size_t i) const noexcept GORO_REQUIRES(lock_) {
@@ -288,9 +295,7 @@ class chan_core {
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
-  const element_mover mover_;  // the elements' elem_ops, and how one moves (element_mover.hpp)
-  const std::size_t capacity_;
-  const bool use_ring_;             // ring mode: the values are in ring_, not buffer_
+  const element_mover mover_;       // the elements' elem_ops, and how one moves (element_mover.hpp)
   const std::size_t buffer_bytes_;  // capacity_ * the element size in the locked buffer, else 0
   std::byte* buffer_ = nullptr;
   std::size_t head_at_ GORO_GUARDED_BY(lock_) = 0;  // the oldest item's offset in buffer_
