@@ -200,8 +200,8 @@ class chan_core {
   std::atomic<bool> recv_waiting_{false};
   // Here, on the queues' line, which is written only when a party waits, and not on the next,
   // where refs_ is: in ring mode every operation reads use_ring_ and the flags, and a reference
-  // taken or dropped on another core (a serve, a locked path) would cost them a transfer
-  // (mpmc at PROCS=2 lost 15-20% with use_ring_ on refs_'s line).
+  // taken or dropped on another core (a serve, a locked path) would cost them a transfer. (By
+  // this reasoning; no difference was measured beyond the noise of code placement.)
   const bool use_ring_;  // ring mode: the values are in ring_, not buffer_
   const std::size_t capacity_;
 
