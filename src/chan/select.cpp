@@ -129,6 +129,7 @@ class select_scratch {
   static constexpr std::size_t inline_cases = 8;
   // Per case, in the heap block's order: the largest alignment first.
   static constexpr std::size_t bytes_per_case =
+      // NOLINTNEXTLINE(bugprone-sizeof-expression): two arrays of channel pointers, by design.
       sizeof(chan_waiter) + 2 * sizeof(chan_core*) + sizeof(std::uint32_t);
 
  public:
