@@ -245,29 +245,8 @@ void for_each_type(type_list<T...>, F&& f) {
   (f(std::type_identity<T>{}), ...);
 }
 
-// xorshift64*.
-class rng {
- public:
-  explicit rng(std::uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  std::uint32_t below(std::uint32_t n) {
-    s_ ^= s_ >> 12;
-    s_ ^= s_ << 25;
-    s_ ^= s_ >> 27;
-    return static_cast<std::uint32_t>(((s_ * 0x2545F4914F6CDD1DULL) >> 32) % n);
-  }
-
- private:
-  std::uint64_t s_;
-};
-
-// Waits for wg for up to `limit`; past it prints every fiber and aborts (a lost wake-up fails
-// the run, never hangs it: the fibers use the test's locals).
-void await(goro::wait_group& wg, std::chrono::seconds limit, const std::string& what) {
-  if (wg.wait_for(limit)) return;
-  std::cerr << "stuck for " << limit.count() << " s: " << what << "\n";
-  goro::dump(std::cerr);
-  std::abort();
-}
+using goro_test::await;
+using goro_test::rng;
 
 // Runs body(rt) on a fiber of a fresh runtime and waits for it.
 template <class F>
@@ -527,22 +506,36 @@ TEST_P(ChanBufferAdversarialTest, OneSenderThroughAFullBufferKeepsOrder) {
   EXPECT_EQ(violations.load(), violations_before);
 }
 
+// What a test on a full buffer with its head at h names in its failures.
+template <class T>
+std::string head_context(std::size_t cap, std::size_t h) {
+  return " -- " + codec<T>::name() + ", capacity " + std::to_string(cap) + ", head " +
+         std::to_string(h);
+}
+
+// Fills the empty channel c with 0..cap-1, its head first moved to h (one send and receive per
+// step), so that the buffer wraps where the test wants it.
+template <class T>
+void fill_with_head_at(chan<T>& c, std::size_t h, const std::string& ctx) {
+  for (std::size_t i = 0; i < h; ++i) {
+    c.send(codec<T>::make(999));
+    ASSERT_TRUE(holds(c.recv(), 999)) << ctx;
+  }
+  for (std::size_t i = 0; i < c.capacity(); ++i) c.send(codec<T>::make(i));
+}
+
 // On one worker the order is fixed: the buffer holds 0..cap-1 (with its head moved to h first),
 // and senders park one after another with cap, cap+1, ...: plain sends and selects. Each receive
 // must then give the next value in that order, the front coming out and the first waiting
 // sender's value going to the back.
 template <class T>
 void waiting_senders_in_order(goro::runtime& rt, std::size_t cap, std::size_t h) {
-  const std::string ctx = " -- " + codec<T>::name() + ", capacity " + std::to_string(cap) +
-                          ", head " + std::to_string(h);
+  const std::string ctx = head_context<T>(cap, h);
   constexpr std::size_t senders = 5;
   chan<T> c(cap);
   chan<T> never;
-  for (std::size_t i = 0; i < h; ++i) {
-    c.send(codec<T>::make(999));
-    ASSERT_TRUE(holds(c.recv(), 999)) << ctx;
-  }
-  for (std::size_t i = 0; i < cap; ++i) c.send(codec<T>::make(i));
+  fill_with_head_at(c, h, ctx);
+  if (::testing::Test::HasFatalFailure()) return;
   goro::wait_group done;
   done.add(senders);
   for (std::size_t s = 0; s < senders; ++s) {
@@ -673,16 +666,12 @@ TEST_P(ChanBufferAdversarialTest, ManySendersOnAFullBufferExactlyOnceInOrderPerS
 // received in order, then the close.
 template <class T>
 void close_full_with_senders_waiting(goro::runtime& rt, std::size_t cap, std::size_t h) {
-  const std::string ctx = " -- " + codec<T>::name() + ", capacity " + std::to_string(cap) +
-                          ", head " + std::to_string(h);
+  const std::string ctx = head_context<T>(cap, h);
   constexpr std::size_t senders = 3;
   chan<T> c(cap);
   chan<T> never;
-  for (std::size_t i = 0; i < h; ++i) {
-    c.send(codec<T>::make(999));
-    ASSERT_TRUE(holds(c.recv(), 999)) << ctx;
-  }
-  for (std::size_t i = 0; i < cap; ++i) c.send(codec<T>::make(i));
+  fill_with_head_at(c, h, ctx);
+  if (::testing::Test::HasFatalFailure()) return;
   std::atomic<int> threw{0};
   goro::wait_group done;
   done.add(senders);

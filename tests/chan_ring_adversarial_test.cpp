@@ -124,30 +124,8 @@ class item {
   payload* p_ = nullptr;
 };
 
-// xorshift64*, one per fiber.
-class rng {
- public:
-  explicit rng(std::uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  std::uint32_t below(std::uint32_t n) {
-    s_ ^= s_ >> 12;
-    s_ ^= s_ << 25;
-    s_ ^= s_ >> 27;
-    return static_cast<std::uint32_t>(((s_ * 0x2545F4914F6CDD1DULL) >> 32) % n);
-  }
-
- private:
-  std::uint64_t s_;
-};
-
-// Waits for wg for up to `limit`. Past it the test cannot unwind (its fibers use its locals and
-// may be parked for good), so it prints every fiber (goro::dump, with what each waits on) and
-// aborts: a deadlock or a lost wake-up fails the run within the limit, never hangs it.
-void await(goro::wait_group& wg, std::chrono::seconds limit, const std::string& what) {
-  if (wg.wait_for(limit)) return;
-  std::cerr << "stuck for " << limit.count() << " s: " << what << "\n";
-  goro::dump(std::cerr);
-  std::abort();
-}
+using goro_test::await;
+using goro_test::rng;
 
 // A stop_source replaced by a fresh one each time it is triggered, so that cancellable
 // operations are cancelled now and then, at random moments, all through a test: by hand, or
