@@ -192,9 +192,13 @@ TEST_P(TraceTest, PingPongHasEachFibersSlicesAndWakeArrows) {
   wg.wait();
   const parsed_trace t = parse(stop_trace(out));
   expect_well_formed(t);
-  // Each side parks at least once per round, so runs at least once per round.
-  EXPECT_GE(t.slices_of(ping_id), static_cast<std::size_t>(rounds));
-  EXPECT_GE(t.slices_of(pong_id), static_cast<std::size_t>(rounds));
+  // Each round has two rendezvous, and in each one side parks and later runs again: two
+  // slices per round between them. Not one per side: on several workers one side can find the
+  // other already waiting at both of a round's rendezvous (49 against 50 for pong, once, under
+  // TSan at 4 workers).
+  EXPECT_GE(t.slices_of(ping_id) + t.slices_of(pong_id), static_cast<std::size_t>(2 * rounds));
+  EXPECT_GE(t.slices_of(ping_id), 1u);
+  EXPECT_GE(t.slices_of(pong_id), 1u);
   EXPECT_GE(t.slices_of(parent_id), 1u);
   std::size_t ping_pong_wakes = 0;
   std::set<std::uint64_t> spawned;
