@@ -35,27 +35,6 @@ inline void waiter::unpark_fiber(fiber* f) noexcept {
   }
 }
 
-waiter::waiter() noexcept { bind(nullptr, nullptr); }
-
-waiter::waiter(const wait_reason& why, const void* object) noexcept { bind(&why, object); }
-
-// A waiter is made just before it parks, so the fiber's record is written here, once, and the
-// parking paths add nothing. While the fiber does not park the fields are stale, and nobody
-// reads them (fiber.hpp). Relaxed: the diagnostics take what they find.
-inline void waiter::bind(const wait_reason* why, const void* object) noexcept {
-  worker* w = worker::current();
-  fiber* const f = w != nullptr ? w->current_fiber() : nullptr;
-  fiber_ = f;
-  if (f != nullptr) {
-    f->waiting_on.store(why, std::memory_order_relaxed);
-    f->wait_object.store(object, std::memory_order_relaxed);
-    f->wait_since.store(coarse_clock_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  } else {
-    why_ = why;
-    object_ = object;
-  }
-}
-
 void waiter::sleep_until_notified() noexcept {
   if (state_.load(std::memory_order_acquire) == notified) return;
   const blocked_scope blocked(why_, object_, &state_, running);
@@ -70,15 +49,9 @@ void waiter::park() noexcept {
   sleep_until_notified();
 }
 
-void waiter::park_gated(void (*unlock)(void*), void* arg) noexcept {
-  if (fiber_ != nullptr) {
-    gated_ = true;
-    // The unlock is the arrival hook itself: the fiber is saved; let completers in.
-    worker::current()->switch_away(unlock, arg);
-    return;
-  }
+void waiter::park_gated_thread(void (*unlock)(void*), void* arg) noexcept {
   unlock(arg);
-  park();
+  sleep_until_notified();
 }
 
 void waiter::unpark() noexcept {
