@@ -181,9 +181,16 @@ class run_queue {
   // or a fan-in is finished depth first (the fibers it woke exit before older work starts
   // new subtrees, keeping few stacks alive); else the oldest queued fiber.
   fiber* pop() noexcept {
-    if (next_.load(std::memory_order_relaxed) != nullptr) {
-      if (fiber* f = exchange_next(nullptr)) return f;  // null: a thief took it meanwhile
-    }
+    if (fiber* f = pop_next()) return f;
+    return pop_after_next();
+  }
+  // Owner only: the next slot's fiber, or null (pop's first step).
+  fiber* pop_next() noexcept {
+    if (next_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+    return exchange_next(nullptr);  // null: a thief took it meanwhile
+  }
+  // Owner only: pop() without the next slot (its other steps).
+  fiber* pop_after_next() noexcept {
     if (fiber* f = displaced_.pop_newest()) return f;
     return queued_.pop_oldest();
   }

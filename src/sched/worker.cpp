@@ -111,38 +111,41 @@ fiber* worker::find_runnable() noexcept {
   }
 }
 
-fiber* worker::pick_local() noexcept {
-  // Stopping: hand control back to the worker loop at every scheduling point, so fibers that
-  // yield or hand off to each other forever cannot keep the worker from exiting.
-  if (sched_.stopping_.load(std::memory_order_relaxed)) return nullptr;
-  if (--until_fair_turn_ == 0) {
-    until_fair_turn_ = fairness_period;
-    // A fiber on its way to parked may hold the lock its arrival hook releases (park_gated),
-    // and a due timer may send on that very channel: firing here would spin on it forever.
-    // Such a switch goes to the worker loop instead, which fires the timers once the hook has
-    // run, then takes this turn again. A yield or an exit holds no lock, and fires them here.
-    // (docs/scheduler.md, "Timers".)
-    const bool parking = current_ != nullptr &&
-                         current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
-    if (parking) {
-      if (sched_.timers_.next_deadline() != clock::time_point::max() &&
-          sched_.timers_.due(clock::now())) {
-        until_fair_turn_ = 1;  // the next decision takes this turn again
-        return nullptr;
-      }
-    } else {
-      poll_timers();
+// A fairness turn (every fairness_period decisions): the timers, I/O, the oldest displaced or
+// queued fiber and the global queue come before the next slot.
+fiber* worker::pick_fair() noexcept {
+  until_fair_turn_ = fairness_period;
+  // A fiber on its way to parked may hold the lock its arrival hook releases (park_gated),
+  // and a due timer may send on that very channel: firing here would spin on it forever.
+  // Such a switch goes to the worker loop instead, which fires the timers once the hook has
+  // run, then takes this turn again. A yield or an exit holds no lock, and fires them here.
+  // (docs/scheduler.md, "Timers".)
+  const bool parking = current_ != nullptr &&
+                       current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
+  if (parking) {
+    if (sched_.timers_.next_deadline() != clock::time_point::max() &&
+        sched_.timers_.due(clock::now())) {
+      until_fair_turn_ = 1;  // the next decision takes this turn again
+      return nullptr;
     }
-    // I/O too, so fibers that hand off to each other cannot starve a socket. Unlike a timer, a
-    // poll takes no lock a parking fiber may hold: only descriptor records' (docs/net.md).
-    poll_io();
-    if (++fair_turns_ % displaced_fairness_periods == 0) {
-      if (fiber* f = runq_.pop_oldest_displaced()) return f;
-    }
-    if (fiber* f = sched_.global_take(*this, 1)) return f;
-    if (fiber* f = runq_.pop_queued()) return f;
+  } else {
+    poll_timers();
   }
-  if (fiber* f = runq_.pop()) return f;
+  // I/O too, so fibers that hand off to each other cannot starve a socket. Unlike a timer, a
+  // poll takes no lock a parking fiber may hold: only descriptor records' (docs/net.md).
+  poll_io();
+  if (++fair_turns_ % displaced_fairness_periods == 0) {
+    if (fiber* f = runq_.pop_oldest_displaced()) return f;
+  }
+  if (fiber* f = sched_.global_take(*this, 1)) return f;
+  if (fiber* f = runq_.pop_queued()) return f;
+  if (fiber* f = runq_.pop_next()) return f;
+  return pick_after_next();
+}
+
+// pick_local past an empty next slot: the local rings, then a batch from the global queue.
+fiber* worker::pick_after_next() noexcept {
+  if (fiber* f = runq_.pop_after_next()) return f;
   return sched_.global_take(*this, run_queue::capacity / 2);
 }
 
