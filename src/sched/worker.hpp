@@ -121,7 +121,7 @@ class worker {
   // Fatal if the running fiber f's stack overflowed. Inline: every switch away passes here
   // (14 instructions per switch as a call, callgrind).
   void check_stack(const fiber& f) const noexcept {
-    const auto* sp = static_cast<const std::byte*>(__builtin_frame_address(0));
+    const auto* sp = static_cast<const std::byte*>(stack_pointer());
     if (sp < f.stack.low || sp > f.stack.low + f.stack.size) [[unlikely]] {
       report_stack_overflow(f.id, f.site);
     }
