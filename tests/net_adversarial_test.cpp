@@ -1251,6 +1251,39 @@ TEST_P(NetAdversarial, WaitOnBadDescriptors) {
   });
 }
 
+// Fixed: a goro socket that had never waited was not registered with a poller yet, so a wait on
+// its descriptor was not refused: it waited, and the socket's own next wait then failed with
+// "epoll_ctl: File exists". Found by a review of the documented promises. The waits here carry
+// a stop requested after hang_limit, so the old behaviour fails the test instead of hanging it.
+TEST_P(NetAdversarial, WaitOnAGoroSocketThatNeverWaitedIsRefused) {
+  goro::runtime rt(opts());
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+    goro::net::conn client = goro::net::dial("tcp", ln.address());
+    goro::net::conn server = ln.accept();  // a conn made by accept has not waited
+    std::stop_source give_up;
+    goro::chan<int> finished;
+    goro::go([&give_up, finished] {
+      if (finished.recv_for(hang_limit).status == goro::chan_status::timeout) {
+        give_up.request_stop();
+      }
+    });
+    for (const int fd : {server.native_handle(), ln.native_handle()}) {
+      EXPECT_THROW(goro::net::wait_readable(fd, give_up.get_token()), std::invalid_argument);
+      EXPECT_THROW(goro::net::wait_writable(fd, give_up.get_token()), std::invalid_argument);
+    }
+    // The socket still works, and its descriptor is refused once registered too.
+    const std::byte out[1]{std::byte{7}};
+    client.write(out);
+    std::byte in[1];
+    EXPECT_EQ(server.read(in), 1u);
+    EXPECT_EQ(in[0], std::byte{7});
+    EXPECT_THROW(goro::net::wait_readable(server.native_handle(), give_up.get_token()),
+                 std::invalid_argument);
+    finished.close();
+  });
+}
+
 // Fixed: one fiber waiting for a foreign descriptor to be readable and another waiting for it
 // to be writable, at once, could not both wait: the second got invalid_argument, as each wait
 // registered the descriptor on its own. Waits on one descriptor now share one registration for

@@ -92,6 +92,11 @@ void epoll_poller::control(int op, int fd, poll_record& r, const std::array<bool
   }
 }
 
+void throw_goro_socket(const char* what) {
+  throw std::invalid_argument(std::string("goro::net: ") + what +
+                              ": the descriptor is a goro socket's (use its calls)");
+}
+
 poll_record& epoll_poller::join_foreign(int fd, io_direction d) {
   const int i = static_cast<int>(d);
   const char* what = d == io_direction::read ? "wait_readable" : "wait_writable";
@@ -106,10 +111,7 @@ poll_record& epoll_poller::join_foreign(int fd, io_direction d) {
     } catch (const std::system_error& err) {
       release_poll_record(*e.record);
       foreign_.erase(it);
-      if (err.code().value() == EEXIST) {
-        throw std::invalid_argument(std::string("goro::net: ") + what +
-                                    ": the descriptor is a goro socket's (use its calls)");
-      }
+      if (err.code().value() == EEXIST) throw_goro_socket(what);
       throw;
     }
     return *e.record;

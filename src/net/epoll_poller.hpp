@@ -29,6 +29,10 @@
 
 namespace goro::detail {
 
+// Throws the std::invalid_argument of a wait_readable (wait_writable, as `what` says) on a
+// descriptor of goro's own sockets.
+[[noreturn]] void throw_goro_socket(const char* what);
+
 class scheduler;
 
 class epoll_poller final : public io_poller, public std::enable_shared_from_this<epoll_poller> {

@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "goro/detail/check.hpp"
 #include "goro/detail/spawn.hpp"
+#include "platform/thread_mutex.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
 
@@ -36,6 +39,51 @@ void throw_cancelled(const char* what) {
   throw std::system_error(std::make_error_code(std::errc::operation_canceled),
                           std::string("goro::net: ") + what + ": stop requested");
 }
+
+// ---- the descriptors of goro's sockets ----------------------------------------------------
+
+namespace {
+
+// Every open net_fd's descriptor, one bit each, indexed by descriptor. A socket registers with
+// a poller only at its first wait, so epoll's EEXIST alone let a foreign wait through on a
+// socket that had not waited yet, and the socket's own first wait then failed. The lock is
+// taken once as a socket opens and once as it closes, each time beside a system call.
+class socket_descriptors {
+ public:
+  void add(int fd) {
+    const lock_guard lock(mu_);
+    const std::size_t word = word_of(fd);
+    if (word >= bits_.size()) bits_.resize(word + 1);
+    bits_[word] |= bit_of(fd);
+  }
+  void remove(int fd) noexcept {
+    const lock_guard lock(mu_);
+    bits_[word_of(fd)] &= ~bit_of(fd);
+  }
+  bool contains(int fd) noexcept {
+    if (fd < 0) return false;
+    const lock_guard lock(mu_);
+    const std::size_t word = word_of(fd);
+    return word < bits_.size() && (bits_[word] & bit_of(fd)) != 0;
+  }
+
+ private:
+  static std::size_t word_of(int fd) noexcept { return static_cast<std::size_t>(fd) / 64; }
+  static std::uint64_t bit_of(int fd) noexcept { return std::uint64_t{1} << (fd % 64); }
+
+  thread_mutex mu_;
+  std::vector<std::uint64_t> bits_ GORO_GUARDED_BY(mu_);
+};
+
+// Never destroyed: a socket may close during static destruction.
+socket_descriptors& open_sockets() {
+  static socket_descriptors* const set = new socket_descriptors;
+  return *set;
+}
+
+}  // namespace
+
+bool is_socket_descriptor(int fd) noexcept { return open_sockets().contains(fd); }
 
 namespace {
 
@@ -159,8 +207,15 @@ void io_lock::wake_queued(claim_outcome outcome) noexcept {
 net_fd::net_fd(int fd, int family, socket_kind kind) : fd_(fd), family_(family), kind_(kind) {
   for (auto& d : deadline_) d.store(clock::time_point::max().time_since_epoch().count());
   try {
+    open_sockets().add(fd_);
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+  try {
     record_ = &acquire_poll_record();
   } catch (...) {
+    open_sockets().remove(fd_);
     ::close(fd_);
     throw;
   }
@@ -237,6 +292,7 @@ bool net_fd::close_descriptor() noexcept {
 void net_fd::destroy_descriptor() noexcept {
   if (destroyed_.exchange(true, std::memory_order_acq_rel)) return;
   if (epoll_poller* p = registered_.load(std::memory_order_acquire)) p->remove(fd_);
+  open_sockets().remove(fd_);  // before the number can be given to a descriptor not ours
   ::close(fd_);
   if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());
   release_poll_record(*record_);
@@ -315,12 +371,14 @@ net_fd::turn::turn(net_fd& fd, io_direction d, const std::stop_token& stop, cons
 // ---- descriptors goro does not own --------------------------------------------------------
 
 void wait_foreign(int fd, io_direction d, const wait_limit& limit) {
+  const char* const what = d == io_direction::read ? "wait_readable" : "wait_writable";
+  // Before epoll would see it: a socket that has not waited yet is in no epoll set.
+  if (is_socket_descriptor(fd)) throw_goro_socket(what);
   std::shared_ptr<epoll_poller> poller = epoll_poller::of(current_or_default_scheduler());
   poll_record& r = poller->join_foreign(fd, d);
   const claim_outcome outcome = wait_on_record(r, d, limit, *poller, fd);
   poller->leave_foreign(fd, d);
-  if (outcome != io_ready)
-    throw_for(outcome, d == io_direction::read ? "wait_readable" : "wait_writable");
+  if (outcome != io_ready) throw_for(outcome, what);
 }
 
 }  // namespace goro::detail

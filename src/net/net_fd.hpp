@@ -39,6 +39,11 @@ namespace goro::detail {
 [[noreturn]] void throw_timed_out(const char* what);
 [[noreturn]] void throw_cancelled(const char* what);
 
+// Whether `fd` is the descriptor of an open goro socket (a net_fd's, from its construction to
+// the close of the descriptor): the waits for descriptors goro does not own refuse those
+// (wait_foreign). Any thread.
+bool is_socket_descriptor(int fd) noexcept;
+
 // One call at a time per direction, first come first served; waits honour the call's limit.
 // Uncontended, one spinlock round trip each way.
 class io_lock {
