@@ -272,6 +272,10 @@ bool net_fd::close_descriptor() noexcept {
     release_call();
     return false;
   }
+  // A listener stops taking connections now, not when its last call is out: a dial after
+  // close() is refused, as after Go's Close, which waits for the descriptor's end. (Blocked
+  // accepts are woken below; one inside accept4 gets EINVAL, and reports the close.)
+  if (kind_ == socket_kind::listener) ::shutdown(fd_, SHUT_RDWR);
   waiter* to_wake[2];
   {
     lock_guard lock(record_->lock);

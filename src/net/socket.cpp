@@ -209,7 +209,10 @@ conn listener::accept(std::stop_token stop) {
     }
     // A connection reset before we took it is not the listener's failure (Go retries too).
     if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno != EAGAIN) throw_errno(errno, "accept");
+    if (errno != EAGAIN) {
+      if (!fd.is_open()) goro::detail::throw_closed("accept");  // shut down by close()
+      throw_errno(errno, "accept");
+    }
     fd.wait(reading, stop, "accept");
   }
 }
