@@ -58,7 +58,7 @@ constexpr std::size_t min_usable_stack = 8 * 1024;
   } catch (const std::exception& e) {
     fatal("exception escaped fiber %" PRIu64 ": %s", f->id, e.what());
   } catch (...) {
-    fatal("exception escaped fiber %" PRIu64 " (not a std::exception)", f->id);
+    fatal("exception escaped fiber %" PRIu64 ": not a std::exception", f->id);
   }
   worker::current()->exit_fiber();
 }
