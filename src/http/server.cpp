@@ -59,19 +59,25 @@ void router::dispatch(const request& req, response& res) const {
     return;
   }
   const handler* get = nullptr;
+  bool head = false;
   for (const auto& [m, h] : it->second) {
     if (m == req.method) {
       h(req, res);
       return;
     }
     if (m == "GET") get = &h;
+    if (m == "HEAD") head = true;
   }
   if (req.method == "HEAD" && get != nullptr) {
     (*get)(req, res);
     return;
   }
+  // A GET handler answers HEAD too, so HEAD is allowed with it (as Go's ServeMux says).
   std::string allow;
-  for (const auto& [m, h] : it->second) allow += (allow.empty() ? "" : ", ") + m;
+  for (const auto& [m, h] : it->second) {
+    allow += (allow.empty() ? "" : ", ") + m;
+    if (m == "GET" && !head) allow += ", HEAD";
+  }
   res = response{405, {}, "method not allowed"};
   res.headers.set("Content-Type", "text/plain");
   res.headers.set("Allow", allow);

@@ -27,8 +27,9 @@ namespace goro::http {
 using handler = std::function<void(const request& req, response& res)>;
 
 /// Handlers by method and exact path ("/json"). A request for a path with no handler gets 404;
-/// for a path whose handlers are all for other methods, 405 with an Allow field. A HEAD request
-/// with no HEAD handler runs the GET handler and sends its headers only.
+/// for a path whose handlers are all for other methods, 405 with an Allow field (listing HEAD
+/// beside GET). A HEAD request with no HEAD handler runs the GET handler and sends its headers
+/// only.
 class router {
  public:
   /// Registers `h` for `method` ("GET", "POST"...) on `path`, replacing an earlier one.
