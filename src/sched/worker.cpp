@@ -120,8 +120,8 @@ fiber* worker::pick_fair() noexcept {
   // Such a switch goes to the worker loop instead, which fires the timers once the hook has
   // run, then takes this turn again. A yield or an exit holds no lock, and fires them here.
   // (docs/scheduler.md, "Timers".)
-  const bool parking = current_ != nullptr &&
-                       current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
+  const bool parking =
+      current_ != nullptr && current_->state.load(std::memory_order_relaxed) == fiber_state::parked;
   if (parking) {
     if (sched_.timers_.next_deadline() != clock::time_point::max() &&
         sched_.timers_.due(clock::now())) {

@@ -103,9 +103,12 @@ class worker {
   fiber* pick_local() noexcept {
     // Stopping: hand control back to the worker loop at every scheduling point, so fibers
     // that yield or hand off to each other forever cannot keep the worker from exiting.
-    if (sched_.stopping_.load(std::memory_order_relaxed)) [[unlikely]] return nullptr;
-    if (--until_fair_turn_ == 0) [[unlikely]] return pick_fair();
-    if (fiber* f = runq_.pop_next()) [[likely]] return f;
+    if (sched_.stopping_.load(std::memory_order_relaxed)) [[unlikely]]
+      return nullptr;
+    if (--until_fair_turn_ == 0) [[unlikely]]
+      return pick_fair();
+    if (fiber* f = runq_.pop_next()) [[likely]]
+      return f;
     return pick_after_next();
   }
   fiber* pick_fair() noexcept;
