@@ -98,6 +98,22 @@ TEST_F(Deadlock, MainBlockedOnAChannelIsReportedWithinASecond) {
   EXPECT_LT(r.elapsed, goro_test::sanitized ? 3s : 1s) << r.describe();
 }
 
+// Fixed: the monitor started only with the first runtime, so a main blocked on a channel before
+// any existed hung where Go reports. Found by porting Go programs.
+TEST_F(Deadlock, MainBlockedBeforeAnyRuntimeIsReported) {
+  const auto r = run_deadlock("no_runtime");
+  expect_reported(r);
+  EXPECT_TRUE(contains(r.err, "\\(main\\) \\[chan receive 0x")) << r.err;
+  EXPECT_LT(r.elapsed, goro_test::sanitized ? 3s : 1s) << r.describe();
+}
+
+TEST_F(Deadlock, MainBlockedBeforeAnyRuntimeHonoursOff) {
+  const auto r =
+      run_program(program_path("deadlock"), {"no_runtime"}, 1500ms, {"GORO_DEADLOCK=off"});
+  EXPECT_TRUE(r.timed_out) << r.describe();
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(Deadlock, ReportModePrintsOnceAndKeepsWaiting) {
   const auto r = run_program(program_path("deadlock"), {"chan"}, 1500ms, {"GORO_DEADLOCK=report"});
   EXPECT_TRUE(r.timed_out) << r.describe();
@@ -114,6 +130,12 @@ TEST(DeadlockOff, SaysNothing) {
 
 TEST(DeadlockNever, APlainThreadOutsideGoroMaySendLater) {
   const auto r = run_deadlock("thread_sends_late");
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(r.out, "received 7\n");
+}
+
+TEST(DeadlockNever, APlainThreadOutsideGoroMaySendLaterWithNoRuntime) {
+  const auto r = run_deadlock("thread_sends_late_no_runtime");
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   EXPECT_EQ(r.out, "received 7\n");
 }

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -66,8 +67,17 @@ int process_threads() noexcept {
 // nothing that can end its wait by itself (docs/diagnostics.md, "Deadlock detection"); `mode`
 // is then the weakest mode among the runtimes. REQUIRES: the census's mutex held.
 bool everything_blocked(const census& c, look& out, deadlock_mode& mode) {
-  if (c.schedulers().empty()) return false;
+  // With no runtime (plain threads blocked on channels made before any), the mode is the
+  // environment's, as a runtime made now would take it; a malformed value, which would make
+  // that runtime throw, counts as unset.
   mode = deadlock_mode::abort;
+  if (c.schedulers().empty()) {
+    try {
+      mode = deadlock_mode_from_environment();
+    } catch (const std::invalid_argument&) {
+      mode = deadlock_mode::abort;
+    }
+  }
   int known = 1;  // the monitor
   for (scheduler* s : c.schedulers()) {
     if (!s->quiescent(out.sleeps)) return false;
@@ -147,6 +157,26 @@ void start_monitor() {
     std::thread(monitor_main).detach();
   });
 }
+
+namespace {
+
+// The census's hook for a plain thread blocking while no runtime exists. A thread that cannot
+// be started leaves that program unwatched, as before there was this hook.
+void start_monitor_for_blocked_thread() noexcept {
+  try {
+    start_monitor();
+  } catch (const std::system_error&) {
+  }
+}
+
+// Set before main: this file is linked wherever a thread can block in goro (the park layer
+// needs the scheduler, whose default runtime starts the monitor).
+[[maybe_unused]] const bool hooked = [] {
+  census::get().set_thread_blocked_hook(&start_monitor_for_blocked_thread);
+  return true;
+}();
+
+}  // namespace
 
 bool dump_on_sigquit_from_environment() noexcept {
   const char* env = std::getenv("GORO_DUMP_ON_SIGQUIT");

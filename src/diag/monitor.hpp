@@ -5,8 +5,9 @@
 // What it decides and why: docs/diagnostics.md ("Deadlock detection").
 //
 // Invariants:
-//   - At most one monitor thread runs; it starts with the first runtime and lives until the
-//     process ends (detached). It is one of the threads goro knows of (census.hpp).
+//   - At most one monitor thread runs; it starts with the first runtime, or with the first
+//     plain thread blocking in goro while no runtime exists (the census's hook), and lives
+//     until the process ends (detached). It is one of the threads goro knows of (census.hpp).
 //   - It reports a deadlock only when two looks, monitor_confirm apart, found every known
 //     thread blocked and unchanged, no thread unknown to goro, and every runtime quiescent
 //     (scheduler::quiescent); and once per such episode.
@@ -24,7 +25,8 @@ namespace goro::detail {
 inline constexpr std::chrono::milliseconds monitor_period{200};
 inline constexpr std::chrono::milliseconds monitor_confirm{100};
 
-// Starts the monitor thread if it is not running. Called when a scheduler is made.
+// Starts the monitor thread if it is not running. Called when a scheduler is made (and by the
+// census's hook, monitor.cpp).
 void start_monitor();
 
 // Whether GORO_DUMP_ON_SIGQUIT=1 asks for the SIGQUIT dump.

@@ -191,12 +191,19 @@ void census::remove(scheduler* s) noexcept {
 void census::thread_blocked(blocked_thread& t) noexcept {
   t.tid = static_cast<long>(::syscall(SYS_gettid));
   t.since = coarse_clock_ms.load(std::memory_order_relaxed);
-  std::lock_guard lock(mu_);
-  t.prev = nullptr;
-  t.next = blocked_;
-  if (blocked_ != nullptr) blocked_->prev = &t;
-  blocked_ = &t;
-  ++epoch_;
+  bool no_runtime = false;
+  {
+    std::lock_guard lock(mu_);
+    t.prev = nullptr;
+    t.next = blocked_;
+    if (blocked_ != nullptr) blocked_->prev = &t;
+    blocked_ = &t;
+    ++epoch_;
+    no_runtime = schedulers_.empty();
+  }
+  if (no_runtime) {
+    if (auto* hook = thread_blocked_hook_.load(std::memory_order_acquire)) hook();
+  }
 }
 
 void census::thread_unblocked(blocked_thread& t) noexcept {

@@ -54,9 +54,16 @@ class census {
   void remove(scheduler* s) noexcept;
 
   // Called by a plain thread around a futex sleep with no deadline (waiter::park,
-  // wait_for_fibers). `t` names what it waits on; thread_blocked fills in tid and since.
+  // wait_for_fibers). `t` names what it waits on; thread_blocked fills in tid and since, and
+  // calls the hook below if no runtime exists.
   void thread_blocked(blocked_thread& t) noexcept;
   void thread_unblocked(blocked_thread& t) noexcept;
+  // What a plain thread that blocks while no runtime exists calls: the diagnostics set it to
+  // start their monitor (src/diag/monitor.cpp), which otherwise starts with the first runtime,
+  // so that a main blocked before it made any fiber is reported as Go reports it.
+  void set_thread_blocked_hook(void (*hook)() noexcept) noexcept {
+    thread_blocked_hook_.store(hook, std::memory_order_release);
+  }
 
   // goro::blocking's pool (src/net/blocking_pool.cpp).
   void pool_thread_started() noexcept { pool_threads_.fetch_add(1, std::memory_order_relaxed); }
@@ -82,6 +89,7 @@ class census {
   std::uint64_t epoch_ = 0;             // GUARDED_BY(mu_)
   std::atomic<int> pool_threads_{0};
   std::atomic<int> jobs_{0};
+  std::atomic<void (*)() noexcept> thread_blocked_hook_{nullptr};
 };
 
 // Registers the calling plain thread as blocked on `why` (`object`) for the object's lifetime.

@@ -81,6 +81,25 @@ void main_blocked_on_chan() {
   never.recv();
 }
 
+// main receives on a channel before any runtime exists: no fiber, no worker.
+void main_blocked_with_no_runtime() {
+  goro::chan<int> never;
+  never.recv();
+}
+
+// As main_blocked_with_no_runtime, but a plain thread, outside goro, sends after a second and
+// a half: not a deadlock.
+void thread_sends_late_with_no_runtime() {
+  goro::chan<int> to_main;
+  std::thread t([to_main]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    to_main.send(7);
+  });
+  const int v = *to_main.recv();
+  t.join();
+  std::printf("received %d\n", v);
+}
+
 // Looks like main_blocked_on_chan for a second, but a plain thread, outside goro, sends.
 void thread_sends_late() {
   goro::chan<int> c;
@@ -144,6 +163,8 @@ int main(int argc, char** argv) {
   if (what == "select") select_nothing();
   if (what == "mutex") mutex_cycle();
   if (what == "main_chan") main_blocked_on_chan();
+  if (what == "no_runtime") main_blocked_with_no_runtime();
+  if (what == "thread_sends_late_no_runtime") thread_sends_late_with_no_runtime();
   if (what == "thread_sends_late") thread_sends_late();
   if (what == "sleeper") sleeper();
   if (what == "sigquit") sigquit(false);
