@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -569,6 +570,59 @@ TEST_P(NetAdversarial, DialAfterCloseOfAListenerWithABlockedAcceptIsRefused) {
       EXPECT_EQ(recv_bounded(accepted), std::errc::bad_file_descriptor);
     }
   });
+}
+
+// The refusal above must not come from shutting the socket down: a copy of the descriptor (a
+// dup, a forked child's, one passed to a new process for a graceful restart) keeps listening
+// after the listener's close, as after Go's. (A first fix used shutdown(2), which stopped the
+// copy too; found in review.)
+TEST_P(NetAdversarial, ACopyOfAClosedListenersDescriptorKeepsListening) {
+  goro::runtime rt(opts());
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+    ln.set_deadline(clock_type::now() + hang_limit);
+    const std::string where = ln.address();
+    const int copy = ::dup(ln.native_handle());
+    ASSERT_GE(copy, 0);
+    goro::chan<std::errc> accepted(1);
+    goro::go([&] { accepted.send(error_of([&] { ln.accept(); })); });
+    goro::this_fiber::sleep_for(goro_test::blocked_for);  // so that the accept blocks
+    ln.close();
+    EXPECT_EQ(recv_bounded(accepted), std::errc::bad_file_descriptor);
+    std::optional<goro::net::conn> c;  // the copy's backlog takes it
+    EXPECT_EQ(error_of([&] { c = goro::net::dial("tcp", where, hang_limit); }), std::errc());
+    const int taken = ::accept4(copy, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(taken, 0) << std::strerror(errno);
+    if (taken >= 0) ::close(taken);
+    ::close(copy);
+  });
+}
+
+// Fixed: a Unix listener's file was removed by the last call out, not by close(). With an
+// accept blocked at the close, the path outlived it (a listen on it failed with EADDRINUSE), and
+// if the path was unlinked and listened on again, the old accept's late unlink removed the new
+// listener's file. Found in review. Go's UnixListener.Close removes the file itself.
+TEST_P(NetAdversarial, AUnixListenersFileGoesWithItsClose) {
+  goro::runtime rt(opts());
+  const std::string path = "/tmp/goro-adv-relisten-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    goro::net::listener ln = goro::net::listen("unix", path);
+    ln.set_deadline(clock_type::now() + hang_limit);
+    goro::chan<std::errc> accepted(1);
+    goro::go([&] { accepted.send(error_of([&] { ln.accept(); })); });
+    goro::this_fiber::sleep_for(goro_test::blocked_for);  // so that the accept blocks
+    ln.close();
+    EXPECT_NE(::access(path.c_str(), F_OK), 0);
+    goro::net::listener again;
+    EXPECT_EQ(error_of([&] { again = goro::net::listen("unix", path); }), std::errc());
+    EXPECT_EQ(recv_bounded(accepted), std::errc::bad_file_descriptor);
+    if (!again.is_open()) return;
+    EXPECT_EQ(::access(path.c_str(), F_OK), 0);  // the old accept's exit left the new file
+    std::optional<goro::net::conn> c;
+    EXPECT_EQ(error_of([&] { c = goro::net::dial("unix", path, hang_limit); }), std::errc());
+  });
+  ::unlink(path.c_str());
 }
 
 TEST_P(NetAdversarial, CloseRacesReadFromAndWriteTo) {

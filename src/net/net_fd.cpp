@@ -4,6 +4,7 @@
 // direction locks and the wait for readiness. Argument: docs/net.md.
 #include "net/net_fd.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -272,10 +273,10 @@ bool net_fd::close_descriptor() noexcept {
     release_call();
     return false;
   }
-  // A listener stops taking connections now, not when its last call is out: a dial after
-  // close() is refused, as after Go's Close, which waits for the descriptor's end. (Blocked
-  // accepts are woken below; one inside accept4 gets EINVAL, and reports the close.)
-  if (kind_ == socket_kind::listener) ::shutdown(fd_, SHUT_RDWR);
+  if (kind_ == socket_kind::listener) stop_listening();
+  // A Unix socket's file goes with the close, as Go's UnixListener.Close removes it, not with
+  // the last call out: a listener made again on the path at once must not lose its file then.
+  if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());
   waiter* to_wake[2];
   {
     lock_guard lock(record_->lock);
@@ -298,8 +299,29 @@ void net_fd::destroy_descriptor() noexcept {
   if (epoll_poller* p = registered_.load(std::memory_order_acquire)) p->remove(fd_);
   open_sockets().remove(fd_);  // before the number can be given to a descriptor not ours
   ::close(fd_);
-  if (!unlink_on_close_.empty()) ::unlink(unlink_on_close_.c_str());
   release_poll_record(*record_);
+}
+
+// A listener stops listening at close(), not when its last call is out: Go's Close waits for
+// the descriptor's end, so a dial after it is refused. Here a woken accept may still hold the
+// descriptor, so its number is pointed (dup3) at a socket that listens on nothing: this
+// descriptor's reference to the listening socket goes at once, while the calls in flight keep
+// a number that names no one else's file until the last one out closes it (an accept4 there
+// fails with EINVAL, which accept reports as the close). Copies of the socket (dup, fork,
+// SCM_RIGHTS: a graceful restart's) keep listening, which shutdown(2) would have stopped. The
+// registration goes first, while the number still names the socket, under register_mu_ so that
+// no first wait registers the socket meanwhile. If no placeholder can be made, the listener
+// listens until its last call is out, as before.
+void net_fd::stop_listening() noexcept {
+  const int placeholder = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (placeholder < 0) return;
+  {
+    std::lock_guard lock(register_mu_);
+    if (epoll_poller* p = registered_.load(std::memory_order_relaxed)) p->remove(fd_);
+    while (::dup3(placeholder, fd_, O_CLOEXEC) < 0 && errno == EINTR) {
+    }
+  }
+  ::close(placeholder);
 }
 
 void net_fd::set_deadline(io_direction d, clock::time_point t) noexcept {

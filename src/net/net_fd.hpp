@@ -151,6 +151,8 @@ class net_fd {
   bool close_descriptor() noexcept;
   void release_call() noexcept;
   void destroy_descriptor() noexcept;
+  // close() of a listener: stops it listening at once, though calls may still hold fd_.
+  void stop_listening() noexcept;
   epoll_poller& registered_poller();
   void release_life() noexcept;
 
