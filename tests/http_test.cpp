@@ -179,6 +179,27 @@ TEST_F(http_test, LimitsAndStatusCodes) {
   });
 }
 
+// The router alone: a 405's Allow lists the path's methods sorted, with HEAD beside GET (a GET
+// handler answers HEAD), as Go's ServeMux does.
+TEST(http_router, AllowListsThePathsMethodsSortedWithHeadBesideGet) {
+  http::router r;
+  const http::handler ok = [](const http::request&, http::response& res) { res.body = "ok"; };
+  r.post("/x", ok);
+  r.get("/x", ok);
+  r.handle("DELETE", "/x", ok);
+  http::request req;
+  req.method = "PUT";
+  req.target = "/x";
+  http::response res;
+  r.dispatch(req, res);
+  EXPECT_EQ(res.status, 405);
+  EXPECT_EQ(res.headers.get("Allow"), "DELETE, GET, HEAD, POST");
+  r.handle("HEAD", "/x", ok);  // an explicit HEAD is listed once
+  http::response again;
+  r.dispatch(req, again);
+  EXPECT_EQ(again.headers.get("Allow"), "DELETE, GET, HEAD, POST");
+}
+
 TEST_F(http_test, ExpectContinueGetsInterimAnswer) {
   run([] {
     test_server s(basic_routes());

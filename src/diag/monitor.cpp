@@ -15,7 +15,6 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -74,7 +73,7 @@ bool everything_blocked(const census& c, look& out, deadlock_mode& mode) {
   if (c.schedulers().empty()) {
     try {
       mode = deadlock_mode_from_environment();
-    } catch (const std::invalid_argument&) {
+    } catch (...) {  // std::invalid_argument; or no memory for its message
       mode = deadlock_mode::abort;
     }
   }
@@ -160,12 +159,12 @@ void start_monitor() {
 
 namespace {
 
-// The census's hook for a plain thread blocking while no runtime exists. A thread that cannot
-// be started leaves that program unwatched, as before there was this hook.
+// The census's hook for a plain thread about to block. A monitor that cannot be started (no
+// thread, no memory) leaves a program with no runtime unwatched, as before there was this hook.
 void start_monitor_for_blocked_thread() noexcept {
   try {
     start_monitor();
-  } catch (const std::system_error&) {
+  } catch (...) {
   }
 }
 

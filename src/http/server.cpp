@@ -27,6 +27,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "goro/go.hpp"
 #include "goro/http/server.hpp"
@@ -72,11 +73,16 @@ void router::dispatch(const request& req, response& res) const {
     (*get)(req, res);
     return;
   }
-  // A GET handler answers HEAD too, so HEAD is allowed with it (as Go's ServeMux says).
+  // A GET handler answers HEAD too, so HEAD is allowed with it; sorted, as Go's ServeMux lists
+  // them.
+  std::vector<std::string_view> methods;
+  for (const auto& [m, h] : it->second) methods.push_back(m);
+  if (get != nullptr && !head) methods.push_back("HEAD");
+  std::sort(methods.begin(), methods.end());
   std::string allow;
-  for (const auto& [m, h] : it->second) {
-    allow += (allow.empty() ? "" : ", ") + m;
-    if (m == "GET" && !head) allow += ", HEAD";
+  for (const std::string_view m : methods) {
+    if (!allow.empty()) allow += ", ";
+    allow += m;
   }
   res = response{405, {}, "method not allowed"};
   res.headers.set("Content-Type", "text/plain");

@@ -36,7 +36,7 @@ inline std::uintptr_t this_thread_identity() noexcept {
 // __builtin_frame_address(0) does (4 instructions per fiber switch, callgrind).
 inline const void* stack_pointer() noexcept {
   const void* sp;
-  asm("mov %%rsp, %0" : "=r"(sp));
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
   return sp;
 }
 
@@ -66,7 +66,7 @@ inline std::uintptr_t this_thread_identity() noexcept {
 
 inline const void* stack_pointer() noexcept {
   const void* sp;
-  asm("mov %0, sp" : "=r"(sp));
+  asm volatile("mov %0, sp" : "=r"(sp));
   return sp;
 }
 

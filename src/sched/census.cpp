@@ -189,21 +189,18 @@ void census::remove(scheduler* s) noexcept {
 }
 
 void census::thread_blocked(blocked_thread& t) noexcept {
+  // First: the hook starts the monitor, which sets the coarse clock read below (else a thread
+  // blocked before any runtime would read 0, and show "0.0 s" however long it waits). Once the
+  // monitor runs, the hook is one load of a once_flag.
+  if (auto* hook = thread_blocked_hook_.load(std::memory_order_acquire)) hook();
   t.tid = static_cast<long>(::syscall(SYS_gettid));
   t.since = coarse_clock_ms.load(std::memory_order_relaxed);
-  bool no_runtime = false;
-  {
-    std::lock_guard lock(mu_);
-    t.prev = nullptr;
-    t.next = blocked_;
-    if (blocked_ != nullptr) blocked_->prev = &t;
-    blocked_ = &t;
-    ++epoch_;
-    no_runtime = schedulers_.empty();
-  }
-  if (no_runtime) {
-    if (auto* hook = thread_blocked_hook_.load(std::memory_order_acquire)) hook();
-  }
+  std::lock_guard lock(mu_);
+  t.prev = nullptr;
+  t.next = blocked_;
+  if (blocked_ != nullptr) blocked_->prev = &t;
+  blocked_ = &t;
+  ++epoch_;
 }
 
 void census::thread_unblocked(blocked_thread& t) noexcept {

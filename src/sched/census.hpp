@@ -54,13 +54,13 @@ class census {
   void remove(scheduler* s) noexcept;
 
   // Called by a plain thread around a futex sleep with no deadline (waiter::park,
-  // wait_for_fibers). `t` names what it waits on; thread_blocked fills in tid and since, and
-  // calls the hook below if no runtime exists.
+  // wait_for_fibers). `t` names what it waits on; thread_blocked calls the hook below, then
+  // fills in tid and since.
   void thread_blocked(blocked_thread& t) noexcept;
   void thread_unblocked(blocked_thread& t) noexcept;
-  // What a plain thread that blocks while no runtime exists calls: the diagnostics set it to
-  // start their monitor (src/diag/monitor.cpp), which otherwise starts with the first runtime,
-  // so that a main blocked before it made any fiber is reported as Go reports it.
+  // What a plain thread about to block calls first: the diagnostics set it to start their
+  // monitor (src/diag/monitor.cpp), which otherwise starts with the first runtime, so that a
+  // main blocked before it made any fiber is reported as Go reports it.
   void set_thread_blocked_hook(void (*hook)() noexcept) noexcept {
     thread_blocked_hook_.store(hook, std::memory_order_release);
   }
