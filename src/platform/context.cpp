@@ -130,11 +130,18 @@ void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* ar
   switch_record rec{&from, &to, hook, arg};
   exchange_eh_state(from, to, from_finished);
   announce_switch(from, to, from_finished);
+  // A running context has no saved registers: its fctx is null until it is suspended again
+  // (arrive). A stack walk of a fiber already marked parked but not yet saved (the dump, from
+  // another thread) then finds nothing to walk, not the registers of its last suspension,
+  // which its frames have overwritten since: following those walked into never-written stack
+  // (HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, a SEGV in libunwind).
+  void* const saved = to.fctx;
+  to.fctx = nullptr;
   if (to.fresh) {
     to.fresh = false;
-    bctx::jump_fcontext(to.fctx, &rec);
+    bctx::jump_fcontext(saved, &rec);
   } else {
-    bctx::ontop_fcontext(to.fctx, &rec, arrive_ontop);
+    bctx::ontop_fcontext(saved, &rec, arrive_ontop);
   }
 }
 

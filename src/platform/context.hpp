@@ -25,7 +25,7 @@ struct cxa_eh_state {
 
 // A suspended (or running) flow of control: a fiber's or a worker thread's own.
 struct exec_context {
-  void* fctx = nullptr;            // Boost fcontext of the suspended context.
+  void* fctx = nullptr;            // Boost fcontext of the suspended context; null while it runs
   bool fresh = false;              // Made but never entered.
   void (*entry)(void*) = nullptr;  // For fresh contexts: what to run; must never return.
   void* entry_arg = nullptr;

@@ -70,9 +70,17 @@ new_fiber scheduler::create(std::size_t size, std::size_t align, void (*run)(voi
   worker* w = worker::current();
   stack_cache* cache = w != nullptr ? w->stack_cache_for(*this) : nullptr;
   const stack_region stack = stacks_.acquire(cache);
-  if (stack_watermark_) paint_stack(stack);
   const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
   const std::uintptr_t record = record_address(stack);
+  if (stack_watermark_) {
+    // Below the record only: a dump from another thread reads the record of every stack,
+    // finished fibers' too (for_each_fiber), and paint there made it follow a painted word as
+    // a pointer (HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, a SEGV). The
+    // record's old and new values are both readable.
+    stack_region below = stack;
+    below.size = record - low;
+    paint_stack(below);
+  }
   const std::uintptr_t storage = (record - size) & ~(align - 1);
   const std::uintptr_t sp = storage & ~std::uintptr_t{15};
   // A compact stack is smaller than min_usable_stack; it keeps half of itself for frames.

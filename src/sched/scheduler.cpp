@@ -152,7 +152,10 @@ void scheduler::report_abandoned_stacks_as_roots(bool workers_stopped) {
   stacks_.for_each_in_use(caches, [&ranges](const stack_region& stack) {
     const auto low = reinterpret_cast<std::uintptr_t>(stack.low);
     const auto* f = reinterpret_cast<const fiber*>(record_address(stack));
-    const auto sp = reinterpret_cast<std::uintptr_t>(f->ctx.fctx);
+    // A context that was running (its fctx is null: the fiber that called exit) is scanned
+    // whole.
+    const auto saved = reinterpret_cast<std::uintptr_t>(f->ctx.fctx);
+    const std::uintptr_t sp = saved != 0 ? saved : low;
     if (sp >= low && sp < low + stack.size) ranges.emplace_back(sp, low + stack.size);
   });
   std::sort(ranges.begin(), ranges.end());
