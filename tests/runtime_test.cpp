@@ -86,6 +86,34 @@ void grow(std::atomic<std::size_t>& visited, int depth, int fan_out) {
   }
 }
 
+// Fixed: ~runtime() on a fiber of another runtime blocked that fiber's worker thread, so with one
+// outer worker, an inner fiber waiting for an outer fiber's send hung the program, unreported.
+// Found by a review of lifetime corners. Now the fiber parks while a thread waits.
+TEST(RuntimeTest, NestedRuntimeDestroyedOnAFiberLeavesItsWorkerFree) {
+  goro::runtime outer(goro::options{.workers = 1});
+  goro::chan<int> c;
+  goro::chan<int> got(1);
+  goro::wait_group both;
+  both.add(2);
+  outer.go([&] {
+    {
+      goro::runtime inner(goro::options{.workers = 1});
+      inner.go([&] { got.send(*c.recv()); });
+    }  // ~runtime() waits for the inner fiber, which waits for the outer fiber below
+    both.done();
+  });
+  outer.go([&] {
+    goro::this_fiber::sleep_for(10ms);
+    c.send(42);
+    both.done();
+  });
+  if (!both.wait_for(10s)) {
+    ADD_FAILURE() << "the outer runtime's only worker stayed blocked in the inner ~runtime()";
+    std::_Exit(1);  // its destructor would hang too
+  }
+  EXPECT_EQ(*got.recv(), 42);
+}
+
 TEST_P(RuntimeWorkersTest, DestructorWaitsForFibersAndEveryFiberTheySpawned) {
   // 9331 fibers in all; 1555 where ThreadSanitizer limits how many may be alive at once.
   const int depth = goro_test::live_fiber_cap(10'000) < 10'000 ? 4 : 5;

@@ -19,7 +19,8 @@ namespace goro {
 /// A set of worker threads that run fibers.
 ///
 /// ~runtime() blocks until every fiber spawned on it, and every fiber those spawned, has
-/// finished; it must not run on one of its own fibers.
+/// finished; it must not run on one of its own fibers. On a fiber of another runtime it parks
+/// that fiber (a thread of its own waits), leaving the fiber's worker to other fibers.
 class runtime {
  public:
   /// Throws std::invalid_argument if workers > max_workers, if stack_size < min_stack_size (with

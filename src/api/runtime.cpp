@@ -14,6 +14,7 @@
 #include "diag/monitor.hpp"
 #include "diag/trace.hpp"
 #include "goro/this_fiber.hpp"
+#include "goro/wait_group.hpp"
 #include "park/park.hpp"
 #include "platform/eager_binding.hpp"
 #include "platform/fatal.hpp"
@@ -104,10 +105,31 @@ runtime::runtime(const options& opts) : sched_(std::make_unique<detail::schedule
 }
 
 runtime::~runtime() {
-  if (detail::worker* w = detail::worker::current(); w != nullptr && &w->sched() == sched_.get()) {
+  detail::worker* const w = detail::worker::current();
+  if (w != nullptr && &w->sched() == sched_.get()) {
     detail::fatal("~runtime() called on one of its own fibers; it would wait for itself");
   }
-  sched_->wait_for_fibers();
+  if (w == nullptr) {
+    sched_->wait_for_fibers();
+    return;
+  }
+  // On a fiber of another runtime: a thread of our own waits, and the fiber parks meanwhile,
+  // so that its worker stays free for fibers the ones we wait for may need. (Blocking the
+  // worker hung a one-worker outer runtime whose fiber was to send to an inner one's.)
+  wait_group finished;
+  finished.add(1);
+  std::thread waiting;
+  try {
+    waiting = std::thread([this, &finished] {
+      sched_->wait_for_fibers();
+      finished.done();
+    });
+  } catch (...) {  // no thread to be had: block the worker, as before
+    sched_->wait_for_fibers();
+    return;
+  }
+  finished.wait();
+  waiting.join();  // at most the moment the thread takes to leave done()
 }
 
 std::size_t runtime::workers() const noexcept { return sched_->worker_count(); }
