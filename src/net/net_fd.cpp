@@ -317,6 +317,7 @@ void net_fd::stop_listening() noexcept {
   if (placeholder < 0) return;
   {
     std::lock_guard lock(register_mu_);
+    // Relaxed: under register_mu_, which orders it after the registering store.
     if (epoll_poller* p = registered_.load(std::memory_order_relaxed)) p->remove(fd_);
     while (::dup3(placeholder, fd_, O_CLOEXEC) < 0 && errno == EINTR) {
     }

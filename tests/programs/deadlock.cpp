@@ -87,9 +87,8 @@ void main_blocked_with_no_runtime() {
   never.recv();
 }
 
-// As main_blocked_with_no_runtime, but a plain thread, outside goro, sends after a second and
-// a half: not a deadlock.
-void thread_sends_late_with_no_runtime() {
+// main receives what a plain thread, outside goro, sends after a second and a half.
+void receive_from_a_late_thread() {
   goro::chan<int> to_main;
   std::thread t([to_main]() mutable {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -100,18 +99,14 @@ void thread_sends_late_with_no_runtime() {
   std::printf("received %d\n", v);
 }
 
+// As main_blocked_with_no_runtime, but a plain thread sends late: not a deadlock.
+void thread_sends_late_with_no_runtime() { receive_from_a_late_thread(); }
+
 // Looks like main_blocked_on_chan for a second, but a plain thread, outside goro, sends.
 void thread_sends_late() {
   goro::chan<int> c;
   goro::go([c]() mutable { c.recv(); });
-  goro::chan<int> to_main;
-  std::thread t([to_main]() mutable {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    to_main.send(7);
-  });
-  const int v = *to_main.recv();
-  t.join();
-  std::printf("received %d\n", v);
+  receive_from_a_late_thread();
 }
 
 // Every fiber parked for a second and a half, one of them asleep: a timer is pending.
