@@ -451,6 +451,30 @@ std::string capacity_name(const ::testing::TestParamInfo<int>& param) {
 }
 INSTANTIATE_TEST_SUITE_P(Capacity, ChanThrowingMoveTest, ::testing::Values(0, 1, 3), capacity_name);
 
+// A move that throws inside the channel (into the buffer, or in a hand-off, under the lock) can
+// be neither finished nor undone: goro's fatal error names the exception, in goro's format, not
+// the C++ runtime's bare std::terminate message.
+TEST(ChanThrowingMoveDeathTest, AMoveThatThrowsInsideTheChannelIsFatalAndSaysWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* const expected =
+      "goro: fatal error: a channel element's move constructor threw inside the channel: "
+      "fragile: move";
+  EXPECT_DEATH(
+      {
+        chan<fragile> ch(1);
+        ch.send(fragile(1, 0));  // its first move is into the buffer
+      },
+      expected);
+  EXPECT_DEATH(
+      {
+        chan<fragile> ch;
+        std::thread receiver([ch] { (void)ch.recv(); });
+        ch.send(fragile(1, 0));  // its first move is the hand-off, by whichever side comes second
+        receiver.join();
+      },
+      expected);
+}
+
 // ---- range-for over element types that recv() handles ----------------------------------------
 
 // Copyable, not assignable (a const member), not default-constructible.

@@ -111,10 +111,11 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 /// T may be move-only and need not be default-constructible. Values are moved in and out. A T
 /// whose move constructor throws inside the channel (into or out of its buffer, or in a
 /// hand-off: under the channel's lock, or inside the lock-free ring's publication of a value)
-/// terminates the program, and one that blocks there (a goro call that parks) is not allowed;
-/// one that throws as a
-/// received value is moved out to the caller destroys that value and propagates, the receive
-/// having happened (the value is consumed, and the channel is as after any receive).
+/// ends the program with goro's fatal error ("a channel element's move constructor threw
+/// inside the channel: " and the exception's what()), and one that blocks there (a goro call
+/// that parks) is not allowed; one that throws as a received value is moved out to the caller
+/// destroys that value and propagates, the receive having happened (the value is consumed, and
+/// the channel is as after any receive).
 ///
 /// Operations are const: they act on the shared channel, not on the handle (as a Go channel
 /// value is used by copy).

@@ -20,11 +20,13 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 #include "goro/chan.hpp"
 #include "goro/detail/check.hpp"
 #include "goro/detail/thread_safety.hpp"
 #include "goro/errors.hpp"
+#include "platform/fatal.hpp"
 #include "sched/scheduler.hpp"
 #include "sched/worker.hpp"
 
@@ -70,6 +72,16 @@ bool ring_wanted(std::size_t capacity, std::size_t elem_size) noexcept {
 }  // namespace
 
 // ---- what a handle calls (goro/detail/chan_core.hpp) ----------------------------------------
+
+void element_move_threw() noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    fatal("a channel element's move constructor threw inside the channel: %s", e.what());
+  } catch (...) {
+    fatal("a channel element's move constructor threw inside the channel: not a std::exception");
+  }
+}
 
 chan_core* make_chan(std::size_t capacity, const elem_ops& ops) {
   return new chan_core(capacity, ops);

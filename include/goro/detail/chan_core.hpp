@@ -27,11 +27,27 @@ struct elem_ops {
   bool trivial;
 };
 
+// Ends the program in goro's fatal format, naming the exception being handled: a channel
+// element's move constructor threw inside the channel, where the operation can be neither
+// finished nor undone (chan<T> says where). Call only from a catch handler.
+[[noreturn]] void element_move_threw() noexcept;
+
+template <class T>
+void move_element(void* dst, void* src) noexcept {
+  if constexpr (std::is_nothrow_move_constructible_v<T>) {
+    ::new (dst) T(std::move(*static_cast<T*>(src)));
+  } else {
+    try {
+      ::new (dst) T(std::move(*static_cast<T*>(src)));
+    } catch (...) {
+      element_move_threw();
+    }
+  }
+}
+
 template <class T>
 inline constexpr elem_ops elem_ops_for{
-    sizeof(T), alignof(T),
-    [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
-    [](void* p) noexcept { static_cast<T*>(p)->~T(); },
+    sizeof(T), alignof(T), move_element<T>, [](void* p) noexcept { static_cast<T*>(p)->~T(); },
     std::is_trivially_copyable_v<T>&& std::is_trivially_destructible_v<T>};
 
 enum class chan_result { ok, closed, would_block, timed_out, cancelled };
