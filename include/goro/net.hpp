@@ -191,11 +191,14 @@ conn dial(std::string_view network, std::string_view address, std::stop_token st
 /// The general dial: gives up at `deadline` (std::errc::timed_out) or on a stop request.
 conn dial_limited(std::string_view network, std::string_view address,
                   goro::detail::clock::time_point deadline, std::stop_token stop);
-/// As dial, failing with std::errc::timed_out if not connected within `timeout`.
+/// As dial, failing with std::errc::timed_out if not connected within `timeout`. A zero
+/// timeout means none, as Go's DialTimeout reads it; a negative one has already passed.
 template <class Rep, class Period>
 conn dial(std::string_view network, std::string_view address,
           std::chrono::duration<Rep, Period> timeout, std::stop_token stop = {}) {
-  return dial_limited(network, address, goro::detail::deadline_after(timeout), std::move(stop));
+  const auto deadline = timeout == timeout.zero() ? goro::detail::clock::time_point::max()
+                                                  : goro::detail::deadline_after(timeout);
+  return dial_limited(network, address, deadline, std::move(stop));
 }
 
 /// Waits until `fd`, a descriptor some other library owns, is readable (writable): for

@@ -186,6 +186,13 @@ std::string format_address(const sockaddr* sa, socklen_t size) {
     }
     case AF_INET6: {
       const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+      // An IPv4 peer of a dual-stack socket, ::ffff:a.b.c.d, reads as a.b.c.d:port, as Go's
+      // IP.String gives it (a server's log, or a limit keyed on the client's address, sees
+      // the same text whichever socket the connection came through).
+      if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        ::inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text);
+        return std::string(text) + ":" + std::to_string(ntohs(in6->sin6_port));
+      }
       ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
       return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6->sin6_port));
     }

@@ -65,7 +65,9 @@ std::shared_ptr<epoll_poller> epoll_poller::of(scheduler& sched) {
 
 void epoll_poller::add(int fd, poll_record& r) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // EPOLLPRI: TCP urgent data, after which a short read is no sign of a drained socket
+  // (poll_record::not_drained_by_short).
+  ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   {
     lock_guard lock(r.lock);
     ev.data.u64 = r.tag();
@@ -233,9 +235,9 @@ void epoll_poller::poll(clock::time_point until) noexcept {
     lock_guard lock(r.lock);
     if (r.seq != static_cast<std::uint32_t>(tag >> 32)) continue;  // a closed descriptor's
     const bool hang_up = (flags & (EPOLLHUP | EPOLLERR)) != 0;
-    if ((flags & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-      const bool read_hang_up = hang_up || (flags & EPOLLRDHUP) != 0;
-      if (waiter* w = r.signal(io_direction::read, read_hang_up)) wake[woken++] = w;
+    if ((flags & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+      const bool read_sticky = hang_up || (flags & (EPOLLRDHUP | EPOLLPRI)) != 0;
+      if (waiter* w = r.signal(io_direction::read, read_sticky)) wake[woken++] = w;
     }
     if ((flags & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
       if (waiter* w = r.signal(io_direction::write, hang_up)) wake[woken++] = w;

@@ -62,7 +62,7 @@ void release_poll_record(poll_record& r) noexcept {
     r.sides[0] = {};
     r.sides[1] = {};
     for (auto& d : r.drained) d.store(false, std::memory_order_relaxed);  // under r.lock
-    r.hung_up[0] = r.hung_up[1] = false;
+    r.not_drained_by_short[0] = r.not_drained_by_short[1] = false;
   }
   record_pool& p = pool();
   std::lock_guard lock(p.mu);

@@ -46,11 +46,12 @@ struct poll_record {
   // last call drained the direction with no event since.
   std::atomic<std::uint32_t> ticks[2] = {};
   std::atomic<bool> drained[2] = {};
-  // Per direction, under lock: the peer hung up, or an error is pending (EPOLLRDHUP, EPOLLHUP,
-  // EPOLLERR). Sticky: a short read then does not mean drained, since the end of stream or the
-  // error is still to be read, and no further edge will announce it (Tokio keeps READ_CLOSED
-  // apart from READABLE for the same reason).
-  bool hung_up[2] GORO_GUARDED_BY(lock) = {};
+  // Per direction, under lock, sticky: a short call no longer means drained, since what is
+  // left will come with no further edge. Set when the peer hung up or an error is pending
+  // (EPOLLRDHUP, EPOLLHUP, EPOLLERR: the end of stream or the error is still to be read; Tokio
+  // keeps READ_CLOSED apart from READABLE for the same reason), and when TCP urgent data came
+  // (EPOLLPRI: a read stops short at the urgent mark, with the rest of the stream behind it).
+  bool not_drained_by_short[2] GORO_GUARDED_BY(lock) = {};
   std::uint32_t index = 0;           // its place in the pool; fixed
   poll_record* next_free = nullptr;  // the pool's free list, under the pool's mutex
 
@@ -59,12 +60,12 @@ struct poll_record {
   // The 64-bit tag of its epoll events: sequence (high half), index (low half).
   std::uint64_t tag() GORO_REQUIRES(lock) { return std::uint64_t{seq} << 32 | index; }
 
-  // The poller's half: direction `d` is ready (and, if `hang_up`, will stay so: the peer hung
-  // up or an error is pending). Returns the waiter to unpark (claimed and taken out), or null,
-  // keeping the edge in `ready`.
-  waiter* signal(io_direction d, bool hang_up) GORO_REQUIRES(lock) {
+  // The poller's half: direction `d` is ready (and, if `sticky`, a short call on it no longer
+  // means drained: see not_drained_by_short). Returns the waiter to unpark (claimed and taken
+  // out), or null, keeping the edge in `ready`.
+  waiter* signal(io_direction d, bool sticky) GORO_REQUIRES(lock) {
     const int i = static_cast<int>(d);
-    if (hang_up) hung_up[i] = true;
+    if (sticky) not_drained_by_short[i] = true;
     // Written only under lock (hence the plain load); release pairs with tick()'s acquire. A
     // stale read of `drained` by a call is harmless either way: true sends it to wait(), which
     // finds `ready` under lock; false costs one system call that says EAGAIN.
@@ -81,13 +82,14 @@ struct poll_record {
   }
 
   // A call's system call on `d` came back short (read less than asked, wrote less than
-  // given): unless an event came since `tick` (read before the call) or the peer hung up, the
+  // given): unless an event came since `tick` (read before the call) or the direction is
+  // sticky (not_drained_by_short), the
   // direction is drained, and the next call waits without trying, as Tokio's clear_readiness.
   // An edge kept in `ready` is then stale too: it came before the call that drained it.
   void note_drained(io_direction d, std::uint32_t tick) GORO_REQUIRES(lock) {
     const int i = static_cast<int>(d);
     // Relaxed: under lock, as every write of both (see signal()).
-    if (hung_up[i] || ticks[i].load(std::memory_order_relaxed) != tick) return;
+    if (not_drained_by_short[i] || ticks[i].load(std::memory_order_relaxed) != tick) return;
     drained[i].store(true, std::memory_order_relaxed);
     side(d).ready = false;
   }
