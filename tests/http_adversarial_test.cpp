@@ -804,6 +804,84 @@ TEST_F(HttpAdversarial, NoBodyFor204And304) {
   });
 }
 
+// What Go's server does with a handler's own framing wishes (found by session 12's audit): a
+// handler's "Connection: close" closes the connection after its answer; a HEAD handler of its
+// own may say the GET's Content-Length; a status out of range is the handler's error (500,
+// and close); a 1xx goes out as an informational response, then a 200 for what it gave.
+TEST_F(HttpAdversarial, HandlersFramingWishesAsInGo) {
+  run([] {
+    http::router r = routes();
+    r.get("/closing", [](const http::request&, http::response& res) {
+      res.body = "bye";
+      res.headers.set("Connection", "Close");
+    });
+    r.handle("HEAD", "/sized", [](const http::request&, http::response& res) {
+      res.headers.set("Content-Length", "1234");
+    });
+    r.get("/status", [](const http::request& req, http::response& res) {
+      res.status = std::stoi(std::string(req.query("code").value_or("200")));
+      res.body = "body";
+    });
+    counting_server s(std::move(r));
+    {
+      goro::net::conn c = dial(s.address());
+      c.write(
+          as_view("GET /closing HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const std::string answer = read_all(c);  // ends only if the server closes
+      EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK");
+      EXPECT_NE(lower(answer).find("\r\nconnection: close\r\n"), std::string::npos) << answer;
+      EXPECT_EQ(count_of(answer, "HTTP/1.1 "), 1u) << answer;
+    }
+    {
+      const std::string answer = lower(
+          round_trip(s.address(), "HEAD /sized HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      EXPECT_NE(answer.find("\r\ncontent-length: 1234\r\n"), std::string::npos) << answer;
+      EXPECT_EQ(answer.substr(answer.size() - 4), "\r\n\r\n") << "a HEAD answer has no body";
+    }
+    for (const char* code : {"99", "1000", "-1"}) {
+      const std::string answer = round_trip(
+          s.address(), "GET /status?code=" + std::string(code) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+      EXPECT_EQ(status_line(answer), "HTTP/1.1 500 Internal Server Error") << code;
+    }
+    {
+      const std::string answer = round_trip(
+          s.address(), "GET /status?code=103 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      EXPECT_EQ(status_line(answer), "HTTP/1.1 103 Early Hints") << answer;
+      const std::size_t final_at = answer.find("\r\n\r\nHTTP/1.1 200 OK\r\n");
+      EXPECT_NE(final_at, std::string::npos) << answer;
+      EXPECT_EQ(answer.substr(answer.size() - 4), "body") << answer;
+    }
+  });
+}
+
+// RFC 9112 3.2, as Go's server: an HTTP/1.1 request without Host, or any with two, is answered
+// 400; an expectation other than 100-continue, 417 (RFC 9110 10.1.1). Found by session 12's
+// audit (they got 200).
+TEST_F(HttpAdversarial, HostMissingOrRepeatedAndUnknownExpectations) {
+  run([] {
+    counting_server s(routes());
+    EXPECT_EQ(status_line(round_trip(s.address(), "GET /ok HTTP/1.1\r\n\r\n")),
+              "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(
+        status_line(round_trip(s.address(), "GET /ok HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n")),
+        "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(
+        status_line(round_trip(s.address(), "GET /ok HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n")),
+        "HTTP/1.1 400 Bad Request");
+    EXPECT_EQ(status_line(round_trip(s.address(), "GET /ok HTTP/1.0\r\n\r\n")), "HTTP/1.1 200 OK");
+    EXPECT_EQ(
+        status_line(round_trip(s.address(), "GET /ok HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n")),
+        "HTTP/1.1 417 Expectation Failed");
+    // 100-continue in any case is met (the body came with the header here: no 100 needed).
+    const std::string continued =
+        round_trip(s.address(),
+                   "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
+                   "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
+    EXPECT_EQ(continued.find(" 417 "), std::string::npos) << continued;
+    EXPECT_NE(continued.find("HTTP/1.1 200 OK\r\n"), std::string::npos) << continued;
+  });
+}
+
 // RFC 9112 5.1: whitespace between a field name and the colon MUST be rejected with 400; a
 // Transfer-Encoding other than chunked last cannot frame a request (400 or 501, and close).
 TEST_F(HttpAdversarial, FieldSyntaxAndUnknownCodings) {

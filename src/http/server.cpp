@@ -22,6 +22,7 @@
 #include <exception>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -115,6 +116,34 @@ void close_gracefully(net::conn& c) noexcept {
   c.close();
 }
 
+// Whether a Connection field's value lists `token` (comma-separated, any case).
+bool lists_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (detail::is_name(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The error status a parsed request must be answered with before any handler sees it, or 0:
+// Go's server checks the same. An HTTP/1.1 request names its host once (RFC 9112, 3.2: 400
+// otherwise), and one of 1.0 at most once; an expectation other than 100-continue cannot be
+// met (RFC 9110, 10.1.1: 417).
+int request_error(const detail::parsed_message& m) {
+  int hosts = 0;
+  for (const auto& [name, value] : m.headers) {
+    if (detail::is_name(name, "host")) ++hosts;
+    if (detail::is_name(name, "expect") && !detail::is_name(value, "100-continue")) return 417;
+  }
+  if (hosts > 1 || (hosts == 0 && !m.http10)) return 400;
+  return 0;
+}
+
 void write_error(net::conn& c, int status, const server_options& opts) {
   response res{status, {}, std::string(reason_phrase(status))};
   res.headers.set("Content-Type", "text/plain");
@@ -150,12 +179,20 @@ void server::serve(net::listener& ln, std::stop_token stop) {
       break;
     }
     connections.add(1);
-    goro::go(
-        [this, &connections, stop](net::conn conn) {
-          serve_conn(std::move(conn), stop);
-          connections.done();
-        },
-        std::move(c));
+    try {
+      goro::go(
+          [this, &connections, stop](net::conn conn) {
+            serve_conn(std::move(conn), stop);
+            connections.done();
+          },
+          std::move(c));
+    } catch (...) {
+      // No fiber for it (out of memory for a stack): the running connections still hold
+      // `connections`, so serve waits for them below before it rethrows.
+      connections.done();
+      failure = std::current_exception();
+      break;
+    }
   }
   ln.close();
   connections.wait();
@@ -206,14 +243,25 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
       }
 
       detail::parsed_message& m = parser.message();
+      if (const int status = request_error(m); status != 0) {
+        write_error(c, status, opts);
+        break;
+      }
       request req{std::move(m.method), std::move(m.target), std::move(m.headers), std::move(m.body),
                   peer};
       response res;
       bool keep_alive = m.keep_alive;
       try {
         routes_->dispatch(req, res);
+        // A status out of range is the handler's error, as Go's WriteHeader panics on one.
+        if (res.status < 100 || res.status > 999) throw std::out_of_range("response status");
       } catch (...) {
         res = response{500, {}, "internal server error"};
+        keep_alive = false;
+      }
+      // A handler that says "Connection: close" has the connection closed after its answer.
+      if (const auto connection = res.headers.get("Connection");
+          connection && lists_token(*connection, "close")) {
         keep_alive = false;
       }
       // After a stop request, the request that was in flight is answered and the connection

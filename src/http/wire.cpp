@@ -19,16 +19,6 @@ void append_number(std::string& out, std::size_t n) {
   out.append(digits, r.ptr);
 }
 
-bool is_name(std::string_view a, std::string_view lower) noexcept {
-  if (a.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 // A field whose name is not a token is dropped, and a CR or LF in a value becomes a space, so
 // that no field can end the header section early or add fields or a message of its own
 // (response splitting, request smuggling); Go's Header.Write does the same.
@@ -45,6 +35,16 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
 }
 
 }  // namespace
+
+bool is_name(std::string_view a, std::string_view lower) noexcept {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
 
 std::string_view http_date() {
   // Per thread, and read and written without a switch in between, so a fiber that migrates
@@ -64,26 +64,55 @@ std::string_view http_date() {
 
 void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
                     bool http10) {
+  int status = res.status;
+  // A 1xx from a handler goes out as an informational response with the handler's fields, and
+  // what it gave then follows as a 200, as Go's server sends a WriteHeader(1xx) and the body
+  // written after it.
+  if (status >= 100 && status < 200) {
+    out.append("HTTP/1.1 ");
+    append_number(out, static_cast<std::size_t>(status));
+    out.push_back(' ');
+    out.append(reason_phrase(status));
+    out.append("\r\n");
+    for (const auto& [name, value] : res.headers) {
+      if (!is_name(name, "content-length") && !is_name(name, "connection") &&
+          !is_name(name, "transfer-encoding")) {
+        append_field(out, name, value);
+      }
+    }
+    out.append("\r\n");
+    status = 200;
+  }
   out.append("HTTP/1.1 ");
-  append_number(out, static_cast<std::size_t>(res.status));
+  append_number(out, static_cast<std::size_t>(status));
   out.push_back(' ');
-  out.append(reason_phrase(res.status));
+  out.append(reason_phrase(status));
   out.append("\r\n");
   bool has_date = false;
+  std::string_view declared_length;
   for (const auto& [name, value] : res.headers) {
-    if (is_name(name, "content-length") || is_name(name, "connection") ||
-        is_name(name, "transfer-encoding")) {
+    if (is_name(name, "content-length")) {
+      declared_length = value;
       continue;
     }
+    if (is_name(name, "connection") || is_name(name, "transfer-encoding")) continue;
     has_date = has_date || is_name(name, "date");
     append_field(out, name, value);
   }
   if (!has_date) append_field(out, "Date", http_date());
-  const bool bodiless =
-      (res.status >= 100 && res.status < 200) || res.status == 204 || res.status == 304;
+  const bool bodiless = status == 204 || status == 304;
   if (!bodiless) {
     out.append("Content-Length: ");
-    append_number(out, res.body.size());
+    // The answer to a HEAD request from a handler of its own that gave no body may say how
+    // long the GET's would be, as in Go; otherwise the body says it.
+    const bool declared = head_only && res.body.empty() && !declared_length.empty() &&
+                          declared_length.size() < 20 &&
+                          declared_length.find_first_not_of("0123456789") == std::string_view::npos;
+    if (declared) {
+      out.append(declared_length);
+    } else {
+      append_number(out, res.body.size());
+    }
     out.append("\r\n");
   }
   if (!keep_alive) {
