@@ -288,6 +288,49 @@ TEST(TimerTest, TickerRejectsNonPositivePeriods) {
 // A ticker destroyed while a worker is inside its fire(), which re-arms it: the worker must
 // not touch the freed ticker afterwards (AddressSanitizer reports a heap-use-after-free in
 // timer_heap::fire_due otherwise, ThreadSanitizer a race with the delete).
+// Go's runtime serialises Reset and Stop of one timer called at once (several goroutines
+// resetting a shared watchdog). Two threads reset one timer, and one ticker, at the same moment,
+// round after round, and stop them after each round: nothing may stay queued. Before session 12
+// both resets queued the entry, stop() removed one copy and the other fired after it (and read
+// freed memory once the timer was destroyed). The deadline is far beyond a round's length, so
+// only a copy left queued can deliver; the final wait, past it, shows that none did.
+TEST(TimerTest, ConcurrentResetsAndStopLeaveNothingQueued) {
+  constexpr int rounds = 20000;
+  constexpr auto due = 200ms;
+  goro::timer t(1h);
+  goro::ticker k(1h);
+  std::atomic<int> arrived{0};
+  std::atomic<int> finished{0};
+  // Both sides arrive, then both reset at once.
+  const auto round_of = [&](int round) {
+    arrived.fetch_add(1);
+    while (arrived.load() < 2 * (round + 1)) {
+    }
+    (void)t.reset(due);
+    k.reset(due);
+    finished.fetch_add(1);
+  };
+  std::thread other([&] {
+    for (int round = 0; round < rounds; ++round) {
+      round_of(round);
+      while (finished.load() < 2 * (round + 1)) {  // the stops below come first
+      }
+    }
+  });
+  for (int round = 0; round < rounds; ++round) {
+    round_of(round);
+    while (finished.load() < 2 * (round + 1)) {
+    }
+    (void)t.stop();
+    k.stop();
+  }
+  other.join();
+  EXPECT_EQ(chan_of(t).recv_for(due + 100ms).status, chan_status::timeout)
+      << "a timer fired after its stop()";
+  EXPECT_EQ(chan_of(k).recv_for(due + 100ms).status, chan_status::timeout)
+      << "a ticker ticked after its stop()";
+}
+
 TEST(TimerTest, TickerDestroyedWhileFiring) {
   for (int i = 0; i < 20000; ++i) {
     goro::ticker tk(std::chrono::microseconds(1));

@@ -25,10 +25,12 @@ void sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
   sleep_until(detail::deadline_after(d));
 }
 
-/// Sleeps until `deadline` on any clock, by converting it to the steady clock once.
+/// Sleeps until `deadline` on any clock, by converting it to the steady clock once: a deadline
+/// passed (even the clock's min()) returns at once, one beyond the steady clock's range (its
+/// max()) sleeps for good.
 template <class Clock, class Duration>
 void sleep_until(std::chrono::time_point<Clock, Duration> deadline) noexcept {
-  sleep_for(deadline - Clock::now());
+  sleep_until(detail::deadline_at(deadline));
 }
 
 /// As sleep_until, but wakes early when `stop` is requested: true if the deadline was

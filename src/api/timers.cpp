@@ -21,6 +21,7 @@
 
 #include "goro/detail/deadline.hpp"
 #include "goro/detail/spawn.hpp"
+#include "goro/detail/spinlock.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/timer.hpp"
 #include "sched/scheduler.hpp"
@@ -31,24 +32,32 @@ struct timer_state : timer_entry {
   time_channel ch{1};
   clock::duration period{};  // zero for one-shot timers
   std::shared_ptr<timer_binding> binding = current_or_default_scheduler().binding();
+  // Serialises start, stop and reset of this timer when fibers or threads call them at once,
+  // as Go's runtime serialises its timers' Reset and Stop. Without it two resets both queued
+  // the entry, and stop() then left one copy to fire, and to touch the freed state after the
+  // timer's destruction (TimerTest.ConcurrentResetsAndStopLeaveNothingQueued). Held across a
+  // heap operation and at most a fire's wait: short, never across a park.
+  spinlock control;
 
   // Queues the entry (idle) to fire `d` from now, then every `every` if that is positive.
   // Throws std::logic_error, naming `operation`, once the runtime is gone.
   void start(clock::duration d, clock::duration every, const char* operation) {
-    const std::shared_lock lock(binding->mu);
-    if (binding->sched == nullptr) {
-      throw std::logic_error(std::string(operation) + ": the runtime it was made on is destroyed");
-    }
-    if (binding->sched->stopped()) refuse_stopped_runtime(*binding->sched, operation);
-    period = every;
-    when = deadline_after(d);
-    binding->sched->add_timer(*this);
+    const std::lock_guard serial(control);
+    start_locked(d, every, operation);
   }
 
   // True if the entry was queued and now will not fire; waits out a fire in progress.
   bool stop() noexcept {
-    const std::shared_lock lock(binding->mu);
-    return binding->sched != nullptr && binding->sched->remove_timer(*this);
+    const std::lock_guard serial(control);
+    return stop_locked();
+  }
+
+  // stop(), then start(), as one step: returns what stop() would.
+  bool reset(clock::duration d, clock::duration every, const char* operation) {
+    const std::lock_guard serial(control);
+    const bool was_active = stop_locked();
+    start_locked(d, every, operation);
+    return was_active;
   }
 
   static bool on_fire(timer_entry& e) noexcept {
@@ -59,6 +68,23 @@ struct timer_state : timer_entry {
     self.when = saturating_add(self.when, self.period);
     if (self.when <= now) self.when = saturating_add(now, self.period);  // missed ticks are dropped
     return true;
+  }
+
+ private:
+  void start_locked(clock::duration d, clock::duration every, const char* operation) {
+    const std::shared_lock lock(binding->mu);
+    if (binding->sched == nullptr) {
+      throw std::logic_error(std::string(operation) + ": the runtime it was made on is destroyed");
+    }
+    if (binding->sched->stopped()) refuse_stopped_runtime(*binding->sched, operation);
+    period = every;
+    when = deadline_after(d);
+    binding->sched->add_timer(*this);
+  }
+
+  bool stop_locked() noexcept {
+    const std::shared_lock lock(binding->mu);
+    return binding->sched != nullptr && binding->sched->remove_timer(*this);
   }
 };
 
@@ -124,9 +150,7 @@ const time_channel& timer::c() const noexcept { return state_->ch; }
 bool timer::stop() noexcept { return state_->stop(); }
 
 bool timer::reset(clock::duration d) {
-  const bool was_active = stop();
-  state_->start(d, clock::duration::zero(), "goro::timer::reset");
-  return was_active;
+  return state_->reset(d, clock::duration::zero(), "goro::timer::reset");
 }
 
 ticker::ticker(clock::duration period) : state_(new detail::timer_state) {
@@ -145,8 +169,7 @@ void ticker::stop() noexcept { (void)state_->stop(); }
 
 void ticker::reset(clock::duration period) {
   detail::require_positive(period, "goro::ticker::reset");
-  stop();
-  state_->start(period, period, "goro::ticker::reset");
+  (void)state_->reset(period, period, "goro::ticker::reset");
 }
 
 }  // namespace goro
