@@ -34,6 +34,14 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append("\r\n");
 }
 
+void append_status_line(std::string& out, int status) {
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::size_t>(status));
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n");
+}
+
 }  // namespace
 
 bool is_name(std::string_view a, std::string_view lower) noexcept {
@@ -45,6 +53,16 @@ bool is_name(std::string_view a, std::string_view lower) noexcept {
   }
   return true;
 }
+
+namespace {
+
+// The fields a response's framing rests on, which the server writes itself.
+bool server_owned(std::string_view name) noexcept {
+  return is_name(name, "content-length") || is_name(name, "connection") ||
+         is_name(name, "transfer-encoding");
+}
+
+}  // namespace
 
 std::string_view http_date() {
   // Per thread, and read and written without a switch in between, so a fiber that migrates
@@ -69,33 +87,19 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
   // what it gave then follows as a 200, as Go's server sends a WriteHeader(1xx) and the body
   // written after it.
   if (status >= 100 && status < 200) {
-    out.append("HTTP/1.1 ");
-    append_number(out, static_cast<std::size_t>(status));
-    out.push_back(' ');
-    out.append(reason_phrase(status));
-    out.append("\r\n");
+    append_status_line(out, status);
     for (const auto& [name, value] : res.headers) {
-      if (!is_name(name, "content-length") && !is_name(name, "connection") &&
-          !is_name(name, "transfer-encoding")) {
-        append_field(out, name, value);
-      }
+      if (!server_owned(name)) append_field(out, name, value);
     }
     out.append("\r\n");
     status = 200;
   }
-  out.append("HTTP/1.1 ");
-  append_number(out, static_cast<std::size_t>(status));
-  out.push_back(' ');
-  out.append(reason_phrase(status));
-  out.append("\r\n");
+  append_status_line(out, status);
   bool has_date = false;
   std::string_view declared_length;
   for (const auto& [name, value] : res.headers) {
-    if (is_name(name, "content-length")) {
-      declared_length = value;
-      continue;
-    }
-    if (is_name(name, "connection") || is_name(name, "transfer-encoding")) continue;
+    if (is_name(name, "content-length")) declared_length = value;
+    if (server_owned(name)) continue;
     has_date = has_date || is_name(name, "date");
     append_field(out, name, value);
   }
