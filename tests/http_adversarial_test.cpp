@@ -1547,6 +1547,86 @@ TEST_F(HttpAdversarial, ClientHonoursConnectionClose) {
   });
 }
 
+// Bytes that arrive on an idle pooled connection were not asked for (here a 408 that a server
+// sends before it closes an idle connection): the connection is dropped, never read as the
+// next request's answer, and the request goes on a new one.
+TEST_F(HttpAdversarial, ClientDropsAnIdleConnectionThatReceivedBytes) {
+  run([] {
+    goro::chan<int> first_read(1);
+    goro::chan<int> closed(1);
+    scripted_server s([&](goro::net::conn& c, int k) {
+      read_request_head(c);
+      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nconn" + std::to_string(k)));
+      if (k != 1) {
+        read_all(c);
+        return;
+      }
+      first_read.recv();
+      c.write(
+          as_view("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                  "Connection: close\r\n\r\n"));
+      c.close();
+      closed.send(1);
+    });
+    {
+      http::client cl;
+      EXPECT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "conn1");
+      first_read.send(1);
+      closed.recv();
+      const http::response r = cl.get(s.url("/"), clock_type::now() + 5s);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "conn2");
+    }
+    EXPECT_EQ(s.accepted(), 2);
+  });
+}
+
+// The pooled connection closes after taking a request and before answering. A request that
+// may be replayed (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key) is sent again
+// on a new connection; a POST is not: the server may have acted on it (Go's rule).
+TEST_F(HttpAdversarial, ClientRetriesOnlyReplayableRequests) {
+  run([] {
+    struct outcome {
+      const char* method;
+      const char* key;  // an Idempotency-Key field's name, or nullptr
+      bool retried;
+    };
+    for (const outcome o :
+         {outcome{"POST", nullptr, false}, outcome{"PATCH", nullptr, false},
+          outcome{"GET", nullptr, true}, outcome{"OPTIONS", nullptr, true},
+          outcome{"POST", "Idempotency-Key", true}, outcome{"DELETE", "X-Idempotency-Key", true}}) {
+      std::atomic<int> requests{0};
+      scripted_server s([&](goro::net::conn& c, int k) {
+        for (int i = 0;; ++i) {
+          if (read_request_head(c).empty()) return;
+          requests.fetch_add(1);
+          if (k == 1 && i == 1) {
+            c.close();  // the second request unanswered
+            return;
+          }
+          c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        }
+      });
+      {
+        http::client cl;
+        ASSERT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "ok");
+        http::request req;
+        req.method = o.method;
+        if (o.key != nullptr) req.headers.set(o.key, "k1");
+        bool answered = false;
+        try {
+          answered = cl.send(s.url("/"), req, clock_type::now() + 5s).body == "ok";
+        } catch (const std::system_error& e) {
+          EXPECT_NE(e.code(), std::errc::timed_out) << o.method;
+        }
+        EXPECT_EQ(answered, o.retried) << o.method;
+      }
+      EXPECT_EQ(requests.load(), o.retried ? 3 : 2) << o.method;
+      EXPECT_EQ(s.accepted(), o.retried ? 2 : 1) << o.method;
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics.
 

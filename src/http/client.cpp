@@ -7,8 +7,11 @@
 // Invariants: a connection is in the pool only when idle (its last response was read whole,
 // nothing else was sent on it, it had no deadline left set) and the pool holds at most
 // max_idle_per_host per host. A request holds its connection alone from take to put.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <mutex>
@@ -225,16 +228,38 @@ bool has_token(const header_fields& headers, std::string_view name, std::string_
   return false;
 }
 
+// Whether `req` may be sent again after its connection failed having perhaps delivered it:
+// Go's Request.isReplayable. The body is a string, so it can always be sent again.
+bool replayable(const request& req) {
+  return req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" ||
+         req.method == "TRACE" || req.headers.contains("Idempotency-Key") ||
+         req.headers.contains("X-Idempotency-Key");
+}
+
 [[noreturn]] void throw_bad_message(const char* what) {
   throw std::system_error(std::make_error_code(std::errc::bad_message),
                           std::string("goro::http::client: ") + what);
 }
 
 // A pooled connection that the server closed while it was idle fails its next request with
-// one of these before any byte of an answer; such a request is sent again on a new connection.
+// one of these before any byte of an answer; a replayable request is then sent again on a new
+// connection.
 bool stale_connection(const std::error_code& code) {
   return code == std::errc::connection_reset || code == std::errc::broken_pipe ||
          code == std::errc::connection_aborted;
+}
+
+// Whether an idle connection can carry a request: nothing has arrived on it since its last
+// answer was read whole. Bytes there were never asked for (a server's 408 before it closes
+// the connection, say) and would pass for the next answer; an end of stream or an error
+// means the server closed it. A peek that does not wait, as Go's transport checks in its
+// read loop; the poller is not involved, and the bytes stay for no one to read.
+bool quiet(const net::conn& c) {
+  std::byte b;
+  for (;;) {
+    if (::recv(c.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) return false;
+    if (errno != EINTR) return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
 }
 
 }  // namespace
@@ -247,17 +272,21 @@ struct client::pool {
   goro::mutex mu;
   std::unordered_map<std::string, std::vector<idle_conn>> idle;  // guarded by mu
 
+  // The most recently used idle connection to `host` that is younger than `max_idle` and
+  // quiet(); those it passes over are closed.
   std::optional<net::conn> take(const std::string& host, std::chrono::milliseconds max_idle) {
-    std::lock_guard lock(mu);
-    const auto it = idle.find(host);
-    if (it == idle.end()) return std::nullopt;
-    const clock::time_point now = clock::now();
-    while (!it->second.empty()) {
-      idle_conn ic = std::move(it->second.back());
-      it->second.pop_back();
-      if (max_idle.count() == 0 || now - ic.since < max_idle) return std::move(ic.c);
+    for (;;) {
+      idle_conn ic;
+      {
+        std::lock_guard lock(mu);
+        const auto it = idle.find(host);
+        if (it == idle.end() || it->second.empty()) return std::nullopt;
+        ic = std::move(it->second.back());
+        it->second.pop_back();
+      }
+      if (max_idle.count() != 0 && clock::now() - ic.since >= max_idle) continue;
+      if (quiet(ic.c)) return std::move(ic.c);
     }
-    return std::nullopt;
   }
 
   void put(const std::string& host, net::conn c, std::size_t max_per_host) {
@@ -308,18 +337,23 @@ response client::send(std::string_view url, request req, net::deadline_time dead
   std::string out;
   detail::write_request(out, req, host);
   const bool head = req.method == "HEAD";
+  const bool may_replay = replayable(req);
   const bool close_after = has_token(req.headers, "Connection", "close");
   detail::message_parser parser(detail::message_parser::kind::response,
                                 {options_.max_header_bytes, options_.max_body_bytes});
   for (int attempt = 0;; ++attempt) {
     std::optional<net::conn> pooled =
         attempt == 0 ? pool_->take(t.dial, options_.idle_timeout) : std::nullopt;
-    const bool reused = pooled.has_value();
+    // A stale pooled connection (closed by the server after take() looked at it) may have
+    // taken the request before it closed: only a replayable request goes again, once, on a
+    // new connection.
+    const bool retry_if_stale = pooled.has_value() && may_replay;
     // Connect: a new connection gives up at the deadline or on a stop request.
-    net::conn c = reused ? std::move(*pooled) : net::dial_limited("tcp", t.dial, deadline, stop);
+    net::conn c = pooled ? std::move(*pooled) : net::dial_limited("tcp", t.dial, deadline, stop);
     c.set_deadline(deadline);
     detail::conn_buffer in;
     parser.reset(head);
+    bool answered = false;  // a byte of an answer came, an interim one included
     try {
       // Send; then wait for the answer's first byte and read the rest.
       c.write(std::as_bytes(std::span(out.data(), out.size())), stop);
@@ -331,15 +365,17 @@ response client::send(std::string_view url, request req, net::deadline_time dead
         }
         if (parser.state() != detail::parse_state::need_more) break;
         if (in.fill(c, &stop) == 0) {
-          if (!parser.started() && reused && attempt == 0) break;  // stale: retried below
+          if (!answered && retry_if_stale) break;  // retried below
+          if (!answered) throw_bad_message("the connection closed before any answer");
           if (parser.finish() != detail::parse_state::done) {
             throw_bad_message("the connection closed before the response ended");
           }
           break;
         }
+        answered = true;
       }
     } catch (const std::system_error& e) {
-      if (reused && attempt == 0 && !parser.started() && stale_connection(e.code())) continue;
+      if (retry_if_stale && !answered && stale_connection(e.code())) continue;
       throw;
     }
     if (parser.state() == detail::parse_state::need_more) continue;  // the stale case

@@ -55,8 +55,11 @@ class client {
   /// holds (they are dropped; "Transfer-Encoding: chunked" asks for the body chunk-encoded). A
   /// "Connection: close" is sent and the connection closed after the answer.
   ///
-  /// A request that finds its pooled connection closed by the server before any answer is
-  /// retried once on a new one.
+  /// A replayable request (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key or
+  /// X-Idempotency-Key field) that finds its pooled connection closed by the server before any
+  /// answer is sent once more on a new connection; any other request then fails, as the server
+  /// may have acted on it. An idle connection on which bytes or an end of stream arrived is
+  /// closed, never used.
   response send(std::string_view url, request req,
                 net::deadline_time deadline = net::deadline_time::max(), std::stop_token stop = {});
   /// send() of a GET.
