@@ -1627,6 +1627,46 @@ TEST_F(HttpAdversarial, ClientRetriesOnlyReplayableRequests) {
   });
 }
 
+// A default-constructed deadline is Go's zero time: no deadline.
+TEST_F(HttpAdversarial, ClientZeroDeadlineMeansNone) {
+  run([] {
+    counting_server s(routes());
+    http::client cl;
+    EXPECT_EQ(cl.get(s.url("/ok"), goro::net::deadline_time{}).body, "ok");
+    http::request post;
+    post.method = "POST";
+    post.body = "zero";
+    EXPECT_EQ(cl.send(s.url("/echo"), post, goro::net::deadline_time{}).body, "zero");
+    cl.close_idle();
+  });
+}
+
+// A 101 Switching Protocols is the final answer (RFC 9110 15.2.2), returned as Go's transport
+// returns it; the connection belongs to the other protocol now and is never pooled.
+TEST_F(HttpAdversarial, ClientReturnsSwitchingProtocols) {
+  run([] {
+    scripted_server s([](goro::net::conn& c, int k) {
+      read_request_head(c);
+      if (k == 1) {
+        c.write(
+            as_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                    "Connection: upgrade\r\n\r\nother protocol"));
+      } else {
+        c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+      }
+      read_all(c);
+    });
+    {
+      http::client cl;
+      const http::response r = cl.get(s.url("/up"), clock_type::now() + 5s);
+      EXPECT_EQ(r.status, 101);
+      EXPECT_EQ(r.headers.get("Upgrade").value_or(""), "x");
+      EXPECT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "ok");
+    }
+    EXPECT_EQ(s.accepted(), 2);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics.
 

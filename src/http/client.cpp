@@ -310,6 +310,7 @@ response client::get(std::string_view url, net::deadline_time deadline, std::sto
 
 response client::send(std::string_view url, request req, net::deadline_time deadline,
                       std::stop_token stop) {
+  if (deadline == net::deadline_time{}) deadline = net::deadline_time::max();  // Go's zero time
   // A stop requested, or a deadline passed, before the call fails it at once, as Go's
   // transport looks at its context first: each phase below tries its system call before it
   // waits, and on loopback all of them can complete without waiting, so never looking.
@@ -359,7 +360,8 @@ response client::send(std::string_view url, request req, net::deadline_time dead
       c.write(std::as_bytes(std::span(out.data(), out.size())), stop);
       for (;;) {
         in.consume(parser.parse(in.pending()));
-        if (parser.state() == detail::parse_state::done && parser.message().status / 100 == 1) {
+        if (parser.state() == detail::parse_state::done && parser.message().status / 100 == 1 &&
+            parser.message().status != 101) {
           parser.reset(head);  // an interim answer (100 Continue): the real one follows
           continue;
         }
@@ -382,7 +384,8 @@ response client::send(std::string_view url, request req, net::deadline_time dead
     if (parser.state() == detail::parse_state::failed) throw_bad_message("malformed response");
     detail::parsed_message& m = parser.message();
     response res{m.status, std::move(m.headers), std::move(m.body)};
-    if (m.keep_alive && !close_after && in.empty() && c.is_open()) {
+    // After a 101 the connection speaks another protocol, which this client does not.
+    if (m.keep_alive && !close_after && res.status != 101 && in.empty() && c.is_open()) {
       c.set_deadline(net::deadline_time::max());
       pool_->put(t.dial, std::move(c), options_.max_idle_per_host);
     }

@@ -40,8 +40,9 @@ class client {
   /// req.target) and returns the response, whatever its status. Gives up at `deadline` with
   /// std::system_error(std::errc::timed_out), or on a stop request with
   /// std::errc::operation_canceled, in any phase: connecting, sending, waiting for the answer,
-  /// reading it. Other failures (refused, reset, a malformed answer: std::errc::bad_message)
-  /// are std::system_error too.
+  /// reading it; a default-constructed deadline (Go's zero time), like max(), means none. Other
+  /// failures (refused, reset, a malformed answer: std::errc::bad_message) are
+  /// std::system_error too.
   ///
   /// Refused with std::invalid_argument before anything is sent: a URL that is not http://, has
   /// no host, a bad port, a control character anywhere (CR LF would end the request line) or a
@@ -53,7 +54,8 @@ class client {
   /// On the wire: one Host field, req.headers' (as Go's Request.Host) or else the URL's; the
   /// body framed by its own length, whatever Content-Length or Transfer-Encoding req.headers
   /// holds (they are dropped; "Transfer-Encoding: chunked" asks for the body chunk-encoded). A
-  /// "Connection: close" is sent and the connection closed after the answer.
+  /// "Connection: close" is sent and the connection closed after the answer. A 101 Switching
+  /// Protocols is returned as the answer, and its connection closed.
   ///
   /// A replayable request (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key or
   /// X-Idempotency-Key field) that finds its pooled connection closed by the server before any
