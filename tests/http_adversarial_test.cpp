@@ -28,6 +28,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -1343,6 +1344,404 @@ TEST_F(HttpAdversarial, ClientRefusesHugeResponse) {
                                after_answer::wait_for_close));
     http::client cl(http::client_options{.max_body_bytes = 1000});
     EXPECT_THROW(cl.get(srv.url(), clock_type::now() + 5s), std::system_error);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the client puts on the wire, and its pool against a server that misbehaves between
+// requests.
+
+// A server on a loopback port that runs `script` on each connection it accepts, in a fiber of
+// its own, with the connection's number (1, 2, ...) and a deadline 20 s away; a system_error
+// out of the script ends it quietly. Destroy the clients first: stop() waits for the scripts.
+class scripted_server : public goro_test::loopback_server {
+ public:
+  using script_type = std::function<void(goro::net::conn&, int)>;
+
+  explicit scripted_server(script_type script)
+      : script_(std::make_shared<script_type>(std::move(script))) {
+    done_.add(1);
+    goro::go([this] {
+      for (int k = 1;; ++k) {
+        goro::net::conn c;
+        try {
+          c = ln_.accept(stop_.get_token());
+        } catch (const std::system_error&) {
+          break;
+        }
+        accepted_.fetch_add(1);
+        done_.add(1);
+        auto shared = std::make_shared<goro::net::conn>(std::move(c));
+        goro::go([this, shared, k, script = script_] {
+          try {
+            shared->set_deadline(clock_type::now() + 20s);
+            (*script)(*shared, k);
+          } catch (const std::system_error&) {
+          }
+          done_.done();
+        });
+      }
+      ln_.close();
+      done_.done();
+    });
+  }
+  ~scripted_server() { stop(); }  // the fibers use accepted_
+
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  std::shared_ptr<script_type> script_;
+  std::atomic<int> accepted_{0};
+};
+
+// A scripted_server script: answers every request on its connection with an empty 200, after
+// sending its header section (lower-cased) to `heads`, until the client closes.
+scripted_server::script_type record_heads(goro::chan<std::string>& heads) {
+  return [&heads](goro::net::conn& c, int) {
+    for (;;) {
+      const std::string head = read_request_head(c);
+      if (head.empty()) return;
+      heads.send(head);
+      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    }
+  };
+}
+
+// The request line of a header section.
+std::string request_line(const std::string& head) { return head.substr(0, head.find("\r\n")); }
+
+// A control character anywhere in the URL (CR LF would end the request line and start a
+// second request) is refused before anything is sent, as Go's net/url refuses it.
+TEST_F(HttpAdversarial, ClientRefusesControlCharactersInTheUrl) {
+  run([] {
+    std::atomic<int> evil{0};
+    http::router r = routes();
+    r.get("/admin", [&](const http::request&, http::response&) { evil.fetch_add(1); });
+    counting_server s(std::move(r));
+    {
+      http::client cl;
+      for (const std::string& tail :
+           {std::string("x HTTP/1.1\r\nHost: a\r\n\r\nGET /admin"), std::string("x\nGET /admin"),
+            std::string("x\r"), std::string("x\ty"), std::string("x\x7f"),
+            std::string("x\0y", 3)}) {
+        bool invalid = false;
+        try {
+          cl.get(s.url("/ok?name=") + tail, clock_type::now() + 2s);
+        } catch (const std::invalid_argument&) {
+          invalid = true;
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
+        }
+        EXPECT_TRUE(invalid) << "tail of " << tail.size() << " bytes";
+      }
+      bool invalid = false;
+      try {
+        cl.get("http://" + s.address() + "\r\n/ok", clock_type::now() + 2s);
+      } catch (const std::invalid_argument&) {
+        invalid = true;
+      }
+      EXPECT_TRUE(invalid) << "a CR LF in the authority";
+    }
+    s.stop();
+    EXPECT_EQ(s.accepted(), 0) << "a request went out";
+    EXPECT_EQ(evil.load(), 0);
+  });
+}
+
+// What the client does with the rest of a URL: a space or a non-ASCII byte percent-encoded
+// (Go's EscapedPath), an escape left as it is, the fragment never sent.
+TEST_F(HttpAdversarial, ClientEscapesTheTargetAndDropsTheFragment) {
+  run([] {
+    goro::chan<std::string> heads(16);
+    scripted_server s(record_heads(heads));
+    {
+      http::client cl;
+      const std::pair<const char*, const char*> cases[] = {
+          {"/a b", "GET /a%20b HTTP/1.1"},
+          {"/a?b=1#frag", "GET /a?b=1 HTTP/1.1"},
+          {"#frag", "GET / HTTP/1.1"},
+          {"?q=a b\"<>", "GET /?q=a%20b%22%3C%3E HTTP/1.1"},
+          {"/caf\xc3\xa9", "GET /caf%C3%A9 HTTP/1.1"},
+          {"/a%2Fb/c;p=1:@!$&'()*+,=~", "GET /a%2Fb/c;p=1:@!$&'()*+,=~ HTTP/1.1"},
+          {"/x?a=%zz&b=/?", "GET /x?a=%zz&b=/? HTTP/1.1"},
+      };
+      for (const auto& [tail, line] : cases) {
+        try {
+          EXPECT_EQ(cl.get(s.url(tail), clock_type::now() + 5s).status, 200) << tail;
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << tail << ": " << e.what();
+          continue;
+        }
+        EXPECT_EQ(request_line(heads.recv().value()), line) << tail;
+      }
+      // A path's bad escape is refused, as Go's url.Parse refuses it.
+      EXPECT_THROW(cl.get(s.url("/a%zz"), clock_type::now() + 5s), std::invalid_argument);
+      EXPECT_THROW(cl.get(s.url("/a%4"), clock_type::now() + 5s), std::invalid_argument);
+    }
+  });
+}
+
+// A URL's user:password goes as Basic authorization, never into the Host field or the dial
+// address (Go's transport does the same); a caller's own Authorization wins.
+TEST_F(HttpAdversarial, ClientSendsUrlUserinfoAsBasicAuthorization) {
+  run([] {
+    goro::chan<std::string> heads(16);
+    scripted_server s(record_heads(heads));
+    {
+      http::client cl;
+      // "Aladdin:open sesame", RFC 7617's example, with its space escaped.
+      EXPECT_EQ(cl.get("http://Aladdin:open%20sesame@" + s.address() + "/x").status, 200);
+      std::string head = heads.recv().value();
+      EXPECT_EQ(count_of(head, "\r\nHost: "), 1u) << head;
+      EXPECT_NE(head.find("\r\nHost: " + s.address() + "\r\n"), std::string::npos) << head;
+      EXPECT_NE(head.find("\r\nAuthorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"),
+                std::string::npos)
+          << head;
+      // A user alone; an '@' in the password.
+      EXPECT_EQ(cl.get("http://u@" + s.address() + "/").status, 200);
+      head = heads.recv().value();
+      EXPECT_NE(head.find("\r\nAuthorization: Basic dTo=\r\n"), std::string::npos) << head;
+      EXPECT_EQ(cl.get("http://u:p@ss@" + s.address() + "/").status, 200);
+      head = heads.recv().value();
+      EXPECT_NE(head.find("\r\nAuthorization: Basic dTpwQHNz\r\n"), std::string::npos) << head;
+      http::request req;
+      req.headers.set("Authorization", "Bearer t");
+      EXPECT_EQ(cl.send("http://u:p@" + s.address() + "/", req).status, 200);
+      head = heads.recv().value();
+      EXPECT_EQ(count_of(head, "Authorization: "), 1u) << head;
+      EXPECT_NE(head.find("\r\nAuthorization: Bearer t\r\n"), std::string::npos) << head;
+      EXPECT_THROW(cl.get("http://u:p@/x"), std::invalid_argument);
+    }
+  });
+}
+
+// A method that is not a token (RFC 9110 9.1) is refused before anything is sent.
+TEST_F(HttpAdversarial, ClientRefusesAMethodThatIsNotAToken) {
+  run([] {
+    counting_server s(routes());
+    {
+      http::client cl;
+      for (const char* method :
+           {"GET /admin HTTP/1.1\r\nHost: a\r\n\r\nGET", "GE T", "GET\n", "G(T", "GET\x01"}) {
+        http::request req;
+        req.method = method;
+        EXPECT_THROW(cl.send(s.url("/ok"), req, clock_type::now() + 2s), std::invalid_argument)
+            << method;
+      }
+    }
+    s.stop();
+    EXPECT_EQ(s.accepted(), 0) << "a request went out";
+  });
+}
+
+// The client writes the framing fields itself: a caller's Content-Length or Transfer-Encoding
+// that disagrees with the body must not let the body's tail pass for a second request, whose
+// answer the pool would then hand to the next caller (Go ignores both in the header map).
+TEST_F(HttpAdversarial, ClientOwnsTheFramingFields) {
+  run([] {
+    std::atomic<int> evil{0};
+    http::router r = routes();
+    r.get("/slow", [&](const http::request&, http::response& res) {
+      evil.fetch_add(1);
+      res.body = "smuggled";
+    });
+    counting_server s(std::move(r));
+    {
+      http::client cl;
+      http::request post;
+      post.method = "POST";
+      post.body = "abcGET /slow HTTP/1.1\r\nHost: a\r\n\r\n";
+      post.headers.set("Content-Length", "3");
+      http::response res = cl.send(s.url("/echo"), post, clock_type::now() + 5s);
+      EXPECT_EQ(res.body, post.body);
+      EXPECT_EQ(cl.get(s.url("/ok"), clock_type::now() + 5s).body, "ok");
+      // One longer than the body: the server would wait for the last byte.
+      post.headers.set("Content-Length", std::to_string(post.body.size() + 1));
+      EXPECT_EQ(cl.send(s.url("/echo"), post, clock_type::now() + 5s).body, post.body);
+      // A Transfer-Encoding the client does not apply.
+      post.headers.erase("Content-Length");
+      post.headers.set("Transfer-Encoding", "gzip, chunked");
+      EXPECT_EQ(cl.send(s.url("/echo"), post, clock_type::now() + 5s).body, post.body);
+      EXPECT_EQ(cl.get(s.url("/ok"), clock_type::now() + 5s).body, "ok");
+      cl.close_idle();
+    }
+    s.stop();
+    EXPECT_EQ(evil.load(), 0) << "the body's tail was answered as a request";
+  });
+}
+
+// On the wire: one Host (the caller's if it set one, as Go's Request.Host, else the URL's),
+// one Content-Length with the body's size, no caller's Transfer-Encoding.
+TEST_F(HttpAdversarial, ClientWritesOneHostAndItsOwnLength) {
+  run([] {
+    goro::chan<std::string> heads(16);
+    scripted_server s(record_heads(heads));
+    {
+      http::client cl;
+      http::request req;
+      req.method = "PUT";
+      req.body = "12345";
+      req.headers.add("Content-Length", "3");
+      req.headers.add("content-length", "5");
+      req.headers.add("Transfer-Encoding", "identity");
+      req.headers.add("X-Kept", "yes");
+      EXPECT_EQ(cl.send(s.url("/p"), req, clock_type::now() + 5s).status, 200);
+      std::string head = lower(heads.recv().value());
+      EXPECT_EQ(count_of(head, "\r\ncontent-length: "), 1u) << head;
+      EXPECT_NE(head.find("\r\ncontent-length: 5\r\n"), std::string::npos) << head;
+      EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+      EXPECT_NE(head.find("\r\nx-kept: yes\r\n"), std::string::npos) << head;
+      EXPECT_NE(head.find("\r\nhost: " + s.address() + "\r\n"), std::string::npos) << head;
+
+      req.headers.add("Host", "example.test");
+      req.headers.add("host", "second.test");
+      EXPECT_EQ(cl.send(s.url("/p"), req, clock_type::now() + 5s).status, 200);
+      head = lower(heads.recv().value());
+      EXPECT_EQ(count_of(head, "\r\nhost: "), 1u) << head;
+      EXPECT_NE(head.find("\r\nhost: example.test\r\n"), std::string::npos) << head;
+      // A Host that is not one: refused, as Go refuses an invalid Request.Host.
+      req.headers.set("Host", "a b");
+      EXPECT_THROW(cl.send(s.url("/p"), req, clock_type::now() + 5s), std::invalid_argument);
+    }
+  });
+}
+
+// A caller's "Connection: close" is sent, and the connection is not pooled after its answer
+// even when the server, ignoring it, keeps the connection open (Go's Request.Close).
+TEST_F(HttpAdversarial, ClientHonoursConnectionClose) {
+  run([] {
+    goro::chan<std::string> heads(16);
+    scripted_server s(record_heads(heads));
+    {
+      http::client cl;
+      http::request req;
+      req.headers.set("Connection", "Close");
+      EXPECT_EQ(cl.send(s.url("/"), req, clock_type::now() + 5s).status, 200);
+      EXPECT_NE(heads.recv().value().find("\r\nConnection: Close\r\n"), std::string::npos);
+      EXPECT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).status, 200);
+      heads.recv();
+    }
+    EXPECT_EQ(s.accepted(), 2);
+  });
+}
+
+// Bytes that arrive on an idle pooled connection were not asked for (here a 408 that a server
+// sends before it closes an idle connection): the connection is dropped, never read as the
+// next request's answer, and the request goes on a new one.
+TEST_F(HttpAdversarial, ClientDropsAnIdleConnectionThatReceivedBytes) {
+  run([] {
+    goro::chan<int> first_read(1);
+    goro::chan<int> closed(1);
+    scripted_server s([&](goro::net::conn& c, int k) {
+      read_request_head(c);
+      c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nconn" + std::to_string(k)));
+      if (k != 1) {
+        read_all(c);
+        return;
+      }
+      first_read.recv();
+      c.write(
+          as_view("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                  "Connection: close\r\n\r\n"));
+      c.close();
+      closed.send(1);
+    });
+    {
+      http::client cl;
+      EXPECT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "conn1");
+      first_read.send(1);
+      closed.recv();
+      const http::response r = cl.get(s.url("/"), clock_type::now() + 5s);
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, "conn2");
+    }
+    EXPECT_EQ(s.accepted(), 2);
+  });
+}
+
+// The pooled connection closes after taking a request and before answering. A request that
+// may be replayed (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key) is sent again
+// on a new connection; a POST is not: the server may have acted on it (Go's rule).
+TEST_F(HttpAdversarial, ClientRetriesOnlyReplayableRequests) {
+  run([] {
+    struct outcome {
+      const char* method;
+      const char* key;  // an Idempotency-Key field's name, or nullptr
+      bool retried;
+    };
+    for (const outcome o :
+         {outcome{"POST", nullptr, false}, outcome{"PATCH", nullptr, false},
+          outcome{"GET", nullptr, true}, outcome{"OPTIONS", nullptr, true},
+          outcome{"POST", "Idempotency-Key", true}, outcome{"DELETE", "X-Idempotency-Key", true}}) {
+      std::atomic<int> requests{0};
+      scripted_server s([&](goro::net::conn& c, int k) {
+        for (int i = 0;; ++i) {
+          if (read_request_head(c).empty()) return;
+          requests.fetch_add(1);
+          if (k == 1 && i == 1) {
+            c.close();  // the second request unanswered
+            return;
+          }
+          c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        }
+      });
+      {
+        http::client cl;
+        ASSERT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "ok");
+        http::request req;
+        req.method = o.method;
+        if (o.key != nullptr) req.headers.set(o.key, "k1");
+        bool answered = false;
+        try {
+          answered = cl.send(s.url("/"), req, clock_type::now() + 5s).body == "ok";
+        } catch (const std::system_error& e) {
+          EXPECT_NE(e.code(), std::errc::timed_out) << o.method;
+        }
+        EXPECT_EQ(answered, o.retried) << o.method;
+      }
+      EXPECT_EQ(requests.load(), o.retried ? 3 : 2) << o.method;
+      EXPECT_EQ(s.accepted(), o.retried ? 2 : 1) << o.method;
+    }
+  });
+}
+
+// A default-constructed deadline is Go's zero time: no deadline.
+TEST_F(HttpAdversarial, ClientZeroDeadlineMeansNone) {
+  run([] {
+    counting_server s(routes());
+    http::client cl;
+    EXPECT_EQ(cl.get(s.url("/ok"), goro::net::deadline_time{}).body, "ok");
+    http::request post;
+    post.method = "POST";
+    post.body = "zero";
+    EXPECT_EQ(cl.send(s.url("/echo"), post, goro::net::deadline_time{}).body, "zero");
+    cl.close_idle();
+  });
+}
+
+// A 101 Switching Protocols is the final answer (RFC 9110 15.2.2), returned as Go's transport
+// returns it; the connection belongs to the other protocol now and is never pooled.
+TEST_F(HttpAdversarial, ClientReturnsSwitchingProtocols) {
+  run([] {
+    scripted_server s([](goro::net::conn& c, int k) {
+      read_request_head(c);
+      if (k == 1) {
+        c.write(
+            as_view("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                    "Connection: upgrade\r\n\r\nother protocol"));
+      } else {
+        c.write(as_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+      }
+      read_all(c);
+    });
+    {
+      http::client cl;
+      const http::response r = cl.get(s.url("/up"), clock_type::now() + 5s);
+      EXPECT_EQ(r.status, 101);
+      EXPECT_EQ(r.headers.get("Upgrade").value_or(""), "x");
+      EXPECT_EQ(cl.get(s.url("/"), clock_type::now() + 5s).body, "ok");
+    }
+    EXPECT_EQ(s.accepted(), 2);
   });
 }
 

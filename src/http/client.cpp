@@ -7,6 +7,11 @@
 // Invariants: a connection is in the pool only when idle (its last response was read whole,
 // nothing else was sent on it, it had no deadline left set) and the pool holds at most
 // max_idle_per_host per host. A request holds its connection alone from take to put.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <mutex>
@@ -36,20 +41,148 @@ struct target_url {
   std::string host;  // as the Host field gives it: "127.0.0.1:8080" or "example.com"
   std::string dial;  // with the port: "example.com:80"
   std::string target;
+  std::string authorization;  // "Basic ..." from the URL's user:password, or ""
 };
 
+[[noreturn]] void throw_bad_url(std::string_view what) {
+  throw std::invalid_argument("goro::http::client: " + std::string(what));
+}
+
+bool is_alnum(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 9110 5.6.2: a method is a token.
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!is_alnum(c) && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A host as a Host field may carry it: a name, an IPv4 address or a bracketed IPv6 one, and
+// a port (RFC 3986's reg-name characters, as Go's httpguts.ValidHostHeader).
+bool is_host(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (const char c : s) {
+    if (!is_alnum(c) && std::string_view("-._~%!$&'()*+,;=:[]").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Appends `s` to `out` with every byte that RFC 3986 does not allow unescaped in a path
+// (`query`: in a query) percent-encoded: a space, a quote, a non-ASCII byte. An escape already
+// there is kept; a path's malformed one is refused, as Go's url.Parse refuses it.
+void append_escaped(std::string& out, std::string_view s, bool query) {
+  constexpr std::string_view kept = "-._~!$&'()*+,;=:@/";
+  constexpr char hex[] = "0123456789ABCDEF";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      if (!query && (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)) {
+        throw_bad_url("invalid escape in the URL's path");
+      }
+      out.push_back(c);
+    } else if (is_alnum(c) || kept.find(c) != std::string_view::npos || (query && c == '?')) {
+      out.push_back(c);
+    } else {
+      const auto b = static_cast<unsigned char>(c);
+      out.push_back('%');
+      out.push_back(hex[b >> 4]);
+      out.push_back(hex[b & 0xf]);
+    }
+  }
+}
+
+// The URL's userinfo part ("user" or "user:password") percent-decoded.
+std::string unescape_userinfo(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
+      throw_bad_url("invalid escape in the URL's userinfo");
+    }
+    out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+std::string base64(std::string_view s) {
+  constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 3 <= s.size(); i += 3) {
+    const unsigned n = static_cast<unsigned char>(s[i]) << 16 |
+                       static_cast<unsigned char>(s[i + 1]) << 8 |
+                       static_cast<unsigned char>(s[i + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(digits[(n >> shift) & 63]);
+  }
+  if (i + 1 == s.size()) {
+    const unsigned n = static_cast<unsigned char>(s[i]) << 16;
+    out.push_back(digits[(n >> 18) & 63]);
+    out.push_back(digits[(n >> 12) & 63]);
+    out.append("==");
+  } else if (i + 2 == s.size()) {
+    const unsigned n = static_cast<unsigned char>(s[i]) << 16 | static_cast<unsigned char>(s[i + 1])
+                                                                    << 8;
+    out.push_back(digits[(n >> 18) & 63]);
+    out.push_back(digits[(n >> 12) & 63]);
+    out.push_back(digits[(n >> 6) & 63]);
+    out.push_back('=');
+  }
+  return out;
+}
+
+// "http://[user[:password]@]host[:port][/path][?query][#fragment]". A control character
+// anywhere is refused before anything else (it could end the request line: Go's "invalid
+// control character in URL"); the fragment is not sent; the path and query are escaped where
+// they hold what a request line cannot; user and password become Basic authorization, as
+// Go's transport sends them.
 target_url parse_url(std::string_view url) {
+  for (const char c : url) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw_bad_url("invalid control character in URL");
+    }
+  }
   constexpr std::string_view scheme = "http://";
   if (url.substr(0, scheme.size()) != scheme) {
-    throw std::invalid_argument("goro::http::client: not an http:// URL: " + std::string(url));
+    throw_bad_url("not an http:// URL: " + std::string(url));
   }
   url.remove_prefix(scheme.size());
+  url = url.substr(0, url.find('#'));
   const std::size_t end = url.find_first_of("/?");
+  std::string_view authority = url.substr(0, end);
   target_url t;
-  t.host = std::string(url.substr(0, end));
-  if (t.host.empty()) {
-    throw std::invalid_argument("goro::http::client: no host in URL");
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    const std::size_t colon = userinfo.find(':');
+    std::string credentials = unescape_userinfo(userinfo.substr(0, colon));
+    credentials.push_back(':');
+    if (colon != std::string_view::npos) {
+      credentials.append(unescape_userinfo(userinfo.substr(colon + 1)));
+    }
+    t.authorization = "Basic " + base64(credentials);
+    authority.remove_prefix(at + 1);
   }
+  t.host = std::string(authority);
+  if (t.host.empty()) throw_bad_url("no host in URL");
+  if (!is_host(t.host)) throw_bad_url("bad host in URL: " + t.host);
   const std::size_t colon = t.host.rfind(':');
   const bool has_port = colon != std::string::npos && t.host.find(']', colon) == std::string::npos;
   t.dial = t.host;
@@ -57,12 +190,50 @@ target_url parse_url(std::string_view url) {
     t.dial.append(":80");
   } else if (colon + 1 == t.host.size() ||
              t.host.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    throw std::invalid_argument("goro::http::client: bad port in URL: " + std::string(url));
+    throw_bad_url("bad port in URL: " + std::string(url));
   }
   const std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
-  if (rest.empty() || rest.front() == '?') t.target.push_back('/');
-  t.target.append(rest);
+  const std::size_t question = rest.find('?');
+  const std::string_view path = rest.substr(0, question);
+  if (path.empty()) t.target.push_back('/');
+  append_escaped(t.target, path, false);
+  if (question != std::string_view::npos) {
+    t.target.push_back('?');
+    append_escaped(t.target, rest.substr(question + 1), true);
+  }
   return t;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// Whether a field list such as Connection's ("keep-alive, Upgrade") names `token`.
+bool has_token(const header_fields& headers, std::string_view name, std::string_view token) {
+  for (const auto& [n, value] : headers) {
+    if (!iequals(n, name)) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (iequals(item, token)) return true;
+    }
+  }
+  return false;
+}
+
+// Whether `req` may be sent again after its connection failed having perhaps delivered it:
+// Go's Request.isReplayable. The body is a string, so it can always be sent again.
+bool replayable(const request& req) {
+  return req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" ||
+         req.method == "TRACE" || req.headers.contains("Idempotency-Key") ||
+         req.headers.contains("X-Idempotency-Key");
 }
 
 [[noreturn]] void throw_bad_message(const char* what) {
@@ -71,10 +242,24 @@ target_url parse_url(std::string_view url) {
 }
 
 // A pooled connection that the server closed while it was idle fails its next request with
-// one of these before any byte of an answer; such a request is sent again on a new connection.
+// one of these before any byte of an answer; a replayable request is then sent again on a new
+// connection.
 bool stale_connection(const std::error_code& code) {
   return code == std::errc::connection_reset || code == std::errc::broken_pipe ||
          code == std::errc::connection_aborted;
+}
+
+// Whether an idle connection can carry a request: nothing has arrived on it since its last
+// answer was read whole. Bytes there were never asked for (a server's 408 before it closes
+// the connection, say) and would pass for the next answer; an end of stream or an error
+// means the server closed it. A peek that does not wait, as Go's transport checks in its
+// read loop; the poller is not involved, and the bytes stay for no one to read.
+bool quiet(const net::conn& c) {
+  std::byte b;
+  for (;;) {
+    if (::recv(c.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) return false;
+    if (errno != EINTR) return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
 }
 
 }  // namespace
@@ -87,17 +272,21 @@ struct client::pool {
   goro::mutex mu;
   std::unordered_map<std::string, std::vector<idle_conn>> idle;  // guarded by mu
 
+  // The most recently used idle connection to `host` that is younger than `max_idle` and
+  // quiet(); those it passes over are closed.
   std::optional<net::conn> take(const std::string& host, std::chrono::milliseconds max_idle) {
-    std::lock_guard lock(mu);
-    const auto it = idle.find(host);
-    if (it == idle.end()) return std::nullopt;
-    const clock::time_point now = clock::now();
-    while (!it->second.empty()) {
-      idle_conn ic = std::move(it->second.back());
-      it->second.pop_back();
-      if (max_idle.count() == 0 || now - ic.since < max_idle) return std::move(ic.c);
+    for (;;) {
+      idle_conn ic;
+      {
+        std::lock_guard lock(mu);
+        const auto it = idle.find(host);
+        if (it == idle.end() || it->second.empty()) return std::nullopt;
+        ic = std::move(it->second.back());
+        it->second.pop_back();
+      }
+      if (max_idle.count() != 0 && clock::now() - ic.since >= max_idle) continue;
+      if (quiet(ic.c)) return std::move(ic.c);
     }
-    return std::nullopt;
   }
 
   void put(const std::string& host, net::conn c, std::size_t max_per_host) {
@@ -121,6 +310,7 @@ response client::get(std::string_view url, net::deadline_time deadline, std::sto
 
 response client::send(std::string_view url, request req, net::deadline_time deadline,
                       std::stop_token stop) {
+  if (deadline == net::deadline_time{}) deadline = net::deadline_time::max();  // Go's zero time
   // A stop requested, or a deadline passed, before the call fails it at once, as Go's
   // transport looks at its context first: each phase below tries its system call before it
   // waits, and on loopback all of them can complete without waiting, so never looking.
@@ -133,48 +323,69 @@ response client::send(std::string_view url, request req, net::deadline_time dead
                             "goro::http::client: deadline exceeded");
   }
   const target_url t = parse_url(url);
+  if (req.method.empty()) req.method = "GET";
+  if (!is_token(req.method)) throw_bad_url("invalid method");
   req.target = t.target;
+  // The caller's Host field stands for Go's Request.Host: the one Host sent, if valid.
+  std::string host = t.host;
+  if (const std::optional<std::string_view> h = req.headers.get("Host")) {
+    if (!is_host(*h)) throw_bad_url("invalid Host field");
+    host = std::string(*h);
+  }
+  if (!t.authorization.empty() && !req.headers.contains("Authorization")) {
+    req.headers.set("Authorization", t.authorization);
+  }
   std::string out;
-  detail::write_request(out, req, t.host);
+  detail::write_request(out, req, host);
   const bool head = req.method == "HEAD";
+  const bool may_replay = replayable(req);
+  const bool close_after = has_token(req.headers, "Connection", "close");
   detail::message_parser parser(detail::message_parser::kind::response,
                                 {options_.max_header_bytes, options_.max_body_bytes});
   for (int attempt = 0;; ++attempt) {
     std::optional<net::conn> pooled =
         attempt == 0 ? pool_->take(t.dial, options_.idle_timeout) : std::nullopt;
-    const bool reused = pooled.has_value();
+    // A stale pooled connection (closed by the server after take() looked at it) may have
+    // taken the request before it closed: only a replayable request goes again, once, on a
+    // new connection.
+    const bool retry_if_stale = pooled.has_value() && may_replay;
     // Connect: a new connection gives up at the deadline or on a stop request.
-    net::conn c = reused ? std::move(*pooled) : net::dial_limited("tcp", t.dial, deadline, stop);
+    net::conn c = pooled ? std::move(*pooled) : net::dial_limited("tcp", t.dial, deadline, stop);
     c.set_deadline(deadline);
     detail::conn_buffer in;
     parser.reset(head);
+    bool answered = false;  // a byte of an answer came, an interim one included
     try {
       // Send; then wait for the answer's first byte and read the rest.
       c.write(std::as_bytes(std::span(out.data(), out.size())), stop);
       for (;;) {
         in.consume(parser.parse(in.pending()));
-        if (parser.state() == detail::parse_state::done && parser.message().status / 100 == 1) {
+        if (parser.state() == detail::parse_state::done && parser.message().status / 100 == 1 &&
+            parser.message().status != 101) {
           parser.reset(head);  // an interim answer (100 Continue): the real one follows
           continue;
         }
         if (parser.state() != detail::parse_state::need_more) break;
         if (in.fill(c, &stop) == 0) {
-          if (!parser.started() && reused && attempt == 0) break;  // stale: retried below
+          if (!answered && retry_if_stale) break;  // retried below
+          if (!answered) throw_bad_message("the connection closed before any answer");
           if (parser.finish() != detail::parse_state::done) {
             throw_bad_message("the connection closed before the response ended");
           }
           break;
         }
+        answered = true;
       }
     } catch (const std::system_error& e) {
-      if (reused && attempt == 0 && !parser.started() && stale_connection(e.code())) continue;
+      if (retry_if_stale && !answered && stale_connection(e.code())) continue;
       throw;
     }
     if (parser.state() == detail::parse_state::need_more) continue;  // the stale case
     if (parser.state() == detail::parse_state::failed) throw_bad_message("malformed response");
     detail::parsed_message& m = parser.message();
     response res{m.status, std::move(m.headers), std::move(m.body)};
-    if (m.keep_alive && in.empty() && c.is_open()) {
+    // After a 101 the connection speaks another protocol, which this client does not.
+    if (m.keep_alive && !close_after && res.status != 101 && in.empty() && c.is_open()) {
       c.set_deadline(net::deadline_time::max());
       pool_->put(t.dial, std::move(c), options_.max_idle_per_host);
     }

@@ -135,18 +135,20 @@ void write_request(std::string& out, const request& req, std::string_view host) 
   out.push_back(' ');
   out.append(req.target);
   out.append(" HTTP/1.1\r\n");
-  bool has_host = false;
-  bool has_length = false;
+  append_field(out, "Host", host);
   bool chunked = false;
   for (const auto& [name, value] : req.headers) {
-    has_host = has_host || is_name(name, "host");
-    has_length = has_length || is_name(name, "content-length");
-    chunked = chunked || (is_name(name, "transfer-encoding") && is_name(value, "chunked"));
+    if (is_name(name, "transfer-encoding")) {
+      chunked = chunked || is_name(value, "chunked");
+      continue;
+    }
+    if (is_name(name, "host") || is_name(name, "content-length")) continue;
     append_field(out, name, value);
   }
-  if (!has_host) append_field(out, "Host", host);
-  if (!has_length && !chunked &&
-      (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+  if (chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" ||
+             req.method == "PATCH") {
     out.append("Content-Length: ");
     append_number(out, req.body.size());
     out.append("\r\n");

@@ -21,9 +21,12 @@ namespace goro::http::detail {
 void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
                     bool http10 = false);
 
-// Appends `req` to `out` for the server at `host` ("127.0.0.1:8080"), with Host and
-// Content-Length added unless req.headers has them; the body chunk-encoded when req.headers
-// says "Transfer-Encoding: chunked".
+// Appends `req` to `out` with `host` ("127.0.0.1:8080") as its one Host field. The framing is
+// the body's own, whatever req.headers says (as Go's Request.Write): their Host,
+// Content-Length and Transfer-Encoding fields are dropped, the body goes chunk-encoded when one
+// of them is "Transfer-Encoding: chunked" and with its Content-Length otherwise (none for an
+// empty body but of POST, PUT and PATCH). req.method and req.target must be valid (the client
+// checks them).
 void write_request(std::string& out, const request& req, std::string_view host);
 
 // Whether field name `a` is `lower` (a lowercase name), ignoring ASCII case.

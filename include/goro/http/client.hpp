@@ -40,9 +40,28 @@ class client {
   /// req.target) and returns the response, whatever its status. Gives up at `deadline` with
   /// std::system_error(std::errc::timed_out), or on a stop request with
   /// std::errc::operation_canceled, in any phase: connecting, sending, waiting for the answer,
-  /// reading it. Other failures (refused, reset, a malformed answer: std::errc::bad_message)
-  /// are std::system_error too; a bad URL is std::invalid_argument. A request that finds its
-  /// pooled connection closed by the server before any answer is retried once on a new one.
+  /// reading it; a default-constructed deadline (Go's zero time), like max(), means none. Other
+  /// failures (refused, reset, a malformed answer: std::errc::bad_message) are
+  /// std::system_error too.
+  ///
+  /// Refused with std::invalid_argument before anything is sent: a URL that is not http://, has
+  /// no host, a bad port, a control character anywhere (CR LF would end the request line) or a
+  /// bad %-escape in its path; a method that is not a token ("" is GET); a Host field that is
+  /// not a host. A space, a quote or a non-ASCII byte in the path or query goes %-encoded, the
+  /// #fragment is not sent, and a URL's "user:password@" goes as Basic authorization unless
+  /// req.headers has an Authorization field.
+  ///
+  /// On the wire: one Host field, req.headers' (as Go's Request.Host) or else the URL's; the
+  /// body framed by its own length, whatever Content-Length or Transfer-Encoding req.headers
+  /// holds (they are dropped; "Transfer-Encoding: chunked" asks for the body chunk-encoded). A
+  /// "Connection: close" is sent and the connection closed after the answer. A 101 Switching
+  /// Protocols is returned as the answer, and its connection closed.
+  ///
+  /// A replayable request (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key or
+  /// X-Idempotency-Key field) that finds its pooled connection closed by the server before any
+  /// answer is sent once more on a new connection; any other request then fails, as the server
+  /// may have acted on it. An idle connection on which bytes or an end of stream arrived is
+  /// closed, never used.
   response send(std::string_view url, request req,
                 net::deadline_time deadline = net::deadline_time::max(), std::stop_token stop = {});
   /// send() of a GET.
