@@ -9,9 +9,16 @@
 # Only GCC and Clang know the flag; another compiler consuming the installed target gets none.
 # GORO_STACK_CLASH_PROTECTION=OFF leaves it out.
 option(GORO_STACK_CLASH_PROTECTION "Probe large stack frames (-fstack-clash-protection)" ON)
+# On AArch64, GCC assumes a 64 KiB guard and probes that far apart unless told the guard's size
+# (2^12 bytes here: one page); Clang probes there only from LLVM 18, and ignores the flag before.
 function(goro_probe_large_frames target scope)
   if(GORO_STACK_CLASH_PROTECTION)
     target_compile_options(${target} ${scope}
                            $<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang>:-fstack-clash-protection>)
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+      target_compile_options(
+        ${target} ${scope}
+        $<$<COMPILE_LANG_AND_ID:CXX,GNU>:--param=stack-clash-protection-guard-size=12>)
+    endif()
   endif()
 endfunction()

@@ -845,6 +845,19 @@ TEST_F(HttpAdversarial, HandlersFramingWishesAsInGo) {
       EXPECT_EQ(status_line(answer), "HTTP/1.1 500 Internal Server Error") << code;
     }
     {
+      // 101 is final and bodiless (Go's too), and the connection closes after it.
+      const std::string answer =
+          round_trip(s.address(), "GET /status?code=101 HTTP/1.1\r\nHost: x\r\n\r\n");
+      EXPECT_EQ(status_line(answer), "HTTP/1.1 101 Switching Protocols") << answer;
+      EXPECT_EQ(count_of(answer, "HTTP/1.1 "), 1u) << answer;
+      EXPECT_EQ(lower(answer).find("content-length"), std::string::npos) << answer;
+      EXPECT_EQ(answer.substr(answer.size() - 4), "\r\n\r\n") << answer;
+      // No informational response to an HTTP/1.0 client (RFC 9110 15.2): only the 200.
+      const std::string old = round_trip(s.address(), "GET /status?code=103 HTTP/1.0\r\n\r\n");
+      EXPECT_EQ(status_line(old), "HTTP/1.1 200 OK") << old;
+      EXPECT_EQ(count_of(old, "HTTP/1.1 "), 1u) << old;
+    }
+    {
       const std::string answer = round_trip(
           s.address(), "GET /status?code=103 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       EXPECT_EQ(status_line(answer), "HTTP/1.1 103 Early Hints") << answer;
@@ -873,7 +886,23 @@ TEST_F(HttpAdversarial, HostMissingOrRepeatedAndUnknownExpectations) {
     EXPECT_EQ(
         status_line(round_trip(s.address(), "GET /ok HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n")),
         "HTTP/1.1 417 Expectation Failed");
-    // 100-continue in any case is met (the body came with the header here: no 100 needed).
+    // 100-continue in any case is met: the 100 comes before the body is sent.
+    {
+      goro::net::conn c = dial(s.address());
+      c.write(
+          as_view("POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n"
+                  "Connection: close\r\n\r\n"));
+      std::string pending;
+      const auto interim = read_response(c, pending);
+      ASSERT_TRUE(interim.has_value());
+      EXPECT_EQ(interim->status, 100) << interim->head;
+      c.write(as_view("hi"));
+      const auto answer = read_response(c, pending);
+      ASSERT_TRUE(answer.has_value());
+      EXPECT_EQ(answer->status, 200) << answer->head;
+      EXPECT_EQ(answer->body, "hi");
+    }
+    // The body with the header: no 100 needed.
     const std::string continued =
         round_trip(s.address(),
                    "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
@@ -1323,7 +1352,8 @@ TEST_F(HttpAdversarial, ClientBadUrls) {
   run([] {
     http::client cl;
     for (const char* url : {"https://127.0.0.1:1/", "ftp://x/", "http://", "127.0.0.1:80/",
-                            "http://127.0.0.1:notaport/", ""}) {
+                            "http://127.0.0.1:notaport/", "", "http://127.0.0.1:65536/",
+                            "http://127.0.0.1:123456/"}) {
       bool invalid = false;
       try {
         cl.get(url, clock_type::now() + 1s);
@@ -1334,6 +1364,27 @@ TEST_F(HttpAdversarial, ClientBadUrls) {
       }
       EXPECT_TRUE(invalid) << url;
     }
+  });
+}
+
+// A URL's password never reaches an error message (which ends up in logs): it reads "xxxxx", as
+// Go's URL.Redacted gives it. And the scheme is matched in any case.
+TEST_F(HttpAdversarial, ClientRedactsThePasswordInErrors) {
+  run([] {
+    http::client cl;
+    for (const char* url :
+         {"https://alice:s3cret@127.0.0.1:1/", "http://alice:s3cret@127.0.0.1:8o/"}) {
+      try {
+        cl.get(url, clock_type::now() + 1s);
+        ADD_FAILURE() << "no error for a bad URL";
+      } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+        EXPECT_NE(what.find("alice:xxxxx@"), std::string::npos) << what;
+      }
+    }
+    counting_server s(routes());
+    EXPECT_EQ(cl.get("HTTP://" + s.address() + "/ok", clock_type::now() + 5s).status, 200);
   });
 }
 

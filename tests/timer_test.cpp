@@ -285,9 +285,6 @@ TEST(TimerTest, TickerRejectsNonPositivePeriods) {
   EXPECT_TRUE(chan_of(tk).recv().has_value()) << "a rejected reset stopped the ticker";
 }
 
-// A ticker destroyed while a worker is inside its fire(), which re-arms it: the worker must
-// not touch the freed ticker afterwards (AddressSanitizer reports a heap-use-after-free in
-// timer_heap::fire_due otherwise, ThreadSanitizer a race with the delete).
 // Go's runtime serialises Reset and Stop of one timer called at once (several goroutines
 // resetting a shared watchdog). Two threads reset one timer, and one ticker, at the same moment,
 // round after round, and stop them after each round: nothing may stay queued. Before session 12
@@ -331,6 +328,9 @@ TEST(TimerTest, ConcurrentResetsAndStopLeaveNothingQueued) {
       << "a ticker ticked after its stop()";
 }
 
+// A ticker destroyed while a worker is inside its fire(), which re-arms it: the worker must
+// not touch the freed ticker afterwards (AddressSanitizer reports a heap-use-after-free in
+// timer_heap::fire_due otherwise, ThreadSanitizer a race with the delete).
 TEST(TimerTest, TickerDestroyedWhileFiring) {
   for (int i = 0; i < 20000; ++i) {
     goro::ticker tk(std::chrono::microseconds(1));

@@ -22,6 +22,7 @@
 #include "goro/detail/deadline.hpp"
 #include "goro/detail/spawn.hpp"
 #include "goro/detail/spinlock.hpp"
+#include "goro/detail/thread_safety.hpp"
 #include "goro/detail/timer_entry.hpp"
 #include "goro/timer.hpp"
 #include "sched/scheduler.hpp"
@@ -42,19 +43,19 @@ struct timer_state : timer_entry {
   // Queues the entry (idle) to fire `d` from now, then every `every` if that is positive.
   // Throws std::logic_error, naming `operation`, once the runtime is gone.
   void start(clock::duration d, clock::duration every, const char* operation) {
-    const std::lock_guard serial(control);
+    const lock_guard serial(control);
     start_locked(d, every, operation);
   }
 
   // True if the entry was queued and now will not fire; waits out a fire in progress.
   bool stop() noexcept {
-    const std::lock_guard serial(control);
+    const lock_guard serial(control);
     return stop_locked();
   }
 
   // stop(), then start(), as one step: returns what stop() would.
   bool reset(clock::duration d, clock::duration every, const char* operation) {
-    const std::lock_guard serial(control);
+    const lock_guard serial(control);
     const bool was_active = stop_locked();
     start_locked(d, every, operation);
     return was_active;
@@ -71,7 +72,8 @@ struct timer_state : timer_entry {
   }
 
  private:
-  void start_locked(clock::duration d, clock::duration every, const char* operation) {
+  void start_locked(clock::duration d, clock::duration every, const char* operation)
+      GORO_REQUIRES(control) {
     const std::shared_lock lock(binding->mu);
     if (binding->sched == nullptr) {
       throw std::logic_error(std::string(operation) + ": the runtime it was made on is destroyed");
@@ -82,7 +84,7 @@ struct timer_state : timer_entry {
     binding->sched->add_timer(*this);
   }
 
-  bool stop_locked() noexcept {
+  bool stop_locked() noexcept GORO_REQUIRES(control) {
     const std::shared_lock lock(binding->mu);
     return binding->sched != nullptr && binding->sched->remove_timer(*this);
   }

@@ -16,11 +16,21 @@
 #include <string_view>
 #include <variant>
 
+#include "http/field_names.hpp"
 #include "http/parser.hpp"
 
 namespace goro::http::detail {
 
 namespace bhttp = boost::beast::http;
+
+namespace {
+
+// "Expect: 100-continue", in any case (RFC 9110 10.1.1: the expectation is case-insensitive).
+bool expects_continue(boost::beast::string_view value) {
+  return is_name(std::string_view(value.data(), value.size()), "100-continue");
+}
+
+}  // namespace
 
 struct message_parser::impl {
   kind what;
@@ -72,8 +82,7 @@ struct message_parser::impl {
     if constexpr (Parser::is_request::value) {
       message.method = std::string(m.method_string());
       message.target = std::string(m.target());
-      const auto expect = m[bhttp::field::expect];
-      message.expect_continue = expect == "100-continue";
+      message.expect_continue = expects_continue(m[bhttp::field::expect]);
     } else {
       message.status = static_cast<int>(m.result_int());
     }
@@ -191,7 +200,7 @@ parsed_message& message_parser::message() noexcept {
   // server asks about (Expect) out of it.
   if (m.state == parse_state::need_more && m.what == kind::request && header_done()) {
     auto& p = std::get<1>(m.parser);
-    m.message.expect_continue = p.get()[bhttp::field::expect] == "100-continue";
+    m.message.expect_continue = expects_continue(p.get()[bhttp::field::expect]);
   }
   return m.message;
 }

@@ -28,6 +28,7 @@
 #include "goro/http/client.hpp"
 #include "goro/mutex.hpp"
 #include "http/conn_buffer.hpp"
+#include "http/field_names.hpp"
 #include "http/parser.hpp"
 #include "http/wire.hpp"
 
@@ -149,6 +150,21 @@ std::string base64(std::string_view s) {
   return out;
 }
 
+// `url` for an error message, with a password in it replaced by "xxxxx", as Go's
+// URL.Redacted gives it: messages end up in logs.
+std::string redacted(std::string_view url) {
+  const std::size_t start = url.find("://") == std::string_view::npos ? 0 : url.find("://") + 3;
+  const std::size_t end = url.find_first_of("/?#", start);
+  const std::string_view authority = url.substr(start, end - start);
+  const std::size_t at = authority.rfind('@');
+  const std::size_t colon = authority.substr(0, at).find(':');
+  if (at == std::string_view::npos || colon == std::string_view::npos) return std::string(url);
+  std::string out(url.substr(0, start + colon + 1));
+  out.append("xxxxx");
+  out.append(url.substr(start + at));
+  return out;
+}
+
 // "http://[user[:password]@]host[:port][/path][?query][#fragment]". A control character
 // anywhere is refused before anything else (it could end the request line: Go's "invalid
 // control character in URL"); the fragment is not sent; the path and query are escaped where
@@ -161,8 +177,8 @@ target_url parse_url(std::string_view url) {
     }
   }
   constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    throw_bad_url("not an http:// URL: " + std::string(url));
+  if (!detail::is_name(url.substr(0, scheme.size()), scheme)) {  // the scheme in any case
+    throw_bad_url("not an http:// URL: " + redacted(url));
   }
   url.remove_prefix(scheme.size());
   url = url.substr(0, url.find('#'));
@@ -185,12 +201,13 @@ target_url parse_url(std::string_view url) {
   if (!is_host(t.host)) throw_bad_url("bad host in URL: " + t.host);
   const std::size_t colon = t.host.rfind(':');
   const bool has_port = colon != std::string::npos && t.host.find(']', colon) == std::string::npos;
+  if (has_port && colon + 1 == t.host.size()) t.host.pop_back();  // "host:" means port 80, as Go
   t.dial = t.host;
-  if (!has_port) {
+  if (!has_port || colon + 1 > t.host.size()) {
     t.dial.append(":80");
-  } else if (colon + 1 == t.host.size() ||
-             t.host.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    throw_bad_url("bad port in URL: " + std::string(url));
+  } else if (t.host.find_first_not_of("0123456789", colon + 1) != std::string::npos ||
+             t.host.size() - colon - 1 > 5 || std::stoul(t.host.substr(colon + 1)) > 65535) {
+    throw_bad_url("bad port in URL: " + redacted(url));
   }
   const std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
   const std::size_t question = rest.find('?');
@@ -202,30 +219,6 @@ target_url parse_url(std::string_view url) {
     append_escaped(t.target, rest.substr(question + 1), true);
   }
   return t;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return std::ranges::equal(a, b, [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
-// Whether a field list such as Connection's ("keep-alive, Upgrade") names `token`.
-bool has_token(const header_fields& headers, std::string_view name, std::string_view token) {
-  for (const auto& [n, value] : headers) {
-    if (!iequals(n, name)) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const std::size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-      if (iequals(item, token)) return true;
-    }
-  }
-  return false;
 }
 
 // Whether `req` may be sent again after its connection failed having perhaps delivered it:
@@ -339,7 +332,12 @@ response client::send(std::string_view url, request req, net::deadline_time dead
   detail::write_request(out, req, host);
   const bool head = req.method == "HEAD";
   const bool may_replay = replayable(req);
-  const bool close_after = has_token(req.headers, "Connection", "close");
+  bool close_after = false;
+  for (const auto& [name, value] : req.headers) {
+    if (detail::is_name(name, "connection") && detail::lists_token(value, "close")) {
+      close_after = true;
+    }
+  }
   detail::message_parser parser(detail::message_parser::kind::response,
                                 {options_.max_header_bytes, options_.max_body_bytes});
   for (int attempt = 0;; ++attempt) {

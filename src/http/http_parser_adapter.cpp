@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/field_names.hpp"
 #include "http/parser.hpp"
 
 namespace goro::http::detail {
@@ -93,7 +94,7 @@ struct message_parser::impl {
     if (what == kind::request) {
       message.method = http_method_str(static_cast<http_method>(parser.method));
       const auto expect = message.headers.get("Expect");
-      message.expect_continue = expect && (*expect == "100-continue" || *expect == "100-Continue");
+      message.expect_continue = expect && is_name(*expect, "100-continue");  // any case
     }
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed;
     // read as bodiless, its body would be taken for the next request (smuggling).

@@ -35,6 +35,7 @@
 #include "goro/this_fiber.hpp"
 #include "goro/wait_group.hpp"
 #include "http/conn_buffer.hpp"
+#include "http/field_names.hpp"
 #include "http/parser.hpp"
 #include "http/wire.hpp"
 
@@ -114,20 +115,6 @@ void close_gracefully(net::conn& c) noexcept {
     // the deadline, or the peer reset: the connection is done either way
   }
   c.close();
-}
-
-// Whether a Connection field's value lists `token` (comma-separated, any case).
-bool lists_token(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    std::string_view item = value.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (detail::is_name(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 // The error status a parsed request must be answered with before any handler sees it, or 0:
@@ -259,11 +246,14 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
         res = response{500, {}, "internal server error"};
         keep_alive = false;
       }
-      // A handler that says "Connection: close" has the connection closed after its answer.
-      if (const auto connection = res.headers.get("Connection");
-          connection && lists_token(*connection, "close")) {
-        keep_alive = false;
+      // A handler that says "Connection: close" has the connection closed after its answer; so
+      // does a 101, after which the peer would speak a protocol this server does not.
+      for (const auto& [name, value] : res.headers) {
+        if (detail::is_name(name, "connection") && detail::lists_token(value, "close")) {
+          keep_alive = false;
+        }
       }
+      if (res.status == 101) keep_alive = false;
       // After a stop request, the request that was in flight is answered and the connection
       // closed: nothing newer is read from it.
       if (stop.stop_requested()) keep_alive = false;

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "http/field_names.hpp"
+
 namespace goro::http::detail {
 
 namespace {
@@ -44,16 +46,6 @@ void append_status_line(std::string& out, int status) {
 
 }  // namespace
 
-bool is_name(std::string_view a, std::string_view lower) noexcept {
-  if (a.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 namespace {
 
 // The fields a response's framing rests on, which the server writes itself.
@@ -83,15 +75,18 @@ std::string_view http_date() {
 void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
                     bool http10) {
   int status = res.status;
-  // A 1xx from a handler goes out as an informational response with the handler's fields, and
-  // what it gave then follows as a 200, as Go's server sends a WriteHeader(1xx) and the body
-  // written after it.
-  if (status >= 100 && status < 200) {
-    append_status_line(out, status);
-    for (const auto& [name, value] : res.headers) {
-      if (!server_owned(name)) append_field(out, name, value);
+  // A 1xx from a handler other than 101 goes out as an informational response with the
+  // handler's fields (not to an HTTP/1.0 client, RFC 9110 15.2), and what it gave then follows
+  // as a 200, as Go's server sends a WriteHeader(1xx) and the body written after it. A 101 is
+  // final and bodiless, as in Go (the server then closes: it speaks no other protocol).
+  if (status >= 100 && status < 200 && status != 101) {
+    if (!http10) {
+      append_status_line(out, status);
+      for (const auto& [name, value] : res.headers) {
+        if (!server_owned(name)) append_field(out, name, value);
+      }
+      out.append("\r\n");
     }
-    out.append("\r\n");
     status = 200;
   }
   append_status_line(out, status);
@@ -104,7 +99,7 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
     append_field(out, name, value);
   }
   if (!has_date) append_field(out, "Date", http_date());
-  const bool bodiless = status == 204 || status == 304;
+  const bool bodiless = status == 101 || status == 204 || status == 304;
   if (!bodiless) {
     out.append("Content-Length: ");
     // The answer to a HEAD request from a handler of its own that gave no body may say how

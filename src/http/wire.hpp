@@ -16,7 +16,8 @@ namespace goro::http::detail {
 // keep-alive" if it is the answer to an `http10` request that keeps the connection), and without
 // the body when `head_only` (the answer to a HEAD request; Content-Length still gives the
 // body's size, or the handler's own Content-Length if it gave no body). A status of 100-199
-// goes out as an informational response followed by a 200 (Go's WriteHeader(1xx)).
+// but 101 goes out as an informational response (none to an `http10` request) followed by a
+// 200 (Go's WriteHeader(1xx)); a 101 is final and bodiless.
 // REQUIRES: 100 <= res.status <= 999.
 void write_response(std::string& out, const response& res, bool keep_alive, bool head_only,
                     bool http10 = false);
@@ -28,9 +29,6 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
 // empty body but of POST, PUT and PATCH). req.method and req.target must be valid (the client
 // checks them).
 void write_request(std::string& out, const request& req, std::string_view host);
-
-// Whether field name `a` is `lower` (a lowercase name), ignoring ASCII case.
-bool is_name(std::string_view a, std::string_view lower) noexcept;
 // Today's date as the Date field writes it (RFC 9110, 5.6.7), recomputed once a second per
 // thread.
 std::string_view http_date();
