@@ -119,15 +119,15 @@ void close_gracefully(net::conn& c) noexcept {
 
 // The error status a parsed request must be answered with before any handler sees it, or 0:
 // Go's server checks the same. An HTTP/1.1 request names its host once (RFC 9112, 3.2: 400
-// otherwise), and one of 1.0 at most once; an expectation other than 100-continue cannot be
-// met (RFC 9110, 10.1.1: 417).
+// otherwise; a CONNECT, whose target is the host, may leave it out), and one of 1.0 at most once;
+// an expectation other than 100-continue cannot be met (RFC 9110, 10.1.1: 417).
 int request_error(const detail::parsed_message& m) {
   int hosts = 0;
   for (const auto& [name, value] : m.headers) {
     if (detail::is_name(name, "host")) ++hosts;
     if (detail::is_name(name, "expect") && !detail::is_name(value, "100-continue")) return 417;
   }
-  if (hosts > 1 || (hosts == 0 && !m.http10)) return 400;
+  if (hosts > 1 || (hosts == 0 && !m.http10 && m.method != "CONNECT")) return 400;
   return 0;
 }
 
