@@ -43,7 +43,9 @@ class header_fields {
 };
 
 /// An HTTP request. The server fills every member; a client caller sets method, target (or
-/// passes a URL), headers and body, and the client adds Host, Content-Length and Connection.
+/// passes a URL), headers and body, and the client writes the framing itself: Host (the URL's,
+/// or a valid Host field of the caller's), and Content-Length or chunked coding from the body,
+/// whatever headers says (docs/http.md, "The client").
 struct request {
   std::string method = "GET";
   /// The request target as sent: "/fanout?n=3&timeout_ms=100".
