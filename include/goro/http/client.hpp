@@ -48,8 +48,9 @@ class client {
   /// no host, a bad port, a control character anywhere (CR LF would end the request line) or a
   /// bad %-escape in its path; a method that is not a token ("" is GET); a Host field that is
   /// not a host. A space, a quote or a non-ASCII byte in the path or query goes %-encoded, the
-  /// #fragment is not sent, and a URL's "user:password@" goes as Basic authorization unless
-  /// req.headers has an Authorization field.
+  /// URL's fragment (after "#") is not sent, and a URL's "user:password@" goes as Basic
+  /// authorization unless req.headers has an Authorization field; a password in a URL reads
+  /// "xxxxx" in every error message (Go's URL.Redacted). The scheme matches in any case.
   ///
   /// On the wire: one Host field, req.headers' (as Go's Request.Host) or else the URL's; the
   /// body framed by its own length, whatever Content-Length or Transfer-Encoding req.headers
