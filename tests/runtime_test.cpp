@@ -314,6 +314,39 @@ TEST_P(RuntimeWorkersTest, YieldingFiberLetsWorkFromOtherThreadsIn) {
   EXPECT_TRUE(arrived.load());
 }
 
+// Go's "spawn a helper, take its result" loop: { chan c; go([c] { c.send(1); }); c.recv(); }.
+// The take wakes the helper, which must get to its end before the parent's next spawn buries
+// it. Before session 12 each helper sank under its parent in the displaced ring and never ran
+// again while the loop went on: every one stayed alive (9 GB after 2 million rounds), and a
+// fiber spawned from outside waited behind them for seconds.
+TEST_P(RuntimeWorkersTest, SpawnAndTakeLoopNeitherLeaksNorStarves) {
+  constexpr long rounds = 100'000;
+  goro::runtime rt{opts()};
+  std::atomic<bool> stop{false};
+  goro::chan<int> reached(2);
+  goro::wait_group loops;
+  loops.add(2);
+  for (int i = 0; i < 2; ++i) {
+    rt.go([&] {
+      for (long round = 1; !stop.load(std::memory_order_relaxed); ++round) {
+        goro::chan<int> c;
+        goro::go([c] { c.send(1); });
+        (void)c.recv();
+        if (round == rounds) reached.send(1);
+      }
+      loops.done();
+    });
+  }
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(reached.recv_for(60s));
+  EXPECT_LT(rt.metrics().fibers_alive, 1000u) << "helpers left alive after their rounds";
+  // A fiber from this thread, while the loops go on: it runs within a fairness turn or two.
+  goro::chan<int> ran(1);
+  rt.go([ran] { ran.send(1); });
+  EXPECT_TRUE(ran.recv_for(2s)) << "a fiber from outside starved behind the loops";
+  stop.store(true);
+  loops.wait();
+}
+
 TEST_P(RuntimeWorkersTest, ThreadsWaitWhileFibersSignal) {
   // Plain threads block in wait(); fibers complete the group.
   goro::runtime rt{opts()};

@@ -184,6 +184,8 @@ class run_queue {
     if (fiber* f = pop_next()) return f;
     return pop_after_next();
   }
+  // Owner only: whether the next slot holds a fiber (a thief may take it at any moment).
+  bool has_next() const noexcept { return next_.load(std::memory_order_relaxed) != nullptr; }
   // Owner only: the next slot's fiber, or null (pop's first step).
   fiber* pop_next() noexcept {
     if (next_.load(std::memory_order_relaxed) == nullptr) return nullptr;

@@ -279,16 +279,34 @@ void worker::run_child_first(fiber* child) noexcept {
   parent->transition(fiber_state::running, fiber_state::runnable);
   child->transition(fiber_state::created, fiber_state::running);
   current_ = child;
-  const arrival_hook queue_parent = [](void* p) noexcept {
+  const arrival_hook hook = [](void* p) noexcept {
     worker* w = worker::current();
-    w->make_next(static_cast<fiber*>(p));
+    w->queue_parent(static_cast<fiber*>(p));
     if (w->sched_.workers_.size() > 1) w->sched_.idle_.wake_one();
   };
   if (switching_to(child)) [[unlikely]] {
-    traced_switch(parent, child, /*spawned=*/true, parent->ctx, child->ctx, queue_parent, parent);
+    traced_switch(parent, child, /*spawned=*/true, parent->ctx, child->ctx, hook, parent);
     return;
   }
-  switch_context(parent->ctx, child->ctx, queue_parent, parent);
+  switch_context(parent->ctx, child->ctx, hook, parent);
+}
+
+// The parent goes to the next slot, unless a fiber a hand-off woke is there: that one runs
+// first, and the parent waits on top of the displaced ring. Displaced under the parent instead,
+// it could wait for good: a parent that keeps spawning and never blocks keeps the next slot
+// (Go would preempt it; goro cannot). Session 12 found it in Go's "spawn a helper, take its
+// result" loop: each helper, woken by the take, sank under its parent and never ran to its
+// end, so every one stayed alive (4.6 KiB each: 9 GB after 2 million), and the fibers queued
+// behind them, those from outside included, starved
+// (SchedulerFairnessTest.SpawnAndTakeLoopNeitherLeaksNorStarves). A spawning parent in the
+// slot is displaced as before: a spawn tree is still walked depth first.
+void worker::queue_parent(fiber* parent) noexcept {
+  if (runq_.has_next() && !next_is_parent_) {
+    if (!runq_.push_displaced(parent)) push_back(parent);
+    return;
+  }
+  make_next(parent);
+  next_is_parent_ = true;
 }
 
 void worker::exit_fiber() noexcept {

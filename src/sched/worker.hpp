@@ -71,11 +71,14 @@ class worker {
   // Called on the running fiber: switches to the new fiber `child` at once; the caller runs
   // next on this worker unless stolen first.
   void run_child_first(fiber* child) noexcept;
+  // Where run_child_first's parent waits for its turn (its arrival hook).
+  void queue_parent(fiber* parent) noexcept;
 
   // Puts f in the next slot; what it displaces goes to the displaced ring, or else queues.
   // Inline: every hand-off (a wake-up, a spawn) passes here.
   void make_next(fiber* f) noexcept {
     fiber* const displaced = runq_.set_next(f);
+    next_is_parent_ = false;
     if (displaced != nullptr && !runq_.push_displaced(displaced)) push_back(displaced);
   }
   void push_back(fiber* f) noexcept;
@@ -169,7 +172,10 @@ class worker {
   // a countdown, not a count modulo 61, which cost a multiply and a shift at every decision.
   std::uint32_t until_fair_turn_;
   std::uint32_t fair_turns_ = 0;
-  bool firing_timers_ = false;    // inside poll_timers: ready() queues fibers in firing order
+  bool firing_timers_ = false;  // inside poll_timers: ready() queues fibers in firing order
+  // The next slot's fiber is a spawning parent (queue_parent), not one a hand-off woke. A hint:
+  // a thief may have taken that fiber since.
+  bool next_is_parent_ = false;
   bool polling_ = false;          // inside a poll for I/O: ready() collects fibers (add_polled)
   fiber* polled_head_ = nullptr;  // what the poll made runnable, linked through fiber::next
   fiber* polled_tail_ = nullptr;
