@@ -320,7 +320,8 @@ TEST_P(RuntimeWorkersTest, YieldingFiberLetsWorkFromOtherThreadsIn) {
 // again while the loop went on: every one stayed alive (9 GB after 2 million rounds), and a
 // fiber spawned from outside waited behind them for seconds.
 TEST_P(RuntimeWorkersTest, SpawnAndTakeLoopNeitherLeaksNorStarves) {
-  constexpr long rounds = 100'000;
+  // Before the fix, every round left its helper alive: 2 * rounds of them, against 1,000.
+  const auto rounds = static_cast<long>(std::max<std::size_t>(scaled(20'000), 2'000));
   goro::runtime rt{opts()};
   std::atomic<bool> stop{false};
   goro::chan<int> reached(2);
@@ -337,12 +338,16 @@ TEST_P(RuntimeWorkersTest, SpawnAndTakeLoopNeitherLeaksNorStarves) {
       loops.done();
     });
   }
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(reached.recv_for(60s));
-  EXPECT_LT(rt.metrics().fibers_alive, 1000u) << "helpers left alive after their rounds";
-  // A fiber from this thread, while the loops go on: it runs within a fairness turn or two.
-  goro::chan<int> ran(1);
-  rt.go([ran] { ran.send(1); });
-  EXPECT_TRUE(ran.recv_for(2s)) << "a fiber from outside starved behind the loops";
+  // No early return while the loops run: they use this frame's locals.
+  const bool both_reached = reached.recv_for(120s) && reached.recv_for(120s);
+  EXPECT_TRUE(both_reached);
+  if (both_reached) {
+    EXPECT_LT(rt.metrics().fibers_alive, 1000u) << "helpers left alive after their rounds";
+    // A fiber from this thread, while the loops go on: it runs within a fairness turn or two.
+    goro::chan<int> ran(1);
+    rt.go([ran] { ran.send(1); });
+    EXPECT_TRUE(ran.recv_for(5s)) << "a fiber from outside starved behind the loops";
+  }
   stop.store(true);
   loops.wait();
 }
