@@ -60,27 +60,23 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-// RFC 9110 5.6.2: a method is a token.
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (!is_alnum(c) && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
+// Whether `s` is non-empty and made only of letters, digits and the bytes of `others`.
+bool made_of(std::string_view s, std::string_view others) noexcept {
+  return !s.empty() && std::ranges::all_of(s, [others](char c) {
+    return is_alnum(c) || others.find(c) != std::string_view::npos;
+  });
 }
+
+// RFC 9110 5.6.2: a method is a token.
+bool is_token(std::string_view s) noexcept { return made_of(s, "!#$%&'*+-.^_`|~"); }
 
 // A host as a Host field may carry it: a name, an IPv4 address or a bracketed IPv6 one, and
 // a port (RFC 3986's reg-name characters, as Go's httpguts.ValidHostHeader).
-bool is_host(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (!is_alnum(c) && std::string_view("-._~%!$&'()*+,;=:[]").find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
+bool is_host(std::string_view s) noexcept { return made_of(s, "-._~%!$&'()*+,;=:[]"); }
+
+// Whether s[i], a '%', starts a well-formed escape: two hex digits follow.
+bool escape_at(std::string_view s, std::size_t i) noexcept {
+  return i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0;
 }
 
 // Appends `s` to `out` with every byte that RFC 3986 does not allow unescaped in a path
@@ -92,7 +88,7 @@ void append_escaped(std::string& out, std::string_view s, bool query) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '%') {
-      if (!query && (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)) {
+      if (!query && !escape_at(s, i)) {
         throw_bad_url("invalid escape in the URL's path");
       }
       out.push_back(c);
@@ -115,9 +111,7 @@ std::string unescape_userinfo(std::string_view s) {
       out.push_back(s[i]);
       continue;
     }
-    if (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
-      throw_bad_url("invalid escape in the URL's userinfo");
-    }
+    if (!escape_at(s, i)) throw_bad_url("invalid escape in the URL's userinfo");
     out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
     i += 2;
   }

@@ -44,10 +44,6 @@ void append_status_line(std::string& out, int status) {
   out.append("\r\n");
 }
 
-}  // namespace
-
-namespace {
-
 // The fields a response's framing rests on, which the server writes itself.
 bool server_owned(std::string_view name) noexcept {
   return is_name(name, "content-length") || is_name(name, "connection") ||
@@ -102,8 +98,8 @@ void write_response(std::string& out, const response& res, bool keep_alive, bool
   const bool bodiless = status == 101 || status == 204 || status == 304;
   if (!bodiless) {
     out.append("Content-Length: ");
-    // The answer to a HEAD request from a handler of its own that gave no body may say how
-    // long the GET's would be, as in Go; otherwise the body says it.
+    // The answer to a HEAD request that gave no body may say how long the GET's would be, as
+    // in Go; otherwise the body says it.
     const bool declared = head_only && res.body.empty() && !declared_length.empty() &&
                           declared_length.size() < 20 &&
                           declared_length.find_first_not_of("0123456789") == std::string_view::npos;

@@ -184,7 +184,9 @@ class run_queue {
     if (fiber* f = pop_next()) return f;
     return pop_after_next();
   }
-  // Owner only: whether the next slot holds a fiber (a thief may take it at any moment).
+  // Owner only: whether the next slot holds a fiber. Relaxed is enough: only the owner puts
+  // a fiber there, so null is exact; a thief may empty it at any moment, so a true answer is
+  // a hint either way, which the caller must tolerate (worker::queue_parent does).
   bool has_next() const noexcept { return next_.load(std::memory_order_relaxed) != nullptr; }
   // Owner only: the next slot's fiber, or null (pop's first step).
   fiber* pop_next() noexcept {

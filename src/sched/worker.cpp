@@ -299,7 +299,8 @@ void worker::run_child_first(fiber* child) noexcept {
 // end, so every one stayed alive (4.6 KiB each: 9 GB after 2 million), and the fibers queued
 // behind them, those from outside included, starved
 // (SchedulerFairnessTest.SpawnAndTakeLoopNeitherLeaksNorStarves). A spawning parent in the
-// slot is displaced as before: a spawn tree is still walked depth first.
+// slot is displaced as before: a spawn tree is still walked depth first. If a thief empties the
+// slot meanwhile, the parent waits on top of the displaced ring, which is next in line anyway.
 void worker::queue_parent(fiber* parent) noexcept {
   if (runq_.has_next() && !next_is_parent_) {
     if (!runq_.push_displaced(parent)) push_back(parent);
