@@ -149,6 +149,11 @@ void server::serve(net::listener& ln, std::stop_token stop) {
   wait_group connections;
   std::exception_ptr failure;
   for (;;) {
+    // Looked at before each accept: accept() takes a connection already waiting in the backlog
+    // without looking at its token, so a steady stream of new connections kept the loop
+    // accepting after the stop for as long as the backlog never ran dry
+    // (ServeAcceptsNothingAfterTheStop). Go's Shutdown closes the listener first.
+    if (stop.stop_requested()) break;
     net::conn c;
     try {
       c = ln.accept(stop);
