@@ -778,6 +778,30 @@ TEST_F(HttpAdversarial, ServeAcceptsNothingAfterTheStop) {
   });
 }
 
+// A connection accepted before the stop whose request comes after it is not idle: its client
+// dialled to send that request. Go's Shutdown serves it if it comes within 5 s of the accept
+// (golang/go issue 22682); the server closed it at once, and the request was lost. A new
+// connection that sends nothing is closed at the end of that grace.
+TEST_F(HttpAdversarial, StopServesTheFirstRequestOfANewConnection) {
+  run([] {
+    counting_server s(routes());
+    goro::net::conn c = dial(s.address());
+    goro::net::conn silent = dial(s.address());
+    while (s.accepted() < 2) goro::this_fiber::sleep_for(1ms);
+    goro::this_fiber::sleep_for(20ms);  // both connections waiting for their first byte
+    s.request_stop();
+    goro::this_fiber::sleep_for(50ms);
+    c.write(as_view("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::string answer = read_all(c);
+    EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK") << answer;
+    EXPECT_NE(lower(answer).find("connection: close"), std::string::npos) << answer;
+    silent.set_read_deadline(clock_type::now() + 8s);
+    const auto t0 = clock_type::now();
+    EXPECT_EQ(read_all(silent), "");
+    EXPECT_LT(clock_type::now() - t0, 6s);
+  });
+}
+
 // The request line's pieces: a lower-case method is another method (405), an unknown version
 // is refused, a target with spaces is malformed.
 TEST_F(HttpAdversarial, OddRequestLines) {
