@@ -287,6 +287,42 @@ TEST_F(HttpAdversarial, ChunkExtensionsAndTrailersAccepted) {
   });
 }
 
+// After the header section, Beast takes a chunk's size line (with its extensions) and the
+// trailer section only whole, so an endless one stayed unconsumed in the connection's buffer,
+// which grew with every byte the client sent (256 MiB for 200 MiB of chunk extension) until the
+// read timeout: a client could exhaust the server's memory. Each is held to max_header_bytes
+// now: 400, and the connection closed.
+TEST_F(HttpAdversarial, EndlessChunkLineOrTrailerIs400) {
+  run([] {
+    http::server_options opts;
+    opts.max_header_bytes = 1024;
+    counting_server s(routes(), opts);
+    const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (const std::string& start :
+         {head + "5;name=", head + "5\r\nhello\r\n0\r\nX-Trailer: ", head + "000000"}) {
+      goro::net::conn c = dial(s.address());
+      c.write(as_view(start));
+      const std::string filler(64 * 1024, start.back() == '0' ? '0' : 'v');
+      std::string answer;
+      try {
+        for (int i = 0; i < 4; ++i) c.write(as_view(filler));  // 256 KiB, 256 times the limit
+      } catch (const std::system_error&) {
+        // refused and closed while we wrote: the answer is still to be read
+      }
+      c.set_read_deadline(clock_type::now() + 2s);
+      EXPECT_EQ(status_line(read_all(c)), "HTTP/1.1 400 Bad Request") << start;
+    }
+    // Extensions and trailers under the limit are still taken.
+    const std::string answer = round_trip(
+        s.address(),
+        "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n5;a=" +
+            std::string(500, 'v') + "\r\nhello\r\n0\r\nX-T: " + std::string(500, 't') + "\r\n\r\n");
+    EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK") << answer;
+    EXPECT_NE(answer.find("\r\n\r\nhello"), std::string::npos) << answer;
+  });
+}
+
 // max_header_bytes: "the request line and fields together". A header section of exactly the
 // limit (blank line included) fits under any reading; one whose request line and fields alone
 // are one byte over it does not.
@@ -711,6 +747,58 @@ TEST_F(HttpAdversarial, ServeWithStopAlreadyRequestedReturns) {
     EXPECT_NO_THROW(srv.serve(ln, stop.get_token()));
     EXPECT_LT(clock_type::now() - t0, 1s);
     EXPECT_FALSE(ln.is_open());
+  });
+}
+
+// A stop request stops the accepting (docs/http.md, "Graceful shutdown"), also while
+// connections wait in the listener's backlog: accept() takes one that is there without looking
+// at its token, so serve() served every connection that was already waiting, and under a
+// steady stream of new ones went on accepting (thousands in 200 ms from four threads) for as
+// long as the backlog never ran dry. Go's Shutdown closes the listener first.
+TEST_F(HttpAdversarial, ServeAcceptsNothingAfterTheStop) {
+  run([] {
+    goro::net::listener ln = goro::net::listen("tcp", "127.0.0.1:0");
+    std::vector<goro::net::conn> waiting;
+    for (int i = 0; i < 20; ++i) {
+      waiting.push_back(dial(ln.address()));
+      waiting.back().write(std::string_view("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+    std::atomic<int> handled{0};
+    http::router r;
+    r.get("/ok", [&](const http::request&, http::response& res) {
+      handled.fetch_add(1);
+      res.body = "ok";
+    });
+    http::server srv(std::move(r));
+    std::stop_source stop;
+    stop.request_stop();
+    srv.serve(ln, stop.get_token());
+    EXPECT_EQ(handled.load(), 0);
+    EXPECT_FALSE(ln.is_open());
+  });
+}
+
+// A connection accepted before the stop whose request comes after it is not idle: its client
+// dialled to send that request. Go's Shutdown serves it if it comes within 5 s of the accept
+// (golang/go issue 22682); the server closed it at once, and the request was lost. A new
+// connection that sends nothing is closed at the end of that grace.
+TEST_F(HttpAdversarial, StopServesTheFirstRequestOfANewConnection) {
+  run([] {
+    counting_server s(routes());
+    goro::net::conn c = dial(s.address());
+    goro::net::conn silent = dial(s.address());
+    while (s.accepted() < 2) goro::this_fiber::sleep_for(1ms);
+    goro::this_fiber::sleep_for(20ms);  // both connections waiting for their first byte
+    s.request_stop();
+    goro::this_fiber::sleep_for(50ms);
+    c.write(as_view("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::string answer = read_all(c);
+    EXPECT_EQ(status_line(answer), "HTTP/1.1 200 OK") << answer;
+    EXPECT_NE(lower(answer).find("connection: close"), std::string::npos) << answer;
+    silent.set_read_deadline(clock_type::now() + 8s);
+    const auto t0 = clock_type::now();
+    EXPECT_EQ(read_all(silent), "");
+    EXPECT_LT(clock_type::now() - t0, 6s);
   });
 }
 
@@ -1395,6 +1483,24 @@ TEST_F(HttpAdversarial, ClientRefusesHugeResponse) {
                                after_answer::wait_for_close));
     http::client cl(http::client_options{.max_body_bytes = 1000});
     EXPECT_THROW(cl.get(srv.url(), clock_type::now() + 5s), std::system_error);
+  });
+}
+
+// The client's side of EndlessChunkLineOrTrailerIs400: a server whose chunk line never ends
+// fails the request (bad_message) once the line is over max_header_bytes, instead of growing
+// the client's buffer until the deadline.
+TEST_F(HttpAdversarial, ClientRefusesAnEndlessChunkLine) {
+  run([] {
+    raw_server srv([](goro::net::conn& c) {
+      read_request_head(c);
+      c.write(as_view("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name="));
+      const std::string filler(64 * 1024, 'v');
+      for (int i = 0; i < 16; ++i) c.write(as_view(filler));  // until the client hangs up
+      read_all(c);
+    });
+    http::client cl(http::client_options{.max_header_bytes = 4096});
+    const std::error_code code = error_of([&] { cl.get(srv.url(), clock_type::now() + 3s); });
+    EXPECT_EQ(code, std::errc::bad_message) << code.message();
   });
 }
 

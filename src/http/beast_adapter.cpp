@@ -134,7 +134,18 @@ struct message_parser::impl {
         }
       }
     }
-    if (p.is_done()) take(p);
+    if (p.is_done()) {
+      take(p);
+    } else if (p.eager() && in.size() - consumed > limits.max_header_bytes) {
+      // After the header section Beast takes a chunk's size line (extensions included) and the
+      // trailer section only whole, leaving a partial one unconsumed: an endless one grew the
+      // caller's buffer with every byte the peer sent, until the read deadline (a client could
+      // exhaust the server's memory; EndlessChunkLineOrTrailerIs400). Each is held to the
+      // header section's limit; body bytes are always consumed as they come, so nothing else
+      // is left over here.
+      state = parse_state::failed;
+      error = 400;
+    }
     return consumed;
   }
 };

@@ -101,6 +101,10 @@ net::deadline_time after_or_never(std::chrono::milliseconds d, clock::time_point
   return d.count() == 0 ? net::deadline_time::max() : from + d;
 }
 
+// How long after its accept a connection that has sent nothing may still send its first request
+// once a stop is requested (Go's Shutdown: 5 s).
+constexpr std::chrono::seconds new_connection_grace{5};
+
 // Shuts the write side down and reads (and drops) what the peer still sends, for a moment, so
 // that the close that follows finds no unread bytes and does not reset the connection before
 // the peer has read the last response.
@@ -149,6 +153,11 @@ void server::serve(net::listener& ln, std::stop_token stop) {
   wait_group connections;
   std::exception_ptr failure;
   for (;;) {
+    // Looked at before each accept: accept() takes a connection already waiting in the backlog
+    // without looking at its token, so a steady stream of new connections kept the loop
+    // accepting after the stop for as long as the backlog never ran dry
+    // (ServeAcceptsNothingAfterTheStop). Go's Shutdown closes the listener first.
+    if (stop.stop_requested()) break;
     net::conn c;
     try {
       c = ln.accept(stop);
@@ -193,14 +202,29 @@ void server::serve_conn(net::conn c, std::stop_token stop) const {
   detail::conn_buffer in;
   std::string out;
   std::string peer;
+  const clock::time_point accepted = clock::now();
+  bool first = true;
   try {
     peer = c.remote_address();
     for (;;) {
       // Idle: wait for the next request's first byte; a stop request ends the connection here.
       if (in.empty()) {
-        c.set_read_deadline(after_or_never(opts.idle_timeout, clock::now()));
-        if (in.fill(c, &stop) == 0) break;
+        const net::deadline_time idle_end = after_or_never(opts.idle_timeout, clock::now());
+        c.set_read_deadline(idle_end);
+        std::size_t n = 0;
+        try {
+          n = in.fill(c, &stop);
+        } catch (const std::system_error& e) {
+          // A new connection is not idle: its client dialled to send a request, which a stop
+          // must not lose. Go's Shutdown gives it 5 s from its accept to send it (golang/go
+          // issue 22682); closed at once, the request was lost with nothing to retry it on.
+          if (!first || e.code() != std::errc::operation_canceled) throw;
+          c.set_read_deadline(std::min(idle_end, accepted + new_connection_grace));
+          n = in.fill(c, nullptr);
+        }
+        if (n == 0) break;
       }
+      first = false;
       const clock::time_point start = clock::now();
       c.set_read_deadline(after_or_never(opts.read_header_timeout, start));
       bool header_done = false;
