@@ -190,6 +190,31 @@ TEST_P(Net, ReadDeadlinePasses) {
   });
 }
 
+// Messages as Go's: the address named once ("dial tcp 127.0.0.1 127.0.0.1: missing port" before),
+// a passed deadline "i/o timeout" (Go's os.ErrDeadlineExceeded; "i/o deadline exceeded" before).
+TEST_P(Net, ErrorMessagesNameTheAddressOnceAndSayTimeoutAsGo) {
+  const auto message_of = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "nothing thrown";
+  };
+  EXPECT_EQ(message_of([] { goro::net::dial("tcp", "127.0.0.1"); }),
+            "goro::net: dial tcp 127.0.0.1: missing port in address");
+  EXPECT_EQ(message_of([] { goro::net::listen("tcp", "[::1:0"); }),
+            "goro::net: listen tcp [::1:0: missing ']' in address");
+  EXPECT_EQ(message_of([] { goro::net::listen("tcp4", "[::1]:0"); }),
+            "goro::net: listen tcp4 [::1]:0: an IPv6 address on an IPv4 network");
+  with_connected_pair([&](goro::net::conn& client, goro::net::conn&) {
+    client.set_read_deadline(clock_type::now() - 1s);
+    std::byte buf[8];
+    const std::string m = message_of([&] { client.read(buf); });
+    EXPECT_NE(m.find(": read: i/o timeout"), std::string::npos) << m;
+  });
+}
+
 TEST_P(Net, DeadlineMovedWhileBlocked) {
   with_connected_pair([&](goro::net::conn& client, goro::net::conn& server) {
     // Pulled in: a read blocked with no deadline fails once another fiber sets a past one.

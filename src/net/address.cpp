@@ -20,9 +20,16 @@ namespace goro::detail {
 
 namespace {
 
+// `what` names the operation and its address already ("dial tcp 127.0.0.1"); `address` is the
+// part that is wrong, named again only where it is not all of what the caller gave.
 [[noreturn]] void bad_address(const char* what, std::string_view address, const char* why) {
-  throw std::invalid_argument(std::string("goro::net: ") + what + " " + std::string(address) +
-                              ": " + why);
+  std::string message = std::string("goro::net: ") + what;
+  const std::string_view named(what);
+  if (named.size() < address.size() || named.substr(named.size() - address.size()) != address) {
+    message += ": address ";
+    message += address;
+  }
+  throw std::invalid_argument(message + ": " + why);
 }
 
 socket_address unix_address(std::string_view path, const char* what) {
@@ -96,8 +103,10 @@ std::vector<socket_address> lookup(const network& net, const std::string& host,
     const std::error_code code = rc == EAI_SYSTEM
                                      ? std::error_code(errno, std::system_category())
                                      : std::make_error_code(std::errc::host_unreachable);
-    throw std::system_error(code, std::string("goro::net: ") + what + " " + host + ":" + port +
-                                      ": " + ::gai_strerror(rc));
+    // Go's wording for a name that does not resolve; glibc's is "Name or service not known".
+    const char* why = rc == EAI_NONAME ? "no such host" : ::gai_strerror(rc);
+    throw std::system_error(code, std::string("goro::net: ") + what + ": lookup " + host + ": " +
+                                      why);
   }
   std::vector<socket_address> out;
   for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
@@ -194,14 +203,17 @@ std::string format_address(const sockaddr* sa, socklen_t size) {
         return std::string(text) + ":" + std::to_string(ntohs(in6->sin6_port));
       }
       ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-      return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6->sin6_port));
+      // Appended, not "[" + std::string: GCC 12 warns falsely on that (-Wrestrict, its bug 105329).
+      std::string out(1, '[');
+      out += text;
+      return out + "]:" + std::to_string(ntohs(in6->sin6_port));
     }
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
       const std::size_t offset = offsetof(sockaddr_un, sun_path);
       if (size <= offset) return "";
       std::size_t n = size - offset;
-      if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+      if (un->sun_path[0] == '\0') return std::string(1, '@').append(un->sun_path + 1, n - 1);
       return std::string(un->sun_path, strnlen(un->sun_path, n));
     }
     default: return "";

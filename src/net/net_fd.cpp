@@ -33,7 +33,7 @@ void throw_closed(const char* what) {
 
 void throw_timed_out(const char* what) {
   throw std::system_error(std::make_error_code(std::errc::timed_out),
-                          std::string("goro::net: ") + what + ": i/o deadline exceeded");
+                          std::string("goro::net: ") + what + ": i/o timeout");  // as Go's
 }
 
 void throw_cancelled(const char* what) {
