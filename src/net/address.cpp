@@ -105,8 +105,8 @@ std::vector<socket_address> lookup(const network& net, const std::string& host,
                                      : std::make_error_code(std::errc::host_unreachable);
     // Go's wording for a name that does not resolve; glibc's is "Name or service not known".
     const char* why = rc == EAI_NONAME ? "no such host" : ::gai_strerror(rc);
-    throw std::system_error(code, std::string("goro::net: ") + what + ": lookup " + host + ": " +
-                                      why);
+    throw std::system_error(code,
+                            std::string("goro::net: ") + what + ": lookup " + host + ": " + why);
   }
   std::vector<socket_address> out;
   for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
