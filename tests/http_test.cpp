@@ -200,6 +200,28 @@ TEST(http_router, AllowListsThePathsMethodsSortedWithHeadBesideGet) {
   EXPECT_EQ(again.headers.get("Allow"), "DELETE, GET, HEAD, POST");
 }
 
+// Paths match %-decoded, as Go's ServeMux matches URL.Path (they matched as sent before: "/o%6B"
+// was a 404); a malformed escape is a 400, as Go's server refuses the URL.
+TEST(http_router, MatchesThePathPercentDecoded) {
+  http::router r;
+  r.get("/ok", [](const http::request&, http::response& res) { res.body = "ok"; });
+  r.get("/a b", [](const http::request&, http::response& res) { res.body = "space"; });
+  const auto answer = [&r](std::string target) {
+    http::request req;
+    req.target = std::move(target);
+    http::response res;
+    r.dispatch(req, res);
+    return std::to_string(res.status) + " " + res.body;
+  };
+  EXPECT_EQ(answer("/o%6B"), "200 ok");
+  EXPECT_EQ(answer("/o%6b?x=%zz"), "200 ok");  // the query is not the path
+  EXPECT_EQ(answer("/a%20b"), "200 space");
+  EXPECT_EQ(answer("/ok%"), "400 invalid URL escape");
+  EXPECT_EQ(answer("/o%6"), "400 invalid URL escape");
+  EXPECT_EQ(answer("/%zz"), "400 invalid URL escape");
+  EXPECT_EQ(answer("/o%2Fk"), "404 not found");
+}
+
 TEST_F(http_test, ExpectContinueGetsInterimAnswer) {
   run([] {
     test_server s(basic_routes());

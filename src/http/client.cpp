@@ -30,6 +30,7 @@
 #include "http/conn_buffer.hpp"
 #include "http/field_names.hpp"
 #include "http/parser.hpp"
+#include "http/percent.hpp"
 #include "http/wire.hpp"
 
 namespace goro::http {
@@ -53,13 +54,6 @@ bool is_alnum(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Whether `s` is non-empty and made only of letters, digits and the bytes of `others`.
 bool made_of(std::string_view s, std::string_view others) noexcept {
   return !s.empty() && std::ranges::all_of(s, [others](char c) {
@@ -74,11 +68,6 @@ bool is_token(std::string_view s) noexcept { return made_of(s, "!#$%&'*+-.^_`|~"
 // a port (RFC 3986's reg-name characters, as Go's httpguts.ValidHostHeader).
 bool is_host(std::string_view s) noexcept { return made_of(s, "-._~%!$&'()*+,;=:[]"); }
 
-// Whether s[i], a '%', starts a well-formed escape: two hex digits follow.
-bool escape_at(std::string_view s, std::size_t i) noexcept {
-  return i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0;
-}
-
 // Appends `s` to `out` with every byte that RFC 3986 does not allow unescaped in a path
 // (`query`: in a query) percent-encoded: a space, a quote, a non-ASCII byte. An escape already
 // there is kept; a path's malformed one is refused, as Go's url.Parse refuses it.
@@ -88,7 +77,7 @@ void append_escaped(std::string& out, std::string_view s, bool query) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '%') {
-      if (!query && !escape_at(s, i)) {
+      if (!query && !detail::escape_at(s, i)) {
         throw_bad_url("invalid escape in the URL's path");
       }
       out.push_back(c);
@@ -106,15 +95,7 @@ void append_escaped(std::string& out, std::string_view s, bool query) {
 // The URL's userinfo part ("user" or "user:password") percent-decoded.
 std::string unescape_userinfo(std::string_view s) {
   std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (!escape_at(s, i)) throw_bad_url("invalid escape in the URL's userinfo");
-    out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-    i += 2;
-  }
+  if (!detail::unescape(s, out)) throw_bad_url("invalid escape in the URL's userinfo");
   return out;
 }
 

@@ -37,6 +37,7 @@
 #include "http/conn_buffer.hpp"
 #include "http/field_names.hpp"
 #include "http/parser.hpp"
+#include "http/percent.hpp"
 #include "http/wire.hpp"
 
 namespace goro::http {
@@ -54,8 +55,16 @@ void router::handle(std::string_view method, std::string_view path, handler h) {
   handlers.emplace_back(std::string(method), std::move(h));
 }
 
+// Paths are matched %-decoded, as Go's ServeMux matches URL.Path: "/o%6B" is "/ok". A malformed
+// escape is a 400, as Go's server refuses the request's URL.
 void router::dispatch(const request& req, response& res) const {
-  const auto it = routes_.find(std::string(req.path()));
+  std::string path;
+  if (!detail::unescape(req.path(), path)) {
+    res = response{400, {}, "invalid URL escape"};
+    res.headers.set("Content-Type", "text/plain");
+    return;
+  }
+  const auto it = routes_.find(path);
   if (it == routes_.end()) {
     res = response{404, {}, "not found"};
     res.headers.set("Content-Type", "text/plain");

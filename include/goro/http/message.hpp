@@ -57,7 +57,8 @@ struct request {
   std::string remote_address;
 
   /// The target without its query: "/fanout" (of an absolute-form target,
-  /// "http://host/fanout?n=3", the path after the authority).
+  /// "http://host/fanout?n=3", the path after the authority), as sent: %-escapes are kept (the
+  /// router matches the path decoded, as Go's ServeMux matches URL.Path).
   std::string_view path() const noexcept;
   /// The value of query parameter `key` ("n" in "?n=3"), percent-decoding not applied; nullopt
   /// when absent.
