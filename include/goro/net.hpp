@@ -50,12 +50,13 @@ class conn {
   ~conn();
 
   /// Reads some bytes into `buf`, waiting until at least one is there; returns how many, 0 at
-  /// end of stream (the peer closed or shut down its side) or if `buf` is empty.
+  /// end of stream (the peer closed or shut down its side) or if `buf` is empty. On a dialled
+  /// datagram socket ("udp", "unixgram"): one datagram, cut to buf's size, 0 for an empty one.
   std::size_t read(std::span<std::byte> buf);
   std::size_t read(std::span<std::byte> buf, std::stop_token stop);
   /// Writes all of `data`, waiting while the socket's buffer is full; throws if it cannot (the
   /// peer reset the connection, a deadline, a stop request, a close), having perhaps written
-  /// part of it.
+  /// part of it. On a dialled datagram socket: one datagram (too large: EMSGSIZE).
   void write(std::span<const std::byte> data);
   void write(std::span<const std::byte> data, std::stop_token stop);
   /// write() of a string's bytes.
@@ -185,7 +186,10 @@ listener listen(std::string_view network, std::string_view address);
 packet_conn listen_packet(std::string_view network, std::string_view address);
 
 /// Connects to `address` ("tcp", "tcp4", "tcp6", "unix"), trying each address a host name
-/// resolves to in turn (resolution runs on the blocking pool).
+/// resolves to in turn (resolution runs on the blocking pool). "udp", "udp4", "udp6" and
+/// "unixgram" give a connected datagram socket, as Go's Dial does: it sends to and receives from
+/// that peer only, a datagram per write and per read; a peer that is not listening shows as
+/// std::errc::connection_refused on a later read or write.
 conn dial(std::string_view network, std::string_view address);
 conn dial(std::string_view network, std::string_view address, std::stop_token stop);
 /// The general dial: gives up at `deadline` (std::errc::timed_out) or on a stop request.

@@ -121,7 +121,10 @@ std::size_t conn::read(std::span<std::byte> buf, std::stop_token stop) {
     const std::uint32_t tick = fd.tick(reading);
     const ssize_t n = ::read(fd.fd(), buf.data(), buf.size());
     if (n >= 0) {
-      if (n > 0 && static_cast<std::size_t>(n) < buf.size()) fd.drained(reading, tick);
+      // A datagram socket's read is one datagram: short says nothing of what is queued behind.
+      if (n > 0 && static_cast<std::size_t>(n) < buf.size() && fd.kind() == socket_kind::stream) {
+        fd.drained(reading, tick);
+      }
       return static_cast<std::size_t>(n);
     }
     if (errno == EINTR) continue;
@@ -263,9 +266,33 @@ conn dial(std::string_view network, std::string_view address, std::stop_token st
   return dial_limited(network, address, clock::time_point::max(), std::move(stop));
 }
 
+namespace {
+// "udp", "udp4", "udp6", "unixgram": dial makes a connected datagram socket, as Go's Dial does.
+bool datagram_network(std::string_view network) {
+  return network.starts_with("udp") || network == "unixgram";
+}
+
+// A connected datagram socket: connect(2) only fixes the peer, so nothing waits, and each
+// write is one datagram, each read one datagram (conn::read).
+goro::detail::fd_handle dial_datagram(std::string_view network, std::string_view address,
+                                      const std::string& what) {
+  const auto net = goro::detail::parse_network(network, true, what.c_str());
+  const auto addresses = goro::detail::resolve(net, address, false, what.c_str());
+  int err = EADDRNOTAVAIL;
+  for (const auto& a : addresses) {
+    goro::detail::fd_handle h =
+        adopt(open_socket(a.family(), SOCK_DGRAM, what.c_str()), a.family(), socket_kind::datagram);
+    if (::connect(h->fd(), a.get(), a.size) == 0) return h;
+    err = errno;
+  }
+  throw_errno(err, what.c_str());
+}
+}  // namespace
+
 conn dial_limited(std::string_view network, std::string_view address, clock::time_point deadline,
                   std::stop_token stop) {
   const std::string what = op_name("dial", network, address);
+  if (datagram_network(network)) return conn(dial_datagram(network, address, what));
   const auto net = goro::detail::parse_network(network, false, what.c_str());
   const auto addresses = goro::detail::resolve(net, address, false, what.c_str());
   int err = EADDRNOTAVAIL;
