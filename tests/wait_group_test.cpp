@@ -495,7 +495,8 @@ TEST_P(WaitGroupWorkersTest, MayBeDestroyedOnceAWaitReturnsWhileTheReleasingDone
     spawned.wait();
     if (rt.metrics().spawns == 0) GTEST_SKIP() << "built without GORO_METRICS";
   }
-  const int rounds = static_cast<int>(scaled(goro_test::sanitized ? 1000 : 5000));
+  // Only ASan sees the freed wait_group used; the other builds run a few rounds for the logic.
+  const int rounds = static_cast<int>(scaled(goro_test::sanitized ? 1000 : 300));
   std::atomic<goro::wait_group*> to_release{nullptr};
   std::atomic<bool> stop{false};
   std::thread releaser([&] {
