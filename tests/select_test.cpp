@@ -381,6 +381,24 @@ TEST(SelectBasicsTest, RunTimeForm) {
   EXPECT_THROW(select(std::span(two_defaults)), std::invalid_argument);
 }
 
+TEST(SelectBasicsTest, RunTimeFormTakesTheVectorItself) {
+  // Go's reflect.Select takes the slice; `select(cases)` once failed to compile, deep inside
+  // the variadic form (no describe() for a std::vector), until it was spelled with std::span.
+  chan<int> ready(1);
+  ready.send(3);
+  std::optional<int> got;
+  std::vector<goro::select_case> cases;
+  cases.push_back(on_recv(chan<int>(nullptr)));
+  cases.push_back(on_recv(ready, [&](std::optional<int> v) { got = v; }));
+  EXPECT_EQ(select(cases), 1u);
+  EXPECT_EQ(got, std::optional<int>(3));
+  cases.push_back(otherwise());
+  EXPECT_EQ(select(cases), 2u);
+  goro::select_case array[] = {on_send(ready, 4)};
+  EXPECT_EQ(select(array), 0u);
+  EXPECT_EQ(ready.recv(), std::optional<int>(4));
+}
+
 TEST(SelectBasicsTest, RunTimeCaseKeepsItsOwnHandle) {
   std::vector<goro::select_case> cases;
   {

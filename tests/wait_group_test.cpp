@@ -480,3 +480,54 @@ TEST_P(WaitGroupWorkersTest, DeadlinesRaceWithTheReleasingDone) {
 }
 
 }  // namespace
+
+TEST_P(WaitGroupWorkersTest, MayBeDestroyedOnceAWaitReturnsWhileTheReleasingDoneFinishes) {
+  // As with std::latch: once a wait() returns, its caller may destroy the wait_group, here
+  // while a second waiter, parked, is still to be released. The done() that releases it must
+  // be done with the wait_group by then; it once still took its lock afterwards (ASan:
+  // heap-use-after-free in add(), under a wait() that had found the counter at zero).
+  goro::runtime rt{opts()};
+  // The test sees the helper parked through runtime_metrics::fibers_parked.
+  if (rt.metrics().spawns == 0) {
+    goro::wait_group spawned;
+    spawned.add(1);
+    rt.go([&] { spawned.done(); });
+    spawned.wait();
+    if (rt.metrics().spawns == 0) GTEST_SKIP() << "built without GORO_METRICS";
+  }
+  // Only ASan sees the freed wait_group used; the other builds run a few rounds for the logic.
+  const int rounds = static_cast<int>(scaled(goro_test::sanitized ? 1000 : 300));
+  std::atomic<goro::wait_group*> to_release{nullptr};
+  std::atomic<bool> stop{false};
+  std::thread releaser([&] {
+    while (!stop.load()) {
+      if (goro::wait_group* wg = to_release.exchange(nullptr)) {
+        wg->done();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  });
+  for (int round = 0; round < rounds; ++round) {
+    auto* wg = new goro::wait_group;
+    wg->add(1);
+    goro::wait_group helper_returned;
+    helper_returned.add(1);
+    const std::uint64_t parked_before = rt.metrics().fibers_parked;
+    rt.go([wg, &helper_returned] {
+      wg->wait();
+      helper_returned.done();
+    });
+    // Every earlier park and wake-up is counted (helper_returned ordered them before us), so
+    // the count rises only once the helper has queued itself on wg and parked.
+    while (rt.metrics().fibers_parked <= parked_before) std::this_thread::yield();
+    to_release.store(wg);
+    while (wg->count() != 0) {
+    }
+    wg->wait();  // finds the counter at zero, perhaps while the done() is still at work
+    delete wg;
+    helper_returned.wait();
+  }
+  stop.store(true);
+  releaser.join();
+}

@@ -82,6 +82,19 @@ struct default_case {
   F handler;
 };
 
+// The case types the variadic select takes (what on_recv, on_send, on_stop and otherwise
+// build). Anything else, a std::vector<select_case> in particular, goes to the run-time form.
+template <class C>
+inline constexpr bool is_case = false;
+template <class T, class F>
+inline constexpr bool is_case<recv_case<T, F>> = true;
+template <class T, class F>
+inline constexpr bool is_case<send_case<T, F>> = true;
+template <class F>
+inline constexpr bool is_case<stop_case<F>> = true;
+template <class F>
+inline constexpr bool is_case<default_case<F>> = true;
+
 template <class C>
 inline constexpr bool is_default_case = false;
 template <class F>
@@ -225,7 +238,7 @@ detail::default_case<std::decay_t<F>> otherwise(F&& handler = {}) {
 /// Cases refer to their channels: build them in the call's arguments, as in the examples.
 /// Throws closed_channel_error if the case performed is a send on a closed channel.
 template <class... Cases>
-std::size_t select(Cases&&... cases) {
+requires(detail::is_case<std::remove_cvref_t<Cases>>&&...) std::size_t select(Cases&&... cases) {
   constexpr std::size_t n = sizeof...(Cases);
   constexpr std::size_t defaults =
       (std::size_t{detail::is_default_case<std::remove_cvref_t<Cases>>} + ... + 0);
@@ -277,7 +290,8 @@ class select_case {
 };
 
 /// The run-time form: as the variadic select, over cases built with on_recv, on_send and
-/// otherwise. Returns the index in `cases` of the case performed.
+/// otherwise. Returns the index in `cases` of the case performed. A std::vector<select_case>
+/// (or an array of them) converts to the span: `goro::select(cases)`.
 std::size_t select(std::span<select_case> cases);
 
 }  // namespace goro

@@ -21,6 +21,10 @@ struct sync_node;
 /// A counter that wait() blocks on until it reaches zero.
 ///
 /// Memory ordering: every done() (and add()) happens-before the wait() that it lets return.
+///
+/// Lifetime: once a wait() has returned true, its caller may destroy the wait_group (as a
+/// std::latch), even while other waiters are still being released: the add() that released
+/// them no longer touches it.
 class wait_group {
  public:
   wait_group() = default;

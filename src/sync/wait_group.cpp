@@ -4,10 +4,16 @@
 // add; the lock is taken only by wait() and by the add() that releases waiters. Its queue is the
 // sync primitives' (docs/sync.md, "Waiting").
 //
-// Invariants: the waiter count (low half of state_) changes only under lock_, and equals the
-// number of queued nodes except while a wait() that found the counter at zero backs out. A
-// releasing add() takes every node out and the whole count with them; a waiter whose limit won
-// takes its own node out, and its count, only if the node is still queued.
+// Invariants: the waiter count (low half of state_) grows only under lock_, and equals the
+// number of queued nodes, plus the nodes a releasing add() has taken out and not yet uncounted,
+// except while a wait() that found the counter at zero backs out. A releasing add() takes every
+// node out under lock_, then uncounts what it saw counted, after unlocking: that subtraction is
+// its last touch of the wait_group. So a counter at zero with waiters still counted means a
+// releasing add() is at work on the wait_group, and a wait() that finds that waits for it to
+// finish before it returns: once any wait() has returned, the wait_group may be destroyed (as
+// std::latch, and absl's BlockingCounter, allow; Go's collector makes the question moot). A
+// waiter whose limit won takes its own node out if it is still queued, and uncounts itself only
+// if the counter is not zero: at zero, the releasing add() on its way counted it, and uncounts it.
 #include <cstdint>
 #include <stdexcept>
 #include <utility>
@@ -15,6 +21,7 @@
 #include "goro/detail/thread_safety.hpp"
 #include "goro/wait_group.hpp"
 #include "park/sync_queue.hpp"
+#include "platform/cpu.hpp"
 
 namespace goro {
 
@@ -43,13 +50,19 @@ void wait_group::add(std::int64_t delta) {
   // gone meanwhile; the pop drops such nodes. Claimed waiters stay parked until our unpark,
   // after the lock is released.
   detail::sync_node* claimed = nullptr;
+  std::uint32_t counted = 0;
   {
     detail::lock_guard lock(lock_);
     const std::uint64_t now = state_.load(std::memory_order_acquire);
     if (counter_of(now) != 0) return;  // re-armed by a concurrent add(); its waiters wait on
-    state_.fetch_sub(static_cast<std::uint32_t>(now), std::memory_order_acq_rel);
+    counted = static_cast<std::uint32_t>(now);
     claimed = detail::sync_queue(head_, tail_).pop_all_claimed(detail::granted).first;
   }
+  // Our last touch of the wait_group, after the unlock: a wait() that finds the counter at zero
+  // returns only once no waiter is counted (wait_limited), and the waiters we claimed only once
+  // unparked, below, so none of them can destroy it while we still use it. Release pairs with
+  // that wait()'s acquire.
+  state_.fetch_sub(counted, std::memory_order_acq_rel);
   detail::unpark_all(claimed);
 }
 
@@ -64,25 +77,40 @@ bool wait_group::wait_until(std::chrono::steady_clock::time_point deadline) {
 }
 
 bool wait_group::wait_limited(const detail::wait_limit& limit) {
-  if (counter_of(state_.load(std::memory_order_acquire)) == 0) return true;
-  detail::sync_node node(detail::wait_group_wait, this);
-  lock_.lock();
-  const std::uint64_t s = state_.fetch_add(1, std::memory_order_acq_rel);
-  if (counter_of(s) == 0) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
-    lock_.unlock();
-    return true;
+  for (;;) {
+    // At zero, wait out a releasing add() still at work (waiters still counted): it is a few
+    // instructions from done, and never parks. Then nothing touches the wait_group for it any
+    // more, and our caller may destroy it.
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    for (detail::backoff spin; counter_of(s) == 0; spin.pause()) {
+      if (static_cast<std::uint32_t>(s) == 0) return true;
+      s = state_.load(std::memory_order_acquire);
+    }
+    detail::sync_node node(detail::wait_group_wait, this);
+    lock_.lock();
+    s = state_.fetch_add(1, std::memory_order_acq_rel);
+    if (counter_of(s) == 0) {  // reached zero meanwhile: back out, and look again
+      state_.fetch_sub(1, std::memory_order_acq_rel);
+      lock_.unlock();
+      continue;
+    }
+    detail::sync_queue(head_, tail_).push_back(&node);
+    detail::park_queued(node.w, lock_, limit);
+    if (node.w.winner() == detail::granted) return true;
+    // The deadline or stop token won: unlink the node, unless the releasing add() already took
+    // it (and will uncount it). Uncount ourselves only while the counter is not zero: at zero, a
+    // releasing add() has counted us and will uncount us with the rest (the CAS keeps that
+    // decision and the subtraction one step).
+    detail::lock_guard lock(lock_);
+    if (detail::sync_queue(head_, tail_).remove(&node)) {
+      s = state_.load(std::memory_order_relaxed);
+      while (counter_of(s) != 0 &&
+             !state_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+      }
+    }
+    return false;
   }
-  detail::sync_queue(head_, tail_).push_back(&node);
-  detail::park_queued(node.w, lock_, limit);
-  if (node.w.winner() == detail::granted) return true;
-  // The deadline or stop token won: unregister, unless the releasing add() already took the
-  // node (and our count) away.
-  detail::lock_guard lock(lock_);
-  if (detail::sync_queue(head_, tail_).remove(&node)) {
-    state_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  return false;
 }
 
 std::int64_t wait_group::count() const noexcept {
