@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -119,6 +120,24 @@ TEST(TimerTest, StopBeforeExpiryReturnsTrueAndNothingIsDelivered) {
   EXPECT_FALSE(t.stop());  // already stopped
   // Waits past the original deadline to prove nothing is delivered.
   EXPECT_EQ(chan_of(t).recv_for(250ms).status, chan_status::timeout);
+}
+
+// A moved-from timer or ticker is empty, not a null dereference (each call crashed before).
+TEST(TimerTest, MovedFromTimersAndTickersAreEmptyAndSaySo) {
+  goro::timer t(1h);
+  goro::timer moved = std::move(t);
+  // NOLINTBEGIN(bugprone-use-after-move): the documented moved-from state
+  EXPECT_FALSE(t.stop());
+  EXPECT_FALSE(static_cast<bool>(t.c()));  // nil: a receive would wait forever
+  EXPECT_THROW(t.reset(1ms), std::logic_error);
+  goro::ticker k(1h);
+  goro::ticker moved_ticker = std::move(k);
+  k.stop();
+  EXPECT_FALSE(static_cast<bool>(k.c()));
+  EXPECT_THROW(k.reset(1ms), std::logic_error);
+  // NOLINTEND(bugprone-use-after-move)
+  EXPECT_TRUE(moved.stop());
+  moved_ticker.stop();
 }
 
 TEST(TimerTest, StopAfterTheTimerFiredReturnsFalse) {
@@ -539,6 +558,11 @@ TEST(TimerDeadlineTest, SaturatingConversionsNeverOverflow) {
   EXPECT_EQ(goro::detail::deadline_after(nanoseconds::max()), clock_type::time_point::max());
   const auto at_once = goro::detail::deadline_after(hours::min());
   EXPECT_LE(at_once, clock_type::now());
+  // A NaN waits no time (its conversion was undefined: UBSan's float-cast-overflow).
+  const std::chrono::duration<double> nan(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(saturating_duration(nan), clock_type::duration::zero());
+  const auto nan_deadline = goro::detail::deadline_after(nan);
+  EXPECT_LE(nan_deadline, clock_type::now());
 }
 
 // Each waits well past "at once" to prove that a duration too long to represent never fires

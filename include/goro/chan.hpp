@@ -113,7 +113,8 @@ chan_core* core_of(const chan<T>& ch) noexcept;
 /// hand-off: under the channel's lock, or inside the lock-free ring's publication of a value)
 /// ends the program with goro's fatal error ("a channel element's move constructor threw
 /// inside the channel: " and the exception's what()), and one that blocks there (a goro call
-/// that parks) is not allowed; one that throws as a received value is moved out to the caller
+/// that parks) is not allowed, nor a destructor that does (it runs there on each moved-from
+/// source); one that throws as a received value is moved out to the caller
 /// destroys that value and propagates, the receive having happened (the value is consumed, and
 /// the channel is as after any receive).
 ///

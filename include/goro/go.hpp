@@ -15,8 +15,10 @@ namespace goro {
 /// continuing when it blocks or finishes, or sooner on another worker (work-first spawning, see
 /// docs/scheduler.md); so, as around any goro call that can switch fibers, do not hold a
 /// std::mutex that the new fiber may take (use goro::mutex). Called from any other thread, the
-/// fiber goes to the default runtime, started on first use. An exception escaping f prints what
-/// it was and calls std::terminate, as one escaping a std::thread does.
+/// fiber goes to the default runtime, started on first use. An exception escaping f ends the
+/// process, as one escaping a std::thread does (and a panic in a goroutine): goro's fatal
+/// report, "goro: fatal error: exception escaped fiber N: what()", then abort(), without
+/// std::terminate's handler.
 ///
 /// The fiber records where it was spawned (`site`, filled in by the compiler), which the
 /// deadlock report, goro::dump and the stack-overflow message name (docs/diagnostics.md). A

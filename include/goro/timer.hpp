@@ -43,6 +43,8 @@ class timer {
   template <class Rep, class Period>
   explicit timer(std::chrono::duration<Rep, Period> d) : timer(detail::saturating_duration(d)) {}
   ~timer();  ///< stops the timer; safe after its runtime has been destroyed
+  /// A moved-from timer has none: c() is a nil channel (a receive waits forever), stop()
+  /// returns false, reset() throws std::logic_error.
   timer(timer&&) noexcept;
   timer& operator=(timer&&) noexcept;
 
@@ -77,6 +79,8 @@ class ticker {
   explicit ticker(std::chrono::duration<Rep, Period> period)
       : ticker(detail::saturating_duration(period)) {}
   ~ticker();  ///< stops the ticker; safe after its runtime has been destroyed
+  /// A moved-from ticker has none: c() is a nil channel, stop() does nothing, reset() throws
+  /// std::logic_error.
   ticker(ticker&&) noexcept;
   ticker& operator=(ticker&&) noexcept;
 

@@ -138,6 +138,19 @@ time_channel after(clock::duration d) {
   return ch;
 }
 
+namespace {
+// What c() gives on a moved-from timer or ticker: a nil channel, on which a receive waits
+// forever, as on a timer that never fires.
+const time_channel& no_time_channel() noexcept {
+  static const time_channel nil(nullptr);
+  return nil;
+}
+
+[[noreturn]] void throw_moved_from(const char* what) {
+  throw std::logic_error(std::string(what) + ": the object was moved from");
+}
+}  // namespace
+
 timer::timer(clock::duration d) : state_(new detail::timer_state) {
   state_->fire = detail::timer_state::on_fire;
   state_->start(d, clock::duration::zero(), "goro::timer");
@@ -147,11 +160,14 @@ timer::~timer() = default;
 timer::timer(timer&&) noexcept = default;
 timer& timer::operator=(timer&&) noexcept = default;
 
-const time_channel& timer::c() const noexcept { return state_->ch; }
+const time_channel& timer::c() const noexcept {
+  return state_ != nullptr ? state_->ch : no_time_channel();
+}
 
-bool timer::stop() noexcept { return state_->stop(); }
+bool timer::stop() noexcept { return state_ != nullptr && state_->stop(); }
 
 bool timer::reset(clock::duration d) {
+  if (state_ == nullptr) throw_moved_from("goro::timer::reset");
   return state_->reset(d, clock::duration::zero(), "goro::timer::reset");
 }
 
@@ -165,11 +181,16 @@ ticker::~ticker() = default;
 ticker::ticker(ticker&&) noexcept = default;
 ticker& ticker::operator=(ticker&&) noexcept = default;
 
-const time_channel& ticker::c() const noexcept { return state_->ch; }
+const time_channel& ticker::c() const noexcept {
+  return state_ != nullptr ? state_->ch : no_time_channel();
+}
 
-void ticker::stop() noexcept { (void)state_->stop(); }
+void ticker::stop() noexcept {
+  if (state_ != nullptr) (void)state_->stop();
+}
 
 void ticker::reset(clock::duration period) {
+  if (state_ == nullptr) throw_moved_from("goro::ticker::reset");
   detail::require_positive(period, "goro::ticker::reset");
   (void)state_->reset(period, period, "goro::ticker::reset");
 }

@@ -42,7 +42,9 @@ void wait_group::add(std::int64_t delta) {
   const std::int64_t counter = counter_of(s);
   if (counter < 0 || counter - delta != counter_of(s - d)) {
     state_.fetch_sub(d, std::memory_order_acq_rel);
-    throw std::logic_error("goro::wait_group::add: negative wait_group counter");
+    // Below zero, or (a positive delta) past INT32_MAX: the 32-bit counter wrapped.
+    throw std::logic_error(delta < 0 ? "goro::wait_group::add: negative wait_group counter"
+                                     : "goro::wait_group::add: wait_group counter overflow");
   }
   if (counter > 0 || static_cast<std::uint32_t>(s) == 0) return;
   // The counter reached zero with waiters registered: release them all. Claims are made under

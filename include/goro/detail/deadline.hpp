@@ -25,6 +25,9 @@ constexpr clock::duration saturating_duration(std::chrono::duration<Rep, Period>
   } else {
     using seconds_f = std::chrono::duration<long double>;
     const seconds_f s = std::chrono::duration_cast<seconds_f>(d);
+    // A NaN compares false with everything, and its conversion below would be undefined: it
+    // waits no time, as zero does.
+    if (s != s) return clock::duration::zero();
     if (s >= std::chrono::duration_cast<seconds_f>(clock::duration::max())) {
       return clock::duration::max();
     }
