@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <stop_token>
 #include <type_traits>
 
@@ -27,7 +28,7 @@ constexpr clock::duration saturating_duration(std::chrono::duration<Rep, Period>
     const seconds_f s = std::chrono::duration_cast<seconds_f>(d);
     // A NaN compares false with everything, and its conversion below would be undefined: it
     // waits no time, as zero does.
-    if (s != s) return clock::duration::zero();
+    if (std::isnan(s.count())) return clock::duration::zero();
     if (s >= std::chrono::duration_cast<seconds_f>(clock::duration::max())) {
       return clock::duration::max();
     }
