@@ -399,6 +399,26 @@ TEST(SelectBasicsTest, RunTimeFormTakesTheVectorItself) {
   EXPECT_EQ(ready.recv(), std::optional<int>(4));
 }
 
+// A run-time send case performed again sends its value again, as Go's reflect.Select does (it
+// sent a moved-from value before: "", then ""); a move-only one, spent, is refused.
+TEST(SelectBasicsTest, RunTimeSendCaseReusedSendsItsValueEachTime) {
+  chan<std::string> out(3);
+  std::vector<goro::select_case> cases;
+  cases.push_back(on_send(out, std::string("a value too long for the small-string buffer")));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(select(cases), 0u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(out.recv(),
+              std::optional<std::string>("a value too long for the small-string buffer"));
+  }
+  chan<std::unique_ptr<int>> owners(2);
+  std::vector<goro::select_case> once;
+  once.push_back(on_send(owners, std::make_unique<int>(5)));
+  EXPECT_EQ(select(once), 0u);
+  EXPECT_THROW(select(once), std::logic_error);
+  EXPECT_EQ(owners.size(), 1u);
+  EXPECT_EQ(**owners.recv(), 5);
+}
+
 TEST(SelectBasicsTest, RunTimeCaseKeepsItsOwnHandle) {
   std::vector<goro::select_case> cases;
   {

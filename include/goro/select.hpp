@@ -4,11 +4,13 @@
 /// parking (never polling) when none is ready. The protocol is in docs/select.md.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
@@ -186,6 +188,41 @@ struct erased_case_of final : erased_case {
   Case the_case;
 };
 
+// A run-time send case is sent again by each select it is performed in, as Go's reflect.Select
+// sends the same value each time: a copy of the value it was built with, kept aside (it was sent
+// moved-from before, "" for a string). A move-only value can be sent once: a select that finds
+// such a case spent throws std::logic_error before it looks at any channel.
+template <class T, class F>
+struct erased_case_of<send_case<T, F>> final : erased_case {
+  erased_case_of(send_case<T, F>&& c, std::optional<chan<T>> owned)
+      : handle(std::move(owned)), the_case(std::move(c)) {
+    the_case.ch = &*handle;
+    the_case.own();
+    if constexpr (std::copy_constructible<T>) pristine.emplace(*the_case.owned);
+  }
+  void describe(select_op& op) override {
+    if (spent) {
+      if constexpr (std::copy_constructible<T>) {
+        the_case.owned.emplace(*pristine);
+      } else {
+        throw std::logic_error(
+            "goro::select: a send case of a move-only type was performed already; its value "
+            "is gone");
+      }
+      spent = false;
+    }
+    detail::describe(the_case, op);
+  }
+  void complete(const select_op& op) override {
+    spent = true;  // the value is in the channel now
+    detail::complete(the_case, op);
+  }
+  std::optional<chan<T>> handle;
+  send_case<T, F> the_case;
+  std::optional<T> pristine;  // what each performance sends (T copyable)
+  bool spent = false;
+};
+
 }  // namespace detail
 
 /// A case that receives from ch. The handler, if any, gets the std::optional<T> a recv()
@@ -268,7 +305,11 @@ requires(detail::is_case<std::remove_cvref_t<Cases>>&&...) std::size_t select(Ca
 /// reflect.Select). It keeps its own handle on the channel and, for a send, its own value
 /// (moved or copied in when the select_case is built): a select_case usually outlives the
 /// statement that built it, and so would outlive a temporary. A send case's value is moved
-/// into the channel only if the case is performed; until then it stays in the select_case.
+/// into the channel only if the case is performed; until then it stays in the select_case. Used
+/// in several selects, a send case sends its value each time it is performed, as Go's
+/// reflect.Select does: a copy made when it was built (so a copyable T is copied once more
+/// there); a move-only T can be sent once, and a select given the spent case throws
+/// std::logic_error.
 class select_case {
  public:
   template <class T, class F>
