@@ -105,6 +105,7 @@ bool wait_group::wait_limited(const detail::wait_limit& limit) {
     // decision and the subtraction one step).
     detail::lock_guard lock(lock_);
     if (detail::sync_queue(head_, tail_).remove(&node)) {
+      // Relaxed: only the CAS's expected value; a stale one fails it, which reloads.
       s = state_.load(std::memory_order_relaxed);
       while (counter_of(s) != 0 &&
              !state_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel,
