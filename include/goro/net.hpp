@@ -19,6 +19,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "goro/blocking.hpp"
 #include "goro/detail/deadline.hpp"
@@ -61,6 +62,9 @@ class conn {
   void write(std::span<const std::byte> data, std::stop_token stop);
   /// write() of a string's bytes.
   void write(std::string_view data) { write(std::as_bytes(std::span(data.data(), data.size()))); }
+  void write(std::string_view data, std::stop_token stop) {
+    write(std::as_bytes(std::span(data.data(), data.size())), std::move(stop));
+  }
 
   /// Deadlines: a read (write) blocked at or after `t` fails with std::errc::timed_out, also one
   /// already waiting when the deadline is set. set_deadline sets both.

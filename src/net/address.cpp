@@ -11,10 +11,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 
 #include "goro/blocking.hpp"
+#include "net/blocking_pool.hpp"
+#include "net/net_fd.hpp"
 
 namespace goro::detail {
 
@@ -89,33 +92,64 @@ socket_address ip_address(int family, const void* addr, std::uint16_t port) {
   return a;
 }
 
-std::vector<socket_address> lookup(const network& net, const std::string& host,
-                                   const std::string& port, bool passive, const char* what) {
+// One getaddrinfo call, with its answer and its errno (set on the pool's thread, where the
+// call runs). Shared with that thread when the caller may stop waiting (blocking_pool.hpp):
+// a lookup given up on finishes into it, and the last owner frees the answer.
+struct lookup_call {
+  std::string host;
+  std::string port;
   addrinfo hints{};
-  hints.ai_family = net.family;
-  hints.ai_socktype = net.type;
-  hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
   addrinfo* found = nullptr;
-  const int rc = goro::blocking([&] {
-    return ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-  });
-  if (rc != 0) {
-    const std::error_code code = rc == EAI_SYSTEM
-                                     ? std::error_code(errno, std::system_category())
+  int rc = 0;
+  int error = 0;
+
+  lookup_call() = default;
+  lookup_call(const lookup_call&) = delete;
+  lookup_call& operator=(const lookup_call&) = delete;
+  ~lookup_call() {
+    if (found != nullptr) ::freeaddrinfo(found);
+  }
+  static void run(void* self) noexcept {
+    auto* c = static_cast<lookup_call*>(self);
+    c->rc = ::getaddrinfo(c->host.empty() ? nullptr : c->host.c_str(), c->port.c_str(),
+                          &c->hints, &c->found);
+    c->error = errno;
+  }
+};
+
+// Resolves on the blocking pool. Within `limit`, as Go's dial bounds its lookup by its
+// deadline and context: once the limit ends the wait, the lookup is left to finish alone.
+std::vector<socket_address> lookup(const network& net, std::string host, std::string port,
+                                   bool passive, const char* what, const wait_limit& limit) {
+  const auto call = std::make_shared<lookup_call>();
+  call->host = std::move(host);
+  call->port = std::move(port);
+  call->hints.ai_family = net.family;
+  call->hints.ai_socktype = net.type;
+  call->hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
+  const std::string named = std::string(what) + ": lookup " + call->host;
+  if (limit.unlimited()) {
+    run_blocking(&lookup_call::run, call.get());
+  } else if (const std::errc ended = run_blocking_limited(call, &lookup_call::run, limit);
+             ended != std::errc()) {
+    if (ended == std::errc::timed_out) throw_timed_out(named.c_str());
+    throw_cancelled(named.c_str());
+  }
+  if (call->rc != 0) {
+    const std::error_code code = call->rc == EAI_SYSTEM
+                                     ? std::error_code(call->error, std::system_category())
                                      : std::make_error_code(std::errc::host_unreachable);
     // Go's wording for a name that does not resolve; glibc's is "Name or service not known".
-    const char* why = rc == EAI_NONAME ? "no such host" : ::gai_strerror(rc);
-    throw std::system_error(code,
-                            std::string("goro::net: ") + what + ": lookup " + host + ": " + why);
+    const char* why = call->rc == EAI_NONAME ? "no such host" : ::gai_strerror(call->rc);
+    throw std::system_error(code, "goro::net: " + named + ": " + why);
   }
   std::vector<socket_address> out;
-  for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+  for (const addrinfo* ai = call->found; ai != nullptr; ai = ai->ai_next) {
     socket_address a;
     std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
     a.size = ai->ai_addrlen;
     out.push_back(a);
   }
-  ::freeaddrinfo(found);
   return out;
 }
 
@@ -133,7 +167,7 @@ network parse_network(std::string_view name, bool datagram, const char* what) {
 }
 
 std::vector<socket_address> resolve(const network& net, std::string_view address, bool passive,
-                                    const char* what) {
+                                    const char* what, const wait_limit& limit) {
   if (net.family == AF_UNIX) return {unix_address(address, what)};
   std::string_view host;
   std::string_view port;
@@ -170,7 +204,7 @@ std::vector<socket_address> resolve(const network& net, std::string_view address
     }
   }
   std::vector<socket_address> found =
-      lookup(net, std::string(host), std::string(port), passive, what);
+      lookup(net, std::string(host), std::string(port), passive, what, limit);
   std::stable_partition(found.begin(), found.end(),
                         [](const socket_address& a) { return a.family() == AF_INET; });
   return found;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "goro/detail/deadline.hpp"
+
 namespace goro::detail {
 
 struct network {
@@ -32,9 +34,10 @@ struct socket_address {
 // The addresses `address` names on `net`, IPv4 first. For listening (`passive`) an empty host
 // means every local address (dual-stack "::" for "tcp" and "udp"); for dialling, the local
 // system. Throws std::system_error if a name does not resolve (std::errc::host_unreachable,
-// or the errno of a failed system call) and std::invalid_argument if `address` is malformed.
+// or the errno of a failed system call), or if `limit` ends the lookup first (timed_out,
+// operation_canceled), and std::invalid_argument if `address` is malformed.
 std::vector<socket_address> resolve(const network& net, std::string_view address, bool passive,
-                                    const char* what);
+                                    const char* what, const wait_limit& limit = {});
 
 // An IPv4 address as the IPv4-mapped IPv6 address a dual-stack socket sends to.
 socket_address v4_mapped(const socket_address& v4);

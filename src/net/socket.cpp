@@ -275,9 +275,10 @@ bool datagram_network(std::string_view network) {
 // A connected datagram socket: connect(2) only fixes the peer, so nothing waits, and each
 // write is one datagram, each read one datagram (conn::read).
 goro::detail::fd_handle dial_datagram(std::string_view network, std::string_view address,
-                                      const std::string& what) {
+                                      const std::string& what,
+                                      const goro::detail::wait_limit& limit) {
   const auto net = goro::detail::parse_network(network, true, what.c_str());
-  const auto addresses = goro::detail::resolve(net, address, false, what.c_str());
+  const auto addresses = goro::detail::resolve(net, address, false, what.c_str(), limit);
   int err = EADDRNOTAVAIL;
   for (const auto& a : addresses) {
     goro::detail::fd_handle h =
@@ -292,9 +293,12 @@ goro::detail::fd_handle dial_datagram(std::string_view network, std::string_view
 conn dial_limited(std::string_view network, std::string_view address, clock::time_point deadline,
                   std::stop_token stop) {
   const std::string what = op_name("dial", network, address);
-  if (datagram_network(network)) return conn(dial_datagram(network, address, what));
+  if (datagram_network(network)) {
+    return conn(dial_datagram(network, address, what, {deadline, stop}));
+  }
   const auto net = goro::detail::parse_network(network, false, what.c_str());
-  const auto addresses = goro::detail::resolve(net, address, false, what.c_str());
+  const auto addresses =
+      goro::detail::resolve(net, address, false, what.c_str(), {deadline, stop});
   int err = EADDRNOTAVAIL;
   for (const auto& a : addresses) {
     goro::detail::fd_handle h =

@@ -11,7 +11,8 @@
 //     their destruction; blocked_ exactly the threads between thread_blocked() and
 //     thread_unblocked(). Both change only under mu_, and each change bumps epoch_.
 //   - pool_threads_ counts the blocking pool's threads that have been started and have not
-//     left serve(); jobs_ the jobs submitted whose waiter has not been unparked yet.
+//     left serve(); jobs_ the jobs submitted whose waiter has not been unparked yet (or, for a
+//     job its caller stopped waiting for, that has not returned yet).
 #pragma once
 
 #include <atomic>
