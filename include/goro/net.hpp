@@ -196,7 +196,8 @@ packet_conn listen_packet(std::string_view network, std::string_view address);
 /// std::errc::connection_refused on a later read or write.
 conn dial(std::string_view network, std::string_view address);
 conn dial(std::string_view network, std::string_view address, std::stop_token stop);
-/// The general dial: gives up at `deadline` (std::errc::timed_out) or on a stop request.
+/// The general dial: gives up at `deadline` (std::errc::timed_out) or on a stop request, in its
+/// name lookup too (which then finishes on the blocking pool, unseen).
 conn dial_limited(std::string_view network, std::string_view address,
                   goro::detail::clock::time_point deadline, std::stop_token stop);
 /// As dial, failing with std::errc::timed_out if not connected within `timeout`. A zero
