@@ -111,8 +111,8 @@ struct lookup_call {
   }
   static void run(void* self) noexcept {
     auto* c = static_cast<lookup_call*>(self);
-    c->rc = ::getaddrinfo(c->host.empty() ? nullptr : c->host.c_str(), c->port.c_str(),
-                          &c->hints, &c->found);
+    c->rc = ::getaddrinfo(c->host.empty() ? nullptr : c->host.c_str(), c->port.c_str(), &c->hints,
+                          &c->found);
     c->error = errno;
   }
 };

@@ -163,8 +163,7 @@ std::errc run_blocking_limited(std::shared_ptr<void> state, void (*job)(void*) n
   if (!limit_won(winner)) return std::errc();
   const std::lock_guard lock(j->mu);  // waits out a job that is claiming `done` right now
   j->caller = nullptr;
-  return winner == claim_outcome::timed_out ? std::errc::timed_out
-                                            : std::errc::operation_canceled;
+  return winner == claim_outcome::timed_out ? std::errc::timed_out : std::errc::operation_canceled;
 }
 
 }  // namespace goro::detail

@@ -297,8 +297,7 @@ conn dial_limited(std::string_view network, std::string_view address, clock::tim
     return conn(dial_datagram(network, address, what, {deadline, stop}));
   }
   const auto net = goro::detail::parse_network(network, false, what.c_str());
-  const auto addresses =
-      goro::detail::resolve(net, address, false, what.c_str(), {deadline, stop});
+  const auto addresses = goro::detail::resolve(net, address, false, what.c_str(), {deadline, stop});
   int err = EADDRNOTAVAIL;
   for (const auto& a : addresses) {
     goro::detail::fd_handle h =
