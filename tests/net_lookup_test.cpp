@@ -40,8 +40,9 @@ using getaddrinfo_fn = int (*)(const char*, const char*, const addrinfo*, addrin
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-inconsistent-declaration-parameter-name): glibc's are reserved names
 extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                           addrinfo** res) noexcept {
+                           addrinfo** res) {
   static const auto real = reinterpret_cast<getaddrinfo_fn>(::dlsym(RTLD_NEXT, "getaddrinfo"));
   if (node != nullptr && std::strcmp(node, slow_host) == 0) {
     started.send(1);
