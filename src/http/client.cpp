@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -257,11 +258,37 @@ struct client::pool {
     }
   }
 
-  void put(const std::string& host, net::conn c, std::size_t max_per_host) {
+  void put(const std::string& host, net::conn c, std::size_t max_per_host,
+           std::chrono::milliseconds max_idle) {
+    std::vector<idle_conn> dropped;  // closed once unlocked
     std::lock_guard lock(mu);
     auto& conns = idle[host];
     if (conns.size() < max_per_host) conns.push_back({std::move(c), clock::now()});
+    sweep(max_idle, dropped);
   }
+
+  // At most once a second, and only as connections come back: takes out the idle connections
+  // past `max_idle` or no longer quiet() (the server closed them: they sat in CLOSE_WAIT), and
+  // forgets the hosts left with none. Without it both stayed until the next request to that
+  // host, and a client that called many hosts (webhooks) kept an entry for every one it ever
+  // called. Go's transport closes such connections at once, from a read loop per connection;
+  // a sweep here costs one recv(MSG_PEEK) per idle connection a second.
+  void sweep(std::chrono::milliseconds max_idle, std::vector<idle_conn>& dropped) {
+    const clock::time_point now = clock::now();
+    if (now < next_sweep) return;
+    next_sweep = now + std::chrono::seconds(1);
+    for (auto it = idle.begin(); it != idle.end();) {
+      std::vector<idle_conn> kept;
+      for (idle_conn& ic : it->second) {
+        const bool usable = (max_idle.count() == 0 || now - ic.since < max_idle) && quiet(ic.c);
+        (usable ? kept : dropped).push_back(std::move(ic));
+      }
+      it->second = std::move(kept);
+      it = it->second.empty() ? idle.erase(it) : std::next(it);
+    }
+  }
+
+  clock::time_point next_sweep{};  // guarded by mu
 };
 
 client::client(client_options options) : pool_(std::make_unique<pool>()), options_(options) {}
@@ -360,7 +387,7 @@ response client::send(std::string_view url, request req, net::deadline_time dead
     // After a 101 the connection speaks another protocol, which this client does not.
     if (m.keep_alive && !close_after && res.status != 101 && in.empty() && c.is_open()) {
       c.set_deadline(net::deadline_time::max());
-      pool_->put(t.dial, std::move(c), options_.max_idle_per_host);
+      pool_->put(t.dial, std::move(c), options_.max_idle_per_host, options_.idle_timeout);
     }
     return res;
   }

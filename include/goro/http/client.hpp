@@ -21,7 +21,8 @@ namespace goro::http {
 struct client_options {
   /// Idle keep-alive connections kept per host ("127.0.0.1:8080"); more are closed.
   std::size_t max_idle_per_host = 32;
-  /// An idle connection older than this is closed instead of reused.
+  /// An idle connection older than this is closed instead of reused (and, as other
+  /// connections come back to the pool, within a second of passing it).
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 64 * 1024 * 1024;
