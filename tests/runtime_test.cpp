@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -937,6 +938,21 @@ TEST(RuntimeTest, RejectsAStackBelowTheMinimum) {
       "stack_size");
   expect_throw_naming<std::invalid_argument>(
       [] { goro::runtime rt{goro::options{.workers = 1, .stack_size = 1}}; }, "stack_size");
+}
+
+// A stack too large to round up to whole pages (or to carve a slab of) is bad configuration,
+// refused when the runtime is made. SIZE_MAX rounded up wrapped around to 0: the runtime took
+// it, said its stacks were 0 bytes, and every go() threw an error about the callable's size.
+TEST(RuntimeTest, RejectsAStackTooLargeToMap) {
+  for (const std::size_t size :
+       {std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max() - 100,
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()),
+        std::size_t{1} << 59}) {
+    SCOPED_TRACE("stack_size = " + std::to_string(size));
+    expect_throw_naming<std::invalid_argument>(
+        [size] { goro::runtime rt{goro::options{.workers = 1, .stack_size = size}}; },
+        "stack_size");
+  }
 }
 
 TEST(RuntimeTest, RoundsTheStackUpToWholePages) {

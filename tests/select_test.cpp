@@ -436,6 +436,39 @@ TEST(SelectBasicsTest, RunTimeCaseKeepsItsOwnHandle) {
   EXPECT_EQ(select(std::span(cases)), 0u);  // into a buffer nobody else can see
 }
 
+// Go's reflect.Select waits on ctx.Done() as on any channel; the run-time form takes on_stop
+// (README: a std::stop_token for every blocking call). It did not: a run-time select could not
+// be cancelled.
+TEST(SelectBasicsTest, RunTimeFormTakesAnOnStopCase) {
+  chan<int> empty;
+  std::stop_source ss;
+  bool stopped = false;
+  std::vector<goro::select_case> cases;
+  cases.push_back(on_recv(empty));
+  cases.push_back(on_stop(ss.get_token(), [&] { stopped = true; }));
+  cases.push_back(on_send(empty, 1));
+  std::thread stopper([&ss] {
+    std::this_thread::sleep_for(5ms);  // lets the select block first (not required)
+    ss.request_stop();
+  });
+  EXPECT_EQ(select(cases), 1u);
+  stopper.join();
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(empty.try_send(1), chan_status::full);         // no stale receiver
+  EXPECT_EQ(empty.try_recv().status, chan_status::empty);  // no stale sender
+  // Requested already: at once; a ready channel case wins over a live token.
+  EXPECT_EQ(select(cases), 1u);
+  std::stop_source live;
+  chan<int> ready(1);
+  ready.send(2);
+  std::vector<goro::select_case> calm;
+  calm.push_back(on_stop(live.get_token(), [] { ADD_FAILURE(); }));
+  calm.push_back(on_recv(ready));
+  EXPECT_EQ(select(calm), 1u);
+  calm.push_back(on_stop(live.get_token()));
+  EXPECT_THROW(select(calm), std::invalid_argument);
+}
+
 TEST(SelectBasicsTest, OnStopAlreadyRequestedFiresAtOnce) {
   std::stop_source ss;
   ss.request_stop();

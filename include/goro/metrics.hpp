@@ -69,7 +69,7 @@ struct runtime_metrics {
   std::uint64_t parks = 0;
   /// Sends begun on a channel by the runtime's fibers (send, try_send, send_until...),
   /// whatever their outcome: completed, closed, would block or timed out. A select's send
-  /// case is not counted here, nor a send by a plain thread.
+  /// case is not counted here, nor a send by a plain thread, nor one on a nil channel.
   std::uint64_t chan_sends = 0;
   /// Receives begun on a channel by the runtime's fibers, as chan_sends.
   std::uint64_t chan_receives = 0;

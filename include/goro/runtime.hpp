@@ -24,9 +24,10 @@ namespace goro {
 class runtime {
  public:
   /// Throws std::invalid_argument if workers > max_workers, if stack_size < min_stack_size (with
-  /// compact_stacks: outside [min_compact_stack_size, min_stack_size)), if GORO_MAXPROCS is
-  /// consulted and is not a positive integer no larger than max_workers, or with compact_stacks
-  /// if symbol binding is lazy: LD_BIND_NOW is unset or empty and a loaded object with PLT
+  /// compact_stacks: outside [min_compact_stack_size, min_stack_size)) or so large that 32
+  /// stacks of it would span more than PTRDIFF_MAX bytes, if GORO_MAXPROCS is consulted and is
+  /// not a positive integer no larger than max_workers, or with compact_stacks if symbol
+  /// binding is lazy: LD_BIND_NOW is unset or empty and a loaded object with PLT
   /// relocations was not linked with -z now (the message names it).
   runtime();
   explicit runtime(const options& opts);

@@ -172,6 +172,8 @@ struct erased_case {
   virtual ~erased_case() = default;
   virtual void describe(select_op& op) = 0;
   virtual void complete(const select_op& op) = 0;
+  // An on_stop case's token, which select_ops watches; null for a channel case.
+  virtual const std::stop_token* stop_token() const noexcept { return nullptr; }
 };
 
 template <class Case>
@@ -221,6 +223,16 @@ struct erased_case_of<send_case<T, F>> final : erased_case {
   send_case<T, F> the_case;
   std::optional<T> pristine;  // what each performance sends (T copyable)
   bool spent = false;
+};
+
+// A run-time on_stop case (Go's reflect.Select with ctx.Done() among its cases).
+template <class F>
+struct erased_case_of<stop_case<F>> final : erased_case {
+  explicit erased_case_of(stop_case<F>&& c) : the_case(std::move(c)) {}
+  void describe(select_op& op) override { detail::describe(the_case, op); }
+  void complete(const select_op& op) override { detail::complete(the_case, op); }
+  const std::stop_token* stop_token() const noexcept override { return &the_case.token; }
+  stop_case<F> the_case;
 };
 
 }  // namespace detail
@@ -321,6 +333,9 @@ class select_case {
       : impl_(std::make_unique<detail::erased_case_of<detail::send_case<T, F>>>(std::move(c),
                                                                                 *c.ch)) {}
   template <class F>
+  select_case(detail::stop_case<F>&& c)  // NOLINT: implicit, for on_stop(...)
+      : impl_(std::make_unique<detail::erased_case_of<detail::stop_case<F>>>(std::move(c))) {}
+  template <class F>
   select_case(detail::default_case<F>&& c)  // NOLINT: implicit, for otherwise(...)
       : default_([h = std::move(c.handler)]() mutable { detail::call_handler(h); }) {}
 
@@ -330,9 +345,11 @@ class select_case {
   std::function<void()> default_;
 };
 
-/// The run-time form: as the variadic select, over cases built with on_recv, on_send and
-/// otherwise. Returns the index in `cases` of the case performed. A std::vector<select_case>
-/// (or an array of them) converts to the span: `goro::select(cases)`.
+/// The run-time form: as the variadic select, over cases built with on_recv, on_send, on_stop
+/// and otherwise. Returns the index in `cases` of the case performed. A std::vector<select_case>
+/// (or an array of them) converts to the span: `goro::select(cases)`. Throws
+/// std::invalid_argument, before it looks at any channel, given two otherwise() or two
+/// on_stop() cases.
 std::size_t select(std::span<select_case> cases);
 
 }  // namespace goro

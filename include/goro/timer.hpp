@@ -51,9 +51,9 @@ class timer {
   const time_channel& c() const noexcept;
 
   /// Prevents the timer from firing. True if this call stopped it; false if it had already
-  /// fired or been stopped, or its runtime has been destroyed (which stops it for good). After
-  /// false, a value is, or is about to be, in c() unless it was already received or the timer
-  /// was stopped: stop() waits out a firing in progress.
+  /// fired or been stopped, or its runtime has been destroyed (which stops it for good, without
+  /// a value). stop() waits out a firing in progress: after false because the timer fired, its
+  /// value is in c() (or, if c() still held an unread value, that one is) unless received.
   bool stop() noexcept;
 
   /// Stops the timer and starts it again to fire after `d`. True if it had been active. As in

@@ -33,7 +33,8 @@ class wait_group {
   ~wait_group() = default;
 
   /// Adds `delta` (which may be negative) to the counter; at zero, releases every waiter.
-  /// Throws std::logic_error if the counter would drop below zero (it is left unchanged).
+  /// Throws std::logic_error if the counter would drop below zero, or rise above INT32_MAX (it
+  /// is 32 bits wide, as Go's); either way it is left unchanged.
   void add(std::int64_t delta = 1);
   /// add(-1).
   void done() { add(-1); }

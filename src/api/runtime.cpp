@@ -20,6 +20,7 @@
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
 #include "sched/worker.hpp"
+#include "stack/stack_pool.hpp"
 #include "stack/stack_watermark.hpp"
 
 namespace goro {
@@ -88,6 +89,11 @@ options resolve(const options& in) {
     throw std::invalid_argument("goro::runtime: stack_size " + std::to_string(out.stack_size) +
                                 " is below min_stack_size (" + std::to_string(min_stack_size) +
                                 ")");
+  } else if (out.stack_size > detail::stack_pool::max_stack_size()) {
+    // Rounded up to whole pages it would wrap around size_t (SIZE_MAX became a 0-byte stack).
+    throw std::invalid_argument("goro::runtime: stack_size " + std::to_string(out.stack_size) +
+                                " is above the largest a slab of stacks can span (" +
+                                std::to_string(detail::stack_pool::max_stack_size()) + ")");
   }
   return out;
 }

@@ -400,16 +400,23 @@ std::size_t select(std::span<select_case> cases) {
   const std::size_t n = cases.size();
   std::vector<detail::select_op> ops(n);
   std::size_t default_index = n;
+  const std::stop_token* stop = nullptr;  // the on_stop case's, if any
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].impl_ != nullptr) {
       cases[i].impl_->describe(ops[i]);
+      if (const std::stop_token* token = cases[i].impl_->stop_token(); token != nullptr) {
+        if (stop != nullptr) {
+          throw std::invalid_argument("goro::select: at most one on_stop() case");
+        }
+        stop = token;
+      }
     } else if (default_index == n) {
       default_index = i;
     } else {
       throw std::invalid_argument("goro::select: at most one otherwise() case");
     }
   }
-  const int k = detail::select_ops(ops.data(), n, default_index != n, nullptr);
+  const int k = detail::select_ops(ops.data(), n, default_index != n, stop);
   if (k < 0) {
     cases[default_index].default_();
     return default_index;

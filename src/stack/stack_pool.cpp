@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <fstream>
 #include <functional>
 #include <new>
@@ -45,6 +46,14 @@ std::size_t round_up(std::size_t n, std::size_t multiple) noexcept {
 std::size_t stack_pool::page_size() noexcept {
   static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return size;
+}
+
+std::size_t stack_pool::max_stack_size() noexcept {
+  const std::size_t page = page_size();
+  const auto most = static_cast<std::size_t>(PTRDIFF_MAX);
+  // A slab is stacks_per_slab strides of stack + guard page, all whole pages. Rounded down to
+  // a page, so that rounding a stack_size up to whole pages stays within it.
+  return (most / stacks_per_slab - page) / page * page;
 }
 
 stack_pool::slab_layout stack_pool::layout_for(bool compact, std::size_t stack_size) noexcept {

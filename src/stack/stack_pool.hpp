@@ -59,6 +59,12 @@ class stack_pool {
 
   std::size_t stack_size() const noexcept { return stack_size_; }
 
+  // The largest stack_size a (non-compact) pool takes: one whose slab, its stacks rounded up to
+  // whole pages with a guard page each, spans at most PTRDIFF_MAX bytes (the most one mapping
+  // can). Above it the rounding and the slab's length would wrap around size_t, to a stack of
+  // 0 bytes or a slab too short for its stacks; resolve() in src/api/runtime.cpp refuses it.
+  static std::size_t max_stack_size() noexcept;
+
   // A stack for a new fiber; `cache` may be null (spawn from a plain thread).
   // Throws std::bad_alloc when the address space is exhausted. The cache's hit is inline, the
   // rest out of line: every spawn passes here, and the shared path's registers and lock made
