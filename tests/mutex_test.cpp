@@ -156,6 +156,41 @@ TEST_P(SyncMutexWorkersTest, HammerKeepsACounterExact) {
   EXPECT_LE(tried, fibers * ((rounds + 2) / 3));
 }
 
+// A mutex used as a completion signal: its last user deletes it as soon as it has it, and the
+// unlock() that freed it may still be returning. Every unlock here is contended (queued waiters,
+// spinners on other workers), so each takes the slow path, whose last touch of the mutex must be
+// the store that frees it (src/sync/mutex.cpp, unlock_slow). Before that was so, the window was
+// a few instructions between two atomic operations, which this test did not catch in the runs
+// made on the 2-CPU development machine; it stands guard over the order, under ASan.
+TEST_P(SyncMutexWorkersTest, MayBeDestroyedByItsLastUserWhileAnUnlockReturns) {
+  const std::size_t rounds = goro_test::scaled(2000);
+  constexpr int users = 4;
+  goro::runtime rt{opts()};
+  goro_test::run_fibers(rt, 1, [&](std::size_t) {
+    for (std::size_t r = 0; r < rounds; ++r) {
+      auto* m = new goro::mutex;
+      auto* left = new std::atomic<int>(users);
+      m->lock();
+      goro::wait_group all_done;
+      all_done.add(users);
+      for (int u = 0; u < users; ++u) {
+        goro::go([m, left, &all_done] {
+          m->lock();
+          m->unlock();
+          if (left->fetch_sub(1) == 1) {  // the last user: nobody else touches the mutex again
+            delete m;
+            delete left;
+          }
+          all_done.done();
+        });
+      }
+      goro::this_fiber::yield();  // let some of them queue
+      m->unlock();
+      all_done.wait();
+    }
+  });
+}
+
 TEST_P(SyncMutexWorkersTest, FairnessAHogCannotStarveAWaiter) {
   // Go's TestMutexFairness: one fiber holds the mutex for 100 us at a time and relocks at once;
   // another must still get it 10 times within 10 s (starvation mode hands it over).

@@ -37,7 +37,9 @@ class mutex {
   constexpr mutex() noexcept = default;
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
-  /// REQUIRES: unlocked, and no fiber or thread waiting for it.
+  /// REQUIRES: unlocked, and no fiber or thread waiting for it. As for std::mutex, that may
+  /// be as soon as the unlock() that freed it has freed it, before that call has returned: the
+  /// mutex's last user may delete it.
   ~mutex() = default;
 
   /// Blocks until the caller holds the mutex. Never throws.
@@ -115,8 +117,10 @@ class mutex {
 
   bool lock_slow(const detail::wait_limit& limit);
   void unlock_slow() noexcept;
-  void wake_one() noexcept;
-  void hand_off() noexcept;
+  // Wake one waiter and free the mutex (wake_one), or hand it to the first waiter (hand_off);
+  // false, the mutex still held, if every waiter had given up.
+  bool wake_one() noexcept;
+  bool hand_off() noexcept;
   bool may_spin(int iteration) const noexcept;
 
   std::atomic<std::uint32_t> state_{0};

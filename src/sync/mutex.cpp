@@ -13,9 +13,11 @@
 //   - In starvation mode, locked stays set from the unlocking owner through the waiter it hands
 //     the mutex to: nobody else can take it in between, and only lock_ holders and the owner
 //     change state_.
-//   - woken is set by an unlock that is about to wake one waiter, and cleared by that waiter
-//     (when it takes the mutex, queues again or gives up), or by the unlock itself if it finds
-//     no waiter to wake. While it is set, no other unlock wakes anyone.
+//   - woken is set by an unlock that wakes one waiter, under lock_ as it picks the waiter and
+//     before it frees the mutex, and cleared by that waiter (when it takes the mutex, queues
+//     again or gives up). While it is set, no other unlock wakes anyone.
+//   - An unlock touches the mutex last with the store that frees it (or, in starvation mode,
+//     with lock_'s release before it unparks the new owner): see unlock_slow.
 //   - A queued waiter always has someone who will wake it: while it is queued, either the mutex
 //     is held (its owner's unlock sees has_waiters) or a woken waiter is on its way (it will take
 //     the mutex or queue again under locked).
@@ -142,72 +144,75 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
   }
 }
 
+// An unlock's last touch of the mutex is the store that frees it: from then on another party
+// may take it, free it and destroy it, even while this call is still returning (a mutex used as
+// a completion signal, whose last user deletes it; std::mutex must allow that, and glibc's bug
+// 13690 was an unlock that touched its mutex after the store). So a waiter is chosen, and
+// woken set, while the unlocking owner still holds the mutex; Go frees first and wakes after,
+// which its garbage collector makes safe.
 void mutex::unlock_slow() noexcept {
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
     if ((s & locked) == 0) detail::sync_fatal("goro::mutex::unlock: unlock of unlocked mutex");
     if ((s & starving) != 0) {
-      hand_off();
-      return;
+      if (hand_off()) return;
+      continue;  // every waiter gave up: out of starvation mode, the mutex still ours
+    }
+    // Normal mode: wake one waiter to compete, unless there is none or a woken one is already on
+    // its way.
+    if ((s & has_waiters) != 0 && (s & woken) == 0) {
+      if (wake_one()) return;
+      continue;  // every waiter gave up
     }
     // Release pairs with the acquire of whoever takes the mutex next.
     if (state_.compare_exchange_weak(s, s & ~locked, std::memory_order_release,
                                      std::memory_order_relaxed)) {
-      break;
-    }
-  }
-  s &= ~locked;
-  // Normal mode: wake one waiter to compete, unless there is none, or someone already holds the
-  // mutex (their unlock will wake), or a woken waiter is already on its way.
-  for (;;) {
-    if ((s & has_waiters) == 0 || (s & (locked | woken | starving)) != 0) return;
-    // Relaxed: woken publishes nothing; wake_one's lock_ orders the queue.
-    if (state_.compare_exchange_weak(s, s | woken, std::memory_order_relaxed)) {
-      wake_one();
       return;
     }
   }
 }
 
-void mutex::wake_one() noexcept {
+bool mutex::wake_one() noexcept {
   detail::sync_node* n = nullptr;
   {
     detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     n = q.pop_claimed(detail::woken);
-    std::uint32_t clear = 0;
-    if (q.empty()) clear |= has_waiters;
-    if (n == nullptr) clear |= woken;  // every waiter gave up: nobody carries woken
     // Relaxed: the bits publish nothing; the woken waiter is ordered by claim and unpark.
-    if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
+    if (n != nullptr) state_.fetch_or(woken, std::memory_order_relaxed);
+    if (q.empty()) state_.fetch_and(~has_waiters, std::memory_order_relaxed);
   }
-  if (n != nullptr) n->w.unpark();
+  if (n == nullptr) return false;
+  // Free it: nobody but us changes `starving` now (only an awake waiter sets it, and the only
+  // one is n, still parked). Release pairs with the acquire of whoever takes it next.
+  state_.fetch_and(~locked, std::memory_order_release);
+  n->w.unpark();  // n's node, on its stack: n cannot have returned from lock() before this
+  return true;
 }
 
-// Starvation mode: the mutex goes straight to the first waiter; locked never drops, so nobody
-// can barge in. The waiter returns from lock() owning it (claim and unpark order our critical
-// section before its).
-void mutex::hand_off() noexcept {
+bool mutex::hand_off() noexcept {
   detail::sync_node* n = nullptr;
   {
     detail::lock_guard guard(lock_);
     detail::sync_queue q(head_, tail_);
     n = q.pop_claimed(detail::granted);
-    if (n != nullptr) {
+    std::uint32_t clear = 0;
+    if (n == nullptr) {
+      // Every waiter gave up: leave starvation mode. The mutex stays ours, for unlock_slow to
+      // free as its last touch.
+      clear = has_waiters | starving;
+    } else {
       // Go leaves starvation mode when the new owner is the last waiter, or did not itself
       // wait past the threshold.
-      std::uint32_t clear = 0;
       if (q.empty()) clear |= has_waiters | starving;
       if (detail::clock::now() - n->since <= starvation_threshold) clear |= starving;
-      // Relaxed: our critical section reaches the new owner through claim and unpark.
-      if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
-    } else {
-      // Every waiter gave up: leave starvation mode and unlock. Release pairs with the acquire
-      // of whoever takes the mutex next.
-      state_.fetch_and(~(has_waiters | starving | locked), std::memory_order_release);
     }
+    // Relaxed: our critical section reaches the new owner through claim and unpark.
+    if (clear != 0) state_.fetch_and(~clear, std::memory_order_relaxed);
   }
-  if (n != nullptr) n->w.unpark();
+  if (n == nullptr) return false;
+  n->w.unpark();  // `locked` stays set: the mutex is n's now
+  return true;
 }
 
 }  // namespace goro
