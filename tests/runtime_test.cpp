@@ -1043,7 +1043,15 @@ TEST(RuntimeTest, UsesNoCpuWhileEveryFiberIsParked) {
       parked, sleepers, cpu_ms, wall_ms, percent);
   RecordProperty("idle_cpu_percent_of_one_core", std::to_string(percent));
   EXPECT_TRUE(before_wake) << "the sleepers woke inside the window; the machine is too slow";
-  EXPECT_LT(percent, 1.0);
+#ifdef GORO_TEST_TSAN
+  // ThreadSanitizer's own background thread runs in this process and counts: 1.26-1.35% of one
+  // core here with goro idle (0.05% in the release build). A busy-polling worker would show as
+  // tens of percent either way.
+  constexpr double limit = 3.0;
+#else
+  constexpr double limit = 1.0;
+#endif
+  EXPECT_LT(percent, limit);
 }
 
 // ---- fatal errors and process exit (subprocesses) ---------------------------------------
