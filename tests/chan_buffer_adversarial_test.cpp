@@ -795,26 +795,31 @@ std::size_t dynamic_select(select_bench<T>& b, std::size_t n, bool with_default)
 
 // Runs the select of N cases, at run time (std::span<select_case>) if `dynamic`, with an
 // `otherwise` case if `with_default`. b's vectors have N + 1 entries (the last for the default).
+// The tests below take it by pointer, so that only the selects, not the checks around them, are
+// compiled once per N (inlined, the checks made this file 3 minutes of every build's compiling).
 template <class T, std::size_t N>
-std::size_t run_select(select_bench<T>& b, bool dynamic, bool with_default) {
+[[gnu::noinline]] std::size_t run_select(select_bench<T>& b, bool dynamic, bool with_default) {
   if (dynamic) return dynamic_select(b, N, with_default);
   if (with_default) return static_select<T, true>(b, std::make_index_sequence<N>{});
   return static_select<T, false>(b, std::make_index_sequence<N>{});
 }
 
+template <class T>
+using select_runner = std::size_t (*)(select_bench<T>&, bool dynamic, bool with_default);
+
 // Non-blocking selects on channels of capacity 1, each full or empty, with duplicates, nil
 // channels and both kinds of case on one channel: the case chosen is ready, only it happened
 // (its handler ran, its value moved; every other channel, value and handler untouched), and
-// over many selects on a fixed state every ready case is chosen.
-template <class T, std::size_t N>
-void select_picks_a_ready_case(std::uint64_t seed) {
-  const std::string ctx = " -- " + codec<T>::name() + ", " + std::to_string(N) + " cases";
-  const std::size_t m = std::max<std::size_t>(1, N / 3);
+// over many selects on a fixed state every ready case is chosen. run is run_select<T, n>.
+template <class T>
+void select_picks_a_ready_case(std::size_t n, select_runner<T> run, std::uint64_t seed) {
+  const std::string ctx = " -- " + codec<T>::name() + ", " + std::to_string(n) + " cases";
+  const std::size_t m = std::max<std::size_t>(1, n / 3);
   rng r(seed);
   for (int state = 0; state < 4; ++state) {
-    select_bench<T> b(N + 1);
+    select_bench<T> b(n + 1);
     for (std::size_t j = 0; j < m; ++j) b.chans.emplace_back(1);
-    for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       b.chan_of[i] =
           is_nil_case(i) ? -1 : static_cast<int>((i * 7 + static_cast<std::size_t>(state)) % m);
     }
@@ -824,37 +829,37 @@ void select_picks_a_ready_case(std::uint64_t seed) {
       if (full[j]) b.chans[j].send(codec<T>::make(buffered_value(j, 0)));
     }
     std::vector<std::size_t> ready;
-    for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (b.chan_of[i] < 0) continue;
       if (is_send_case(i) != full[static_cast<std::size_t>(b.chan_of[i])]) ready.push_back(i);
     }
-    std::vector<int> chosen(N + 1, 0);
+    std::vector<int> chosen(n + 1, 0);
     const std::size_t trials = 20 * ready.size() + 4;
     for (std::size_t trial = 0; trial < trials; ++trial) {
       b.reset();
       const bool dynamic = trial % 2 == 1;
       const bool with_default = ready.empty() || trial % 4 < 2;
-      const std::size_t k = run_select<T, N>(b, dynamic, with_default);
-      ASSERT_LE(k, N) << ctx;
+      const std::size_t k = run(b, dynamic, with_default);
+      ASSERT_LE(k, n) << ctx;
       ++chosen[k];
       if (ready.empty()) {
-        ASSERT_EQ(k, N) << "a select with no case ready chose one" << ctx;
+        ASSERT_EQ(k, n) << "a select with no case ready chose one" << ctx;
       } else {
         ASSERT_TRUE(std::find(ready.begin(), ready.end(), k) != ready.end())
             << "chose case " << k << ", which is not ready" << ctx;
       }
-      for (std::size_t i = 0; i <= N; ++i) {
+      for (std::size_t i = 0; i <= n; ++i) {
         ASSERT_EQ(b.called[i], i == k)
             << "case " << i << "'s handler, case " << k << " chosen" << ctx;
       }
-      for (std::size_t i = 0; i < N; ++i) {
+      for (std::size_t i = 0; i < n; ++i) {
         if (i != k && is_send_case(i) && !dynamic) {
           ASSERT_TRUE(holds(b.sent[i], send_value(i)))
               << "case " << i << "'s value, not chosen" << ctx;
         }
       }
       // The chosen case's effect, undone; every other channel as it was.
-      if (k < N) {
+      if (k < n) {
         const auto j = static_cast<std::size_t>(b.chan_of[k]);
         if (is_send_case(k)) {
           ASSERT_EQ(b.chans[j].size(), 1U) << ctx;
@@ -875,13 +880,13 @@ void select_picks_a_ready_case(std::uint64_t seed) {
 
 template <class T>
 void select_picks_a_ready_case_every_size(std::uint64_t seed) {
-  select_picks_a_ready_case<T, 1>(seed);
-  select_picks_a_ready_case<T, 7>(seed + 1);
-  select_picks_a_ready_case<T, 8>(seed + 2);
-  select_picks_a_ready_case<T, 9>(seed + 3);
-  select_picks_a_ready_case<T, 16>(seed + 4);
-  select_picks_a_ready_case<T, 17>(seed + 5);
-  select_picks_a_ready_case<T, 40>(seed + 6);
+  select_picks_a_ready_case<T>(1, &run_select<T, 1>, seed);
+  select_picks_a_ready_case<T>(7, &run_select<T, 7>, seed + 1);
+  select_picks_a_ready_case<T>(8, &run_select<T, 8>, seed + 2);
+  select_picks_a_ready_case<T>(9, &run_select<T, 9>, seed + 3);
+  select_picks_a_ready_case<T>(16, &run_select<T, 16>, seed + 4);
+  select_picks_a_ready_case<T>(17, &run_select<T, 17>, seed + 5);
+  select_picks_a_ready_case<T>(40, &run_select<T, 40>, seed + 6);
 }
 
 TEST_P(ChanBufferAdversarialTest, SelectOfEverySizePicksOnlyAReadyCase) {
@@ -898,21 +903,23 @@ TEST_P(ChanBufferAdversarialTest, SelectOfEverySizePicksOnlyAReadyCase) {
   EXPECT_EQ(violations.load(), violations_before);
 }
 
-// A select that parks (no case ready) on N cases, woken by a partner's operation on one
+// A select that parks (no case ready) on n cases, woken by a partner's operation on one
 // channel. Unbuffered: any case, both kinds on one channel. Buffered (capacity cap, each channel
 // with its head moved and then full or empty): receive cases only on empty channels and send
 // cases only on full ones; a receive from a full one takes its front and moves the parked
 // select's value to its back, where it must come out last, after the values buffered before.
-template <class T, std::size_t N>
-void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std::uint64_t seed) {
-  const std::string ctx = " -- " + codec<T>::name() + ", " + std::to_string(N) +
+// run is run_select<T, n>.
+template <class T>
+void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t n, select_runner<T> run,
+                                        std::size_t cap, std::uint64_t seed) {
+  const std::string ctx = " -- " + codec<T>::name() + ", " + std::to_string(n) +
                           " cases, capacity " + std::to_string(cap);
   rng r(seed);
   const std::size_t rounds = scaled(sanitized_size(24));
   for (std::size_t round = 0; round < rounds; ++round) {
     const bool dynamic = round % 2 == 1;
-    select_bench<T> b(N + 1);
-    std::size_t m = std::max<std::size_t>(2, N / 3);
+    select_bench<T> b(n + 1);
+    std::size_t m = std::max<std::size_t>(2, n / 3);
     if (m % 2 == 1) ++m;
     for (std::size_t j = 0; j < m; ++j) {
       b.chans.emplace_back(cap);
@@ -926,7 +933,7 @@ void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std:
         for (std::size_t t = 0; t < cap; ++t) b.chans[j].send(codec<T>::make(buffered_value(j, t)));
       }
     }
-    for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (is_nil_case(i)) continue;
       std::size_t j = (i * 5 + round) % m;
       // Buffered: receive cases on the even (empty) channels, send cases on the odd (full).
@@ -934,8 +941,8 @@ void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std:
       b.chan_of[i] = static_cast<int>(j);
     }
     // The channel the partner acts on, one that some case uses.
-    std::size_t pick = r.below(static_cast<std::uint32_t>(N));
-    while (b.chan_of[pick] < 0) pick = (pick + 1) % N;
+    std::size_t pick = r.below(static_cast<std::uint32_t>(n));
+    while (b.chan_of[pick] < 0) pick = (pick + 1) % n;
     const auto j = static_cast<std::size_t>(b.chan_of[pick]);
     // Unbuffered: the partner sends if a receive case uses j, else receives.
     bool partner_sends = cap > 0 ? j % 2 == 0 : !is_send_case(pick);
@@ -955,13 +962,13 @@ void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std:
       done.done();
     });
     selecting.store(true);
-    const std::size_t k = run_select<T, N>(b, dynamic, false);
+    const std::size_t k = run(b, dynamic, false);
     await(done, 60s, "the partner");
-    ASSERT_LT(k, N) << ctx;
+    ASSERT_LT(k, n) << ctx;
     ASSERT_EQ(b.chan_of[k], static_cast<int>(j))
         << "case " << k << " chosen, partner on " << j << ctx;
     ASSERT_EQ(is_send_case(k), !partner_sends) << "case " << k << ctx;
-    for (std::size_t i = 0; i <= N; ++i) ASSERT_EQ(b.called[i], i == k) << "case " << i << ctx;
+    for (std::size_t i = 0; i <= n; ++i) ASSERT_EQ(b.called[i], i == k) << "case " << i << ctx;
     if (partner_sends) {
       ASSERT_TRUE(holds(b.got[k], 200)) << "got " << describe(b.got[k]) << ctx;
     } else if (cap == 0) {
@@ -980,7 +987,7 @@ void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std:
           << "the select's value, at the back: got " << describe(v.value) << ctx;
     }
     if (!dynamic) {
-      for (std::size_t i = 0; i < N; ++i) {
+      for (std::size_t i = 0; i < n; ++i) {
         if (i != k && is_send_case(i)) {
           ASSERT_TRUE(holds(b.sent[i], send_value(i)))
               << "case " << i << "'s value, not chosen" << ctx;
@@ -996,12 +1003,12 @@ void parked_select_woken_by_one_channel(goro::runtime& rt, std::size_t cap, std:
 
 template <class T>
 void parked_select_every_size(goro::runtime& rt, std::size_t cap, std::uint64_t seed) {
-  parked_select_woken_by_one_channel<T, 1>(rt, cap, seed);
-  parked_select_woken_by_one_channel<T, 8>(rt, cap, seed + 1);
-  parked_select_woken_by_one_channel<T, 9>(rt, cap, seed + 2);
-  parked_select_woken_by_one_channel<T, 16>(rt, cap, seed + 3);
-  parked_select_woken_by_one_channel<T, 17>(rt, cap, seed + 4);
-  parked_select_woken_by_one_channel<T, 40>(rt, cap, seed + 5);
+  parked_select_woken_by_one_channel<T>(rt, 1, &run_select<T, 1>, cap, seed);
+  parked_select_woken_by_one_channel<T>(rt, 8, &run_select<T, 8>, cap, seed + 1);
+  parked_select_woken_by_one_channel<T>(rt, 9, &run_select<T, 9>, cap, seed + 2);
+  parked_select_woken_by_one_channel<T>(rt, 16, &run_select<T, 16>, cap, seed + 3);
+  parked_select_woken_by_one_channel<T>(rt, 17, &run_select<T, 17>, cap, seed + 4);
+  parked_select_woken_by_one_channel<T>(rt, 40, &run_select<T, 40>, cap, seed + 5);
 }
 
 TEST_P(ChanBufferAdversarialTest, ParkedSelectOfEverySizeWokenByOneChannel) {

@@ -974,11 +974,12 @@ TEST_P(ChanTest, SendCancelledFromAnotherFiberOrThread) {
   }
 }
 
-// A thousand receivers block; a sender streams a thousand values while the receivers are
-// cancelled part-way. Every value a send completed is either received or still in the channel.
+// A thousand receivers block (fewer under TSan: fiber_count); a sender streams as many values
+// while the receivers are cancelled part-way. Every value a send completed is either received or
+// still in the channel.
 TEST_P(ChanTest, CancelledReceiversLoseNothing) {
-  constexpr int receivers = 1000;
-  constexpr int values = 1000;
+  constexpr int receivers = static_cast<int>(goro_test::fiber_count(1000));
+  constexpr int values = receivers;
   goro::runtime rt{opts()};
   for (int cap : {0, 8}) {
     for (bool from_thread : {false, true}) {
@@ -1057,10 +1058,10 @@ TEST_P(ChanTest, CancelledReceiversLoseNothing) {
   }
 }
 
-// A thousand senders block; receivers take some values while the senders are cancelled
-// part-way. A value is received exactly when its send reported ok.
+// A thousand senders block (fewer under TSan: fiber_count); receivers take some values while the
+// senders are cancelled part-way. A value is received exactly when its send reported ok.
 TEST_P(ChanTest, CancelledSendersDeliverNothing) {
-  constexpr int senders = 1000;
+  constexpr int senders = static_cast<int>(goro_test::fiber_count(1000));
   goro::runtime rt{opts()};
   for (int cap : {0, 8}) {
     for (bool from_thread : {false, true}) {

@@ -25,6 +25,7 @@
 
 namespace {
 
+using goro_test::fiber_count;
 using goro_test::live_fiber_cap;
 
 // An exception that says which fiber threw it. The message is long enough that the string
@@ -62,7 +63,7 @@ class ExceptionStateTest : public goro_test::workers_test {};
 // interleaved, on one worker or after migrating between several. Each handler must still see
 // its own exception through std::current_exception() and `throw;`, and none once it has ended.
 TEST_P(ExceptionStateTest, HandlersThatParkKeepTheirOwnException) {
-  const std::size_t n = live_fiber_cap(2000);
+  const std::size_t n = fiber_count(2000);
   goro::runtime rt(opts());
   goro::chan<std::exception_ptr> errors;  // unbuffered: every send parks in the handler
   goro::chan<int> gate;                   // closed once every fiber is inside its handler
@@ -149,7 +150,7 @@ struct parks_in_destructor {
 // unwinding destructor, before and after it parks, and 0 in every other fiber and once the
 // exception is caught.
 TEST_P(ExceptionStateTest, UncaughtExceptionsIsPerFiberAcrossParksDuringUnwinding) {
-  const std::size_t n = live_fiber_cap(2000);
+  const std::size_t n = fiber_count(2000);
   goro::runtime rt(opts());
   goro::chan<int> gate;  // closed once every fiber is parked or about to park at it
   goro::wait_group inside;
