@@ -30,9 +30,11 @@ inline int open_descriptors() {
   while (const dirent* e = ::readdir(d)) {
     char target[256] = {};
     const ssize_t length = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
-    if (length > 0 &&
-        std::string_view(target, static_cast<std::size_t>(length)).starts_with("/proc/"))
-      continue;
+    // A link that cannot be read is a descriptor closed since the listing was read: another
+    // thread's for a moment, not open. (Counted, it made a test's count at SetUp two too high
+    // once in a fresh-clone ASan run: "10 vs 12", no descriptor leaked.)
+    if (length <= 0) continue;
+    if (std::string_view(target, static_cast<std::size_t>(length)).starts_with("/proc/")) continue;
     ++n;
   }
   ::closedir(d);
