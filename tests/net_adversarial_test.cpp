@@ -1164,14 +1164,16 @@ TEST_P(NetAdversarial, UnixDatagrams) {
     const std::string path = "/tmp/goro-adv-dgram-" + std::to_string(::getpid()) + ".sock";
     {
       goro::net::packet_conn a = goro::net::listen_packet("unixgram", path);
-      goro::net::packet_conn b = goro::net::listen_packet("unixgram", "@goro-adv-dgram-b");
+      // Abstract names are per process too: ctest runs this test's worker counts at once.
+      const std::string b_name = "@goro-adv-dgram-b-" + std::to_string(::getpid());
+      goro::net::packet_conn b = goro::net::listen_packet("unixgram", b_name);
       a.set_deadline(clock_type::now() + hang_limit);
       EXPECT_EQ(a.local_address(), path);
       b.write_to(bytes_of("to a"), path);
       std::byte buf[16];
       auto d = a.read_from(buf);
       EXPECT_EQ(d.size, 4u);
-      EXPECT_EQ(d.from, "@goro-adv-dgram-b");
+      EXPECT_EQ(d.from, b_name);
       EXPECT_EQ(error_of([&] { b.write_to(bytes_of("x"), "/tmp/goro-adv-nobody.sock"); }),
                 std::errc::no_such_file_or_directory);
     }
