@@ -152,6 +152,8 @@ bool mutex::lock_slow(const detail::wait_limit& limit) {
 // which its garbage collector makes safe.
 void mutex::unlock_slow() noexcept {
   for (;;) {
+    // Relaxed: a guess at the bits; the releasing CAS below checks it, and the wake-up and
+    // hand-off paths read the queue under lock_ and publish through claim and unpark.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     if ((s & locked) == 0) detail::sync_fatal("goro::mutex::unlock: unlock of unlocked mutex");
     if ((s & starving) != 0) {
