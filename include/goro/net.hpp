@@ -8,8 +8,12 @@
 ///
 /// Errors are std::system_error carrying the errno: a deadline that passed gives
 /// std::errc::timed_out, a stop request std::errc::operation_canceled, a use of a closed
-/// handle (or a close while blocked) std::errc::bad_file_descriptor. End of stream is not an
-/// error: read() returns 0.
+/// handle (or a close while blocked) std::errc::bad_file_descriptor, a host name that does not
+/// resolve std::errc::host_unreachable ("no such host"). End of stream is not an error: read()
+/// returns 0. Arguments no call could accept are misuse, std::invalid_argument, where Go
+/// returns an *AddrError or an UnknownNetworkError: an unknown network ("sctp"), an address the
+/// network cannot take (no port, a port out of range, an IPv6 address for "tcp4", a Unix path
+/// too long), and the refused waits of wait_readable() and wait_writable().
 #pragma once
 
 #include <chrono>
