@@ -419,6 +419,32 @@ TEST(SelectBasicsTest, RunTimeSendCaseReusedSendsItsValueEachTime) {
   EXPECT_EQ(**owners.recv(), 5);
 }
 
+// A moved-from select_case passed for an otherwise() case: a select that should have blocked
+// on the empty channel returned at once, and one that picked it threw std::bad_function_call.
+TEST(SelectBasicsTest, RunTimeMovedFromCaseIsRefused) {
+  chan<int> empty(1);
+  std::vector<goro::select_case> cases;
+  cases.push_back(on_recv(empty));
+  goro::select_case moved = on_recv(empty);
+  goro::select_case taker = std::move(moved);
+  cases.push_back(std::move(moved));  // NOLINT(bugprone-use-after-move): the point
+  EXPECT_THROW(select(cases), std::logic_error);
+  EXPECT_EQ(empty.size(), 0u);
+  goro::select_case def = otherwise();
+  goro::select_case def_taker = std::move(def);
+  std::vector<goro::select_case> with_default;
+  with_default.push_back(std::move(def_taker));
+  EXPECT_EQ(select(with_default), 0u);     // the case moved into is still a default
+  with_default.push_back(std::move(def));  // NOLINT(bugprone-use-after-move): the point
+  EXPECT_THROW(select(with_default), std::logic_error);
+  // Assignment moves the kind too.
+  goro::select_case assigned = on_recv(empty);
+  assigned = otherwise();
+  std::vector<goro::select_case> one;
+  one.push_back(std::move(assigned));
+  EXPECT_EQ(select(one), 0u);
+}
+
 TEST(SelectBasicsTest, RunTimeCaseKeepsItsOwnHandle) {
   std::vector<goro::select_case> cases;
   {

@@ -337,19 +337,33 @@ class select_case {
       : impl_(std::make_unique<detail::erased_case_of<detail::stop_case<F>>>(std::move(c))) {}
   template <class F>
   select_case(detail::default_case<F>&& c)  // NOLINT: implicit, for otherwise(...)
-      : default_([h = std::move(c.handler)]() mutable { detail::call_handler(h); }) {}
+      : default_([h = std::move(c.handler)]() mutable { detail::call_handler(h); }),
+        is_default_(true) {}
+  /// A moved-from select_case is no case at all: a select given one throws std::logic_error
+  /// before it looks at any channel (it would otherwise pass for an otherwise() case).
+  select_case(select_case&& other) noexcept
+      : impl_(std::move(other.impl_)),
+        default_(std::move(other.default_)),
+        is_default_(std::exchange(other.is_default_, false)) {}
+  select_case& operator=(select_case&& other) noexcept {
+    impl_ = std::move(other.impl_);
+    default_ = std::move(other.default_);
+    is_default_ = std::exchange(other.is_default_, false);
+    return *this;
+  }
 
  private:
   friend std::size_t select(std::span<select_case> cases);
-  std::unique_ptr<detail::erased_case> impl_;  // null for the default case
+  std::unique_ptr<detail::erased_case> impl_;  // null for the default case, and once moved from
   std::function<void()> default_;
+  bool is_default_ = false;  // an otherwise() case (not moved from)
 };
 
 /// The run-time form: as the variadic select, over cases built with on_recv, on_send, on_stop
 /// and otherwise. Returns the index in `cases` of the case performed. A std::vector<select_case>
-/// (or an array of them) converts to the span: `goro::select(cases)`. Throws
-/// std::invalid_argument, before it looks at any channel, given two otherwise() or two
-/// on_stop() cases.
+/// (or an array of them) converts to the span: `goro::select(cases)`. Throws, before it looks at
+/// any channel, std::invalid_argument given two otherwise() or two on_stop() cases, and
+/// std::logic_error given a select_case that was moved from.
 std::size_t select(std::span<select_case> cases);
 
 }  // namespace goro

@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -410,6 +412,8 @@ std::size_t select(std::span<select_case> cases) {
         }
         stop = token;
       }
+    } else if (!cases[i].is_default_) {
+      throw std::logic_error("goro::select: case " + std::to_string(i) + " was moved from");
     } else if (default_index == n) {
       default_index = i;
     } else {
