@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
@@ -292,6 +293,88 @@ TEST_P(SyncSharedMutexWorkersTest, WriterHandsOverToQueuedWriterAndReaders) {
   ASSERT_TRUE(finished.wait_for(2 * each));
   std::lock_guard lock(m);
   EXPECT_EQ(value, each);
+}
+
+// A shared_mutex's last user may delete it as soon as it has had it, even while the unlock that
+// freed it is still returning (as for std::shared_mutex; goro::mutex's own test has the story).
+// Here the test's thread is the last reader and a writer waits, so unlock_shared() takes the
+// slow path to hand the mutex over; the writer, cancelled at about the same moment, gives up,
+// then takes the mutex, frees it and deletes it. The spin sweeps the unlock across the writer's
+// giving up. unlock_shared() once dropped its count first and took the spinlock after: a writer
+// giving up meanwhile could find the mutex free and delete it while the unlock still waited for
+// the spinlock. This test did not catch that unaided on the 2-CPU development machine (the
+// writer had to win a window of some tens of nanoseconds, then outrun the unlock), only with
+// the window widened by a delay (see the commit); it stands guard over the order, under ASan.
+TEST_P(SyncSharedMutexWorkersTest, MayBeDestroyedByItsLastUserWhileAnUnlockSharedReturns) {
+  // Only ASan sees the freed mutex used; the other builds run fewer rounds for the logic.
+  const int rounds = static_cast<int>(scaled(goro_test::sanitized ? 3000 : 500));
+  goro::runtime rt{opts()};
+  // The reader is this thread, so that it runs beside the writer's fiber even on one worker.
+  for (int r = 0; r < rounds; ++r) {
+    auto* m = new goro::shared_mutex;
+    std::stop_source stop;
+    goro::wait_group writer_done;
+    writer_done.add(1);
+    m->lock_shared();
+    rt.go([m, token = stop.get_token(), &writer_done] {
+      if (m->lock(token)) m->unlock();
+      m->lock();  // free once the reader has unlocked: then nobody else touches it
+      m->unlock();
+      delete m;
+      writer_done.done();
+    });
+    // A waiting writer holds back new readers: that is how we see it has queued.
+    while (m->try_lock_shared()) {
+      m->unlock_shared();
+      std::this_thread::yield();
+    }
+    stop.request_stop();
+    spin_for(r * 37 % 1024 * 16);
+    m->unlock_shared();
+    writer_done.wait();
+  }
+}
+
+// As above for unlock(): the test's thread holds the mutex exclusively and a writer (even
+// rounds) or a reader (odd rounds) waits for it, cancelled at about the moment of the unlock; the
+// waiter then takes the mutex itself, frees it and deletes it. An unlock whose waiters had all
+// given up freed the mutex under the spinlock and released the spinlock after: a window of a few
+// instructions, which this test did not catch unaided, only with it widened by a delay (see the
+// commit); it stands guard over the order, under ASan.
+TEST_P(SyncSharedMutexWorkersTest, MayBeDestroyedByItsLastUserWhileAnUnlockReturns) {
+  const int rounds = static_cast<int>(scaled(goro_test::sanitized ? 3000 : 500));
+  goro::runtime rt{opts()};
+  // The unlocking owner is this thread, so that it runs beside the waiter's fiber.
+  for (int r = 0; r < rounds; ++r) {
+    auto* m = new goro::shared_mutex;
+    std::stop_source stop;
+    goro::wait_group waiter_done;
+    waiter_done.add(1);
+    m->lock();
+    const bool as_writer = r % 2 == 0;
+    const std::uint64_t parked_before = rt.metrics().fibers_parked;
+    rt.go([m, as_writer, token = stop.get_token(), &waiter_done] {
+      if (as_writer) {
+        if (m->lock(token)) m->unlock();
+        while (!m->try_lock()) goro::this_fiber::yield();
+        m->unlock();
+      } else {
+        if (m->lock_shared(token)) m->unlock_shared();
+        while (!m->try_lock_shared()) goro::this_fiber::yield();
+        m->unlock_shared();
+      }
+      delete m;
+      waiter_done.done();
+    });
+    // Let the waiter queue: the parked count rises once it has (with metrics built in).
+    for (int i = 0; i < 1000 && rt.metrics().fibers_parked <= parked_before; ++i) {
+      std::this_thread::yield();
+    }
+    stop.request_stop();
+    spin_for(r / 2 * 37 % 1024 * 16);
+    m->unlock();
+    waiter_done.wait();
+  }
 }
 
 }  // namespace

@@ -50,6 +50,14 @@ class event_count {
   int n_ = 0;
 };
 
+// Spins for `steps` steps without parking or yielding: a test sweeps a race across a window of
+// a few microseconds with it (round r spins r % k steps), where a sleep is far too coarse.
+inline void spin_for(int steps) {
+  std::atomic<int> done{0};
+  while (done.fetch_add(1, std::memory_order_relaxed) < steps) {
+  }
+}
+
 // Records the largest value a counter reached.
 inline void note_max(std::atomic<int>& max, int v) {
   int m = max.load();

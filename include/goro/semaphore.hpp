@@ -100,7 +100,9 @@ class counting_semaphore {
   explicit counting_semaphore(std::ptrdiff_t desired) : base_(desired, max()) {}
   counting_semaphore(const counting_semaphore&) = delete;
   counting_semaphore& operator=(const counting_semaphore&) = delete;
-  /// REQUIRES: no fiber or thread waiting on it.
+  /// REQUIRES: no fiber or thread waiting on it. That may be as soon as a permit it waits for
+  /// has been taken, before the release() that added the permit has returned: whoever takes
+  /// the last permit may delete it (a semaphore as a completion signal).
   ~counting_semaphore() = default;
 
   /// Adds `update` permits, waking that many waiters (first come, first served).

@@ -31,7 +31,9 @@ class shared_mutex {
   constexpr shared_mutex() noexcept = default;
   shared_mutex(const shared_mutex&) = delete;
   shared_mutex& operator=(const shared_mutex&) = delete;
-  /// REQUIRES: unlocked, and no fiber or thread waiting for it.
+  /// REQUIRES: unlocked, and no fiber or thread waiting for it. As for std::shared_mutex, that
+  /// may be as soon as the unlock() or unlock_shared() that freed it has freed it, before that
+  /// call has returned: the mutex's last user may delete it.
   ~shared_mutex() = default;
 
   // ---- exclusive (writer) ----
@@ -122,14 +124,22 @@ class shared_mutex {
   /// Releases one shared ownership. With no reader holding it, a fatal error:
   /// "goro::shared_mutex::unlock_shared: unlock of unlocked shared_mutex", then abort.
   void unlock_shared() noexcept {
-    // Release: the reader's critical section happens-before the writer that acquires next.
-    // Proof that no writer is stranded: a writer queues only in a CAS that sets writers_waiting
-    // while it sees readers; so the last reader's decrement either comes first (the writer's
-    // CAS then sees 0 readers and takes the mutex) or sees writers_waiting and grants.
-    const std::uint32_t s = state_.fetch_sub(1, std::memory_order_release);
-    if ((s & readers) == 0 || (s & (readers | writers_waiting)) == (writers_waiting | 1)) {
-      unlock_shared_slow(s);
+    // Relaxed load: a first guess, which the CAS checks.
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    // The last reader keeps its count while a writer waits, and hands the mutex over in the slow
+    // path, dropping its count in the same step (so that nobody can find the mutex free and
+    // destroy it while this call still has the spinlock to take). Proof that no writer is
+    // stranded: a writer queues only in a CAS that sets writers_waiting while it sees a holder;
+    // so the last reader's CAS either comes first (the writer's CAS then sees 0 readers and
+    // takes the mutex) or fails, and the reader then sees writers_waiting and grants.
+    while ((s & readers) != 0 && (s & (readers | writers_waiting)) != (writers_waiting | 1)) {
+      // Release: the reader's critical section happens-before the writer that acquires next.
+      if (state_.compare_exchange_weak(s, s - 1, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
+        return;
+      }
     }
+    unlock_shared_slow();
   }
 
  private:
@@ -144,9 +154,12 @@ class shared_mutex {
   // Both slow paths: take the mutex, as a writer or a reader, or queue and park within `limit`.
   bool acquire_slow(bool as_writer, const detail::wait_limit& limit);
   void unlock_slow() noexcept;
-  void unlock_shared_slow(std::uint32_t before) noexcept;
-  detail::sync_node* admit_readers_locked(std::uint32_t clear) noexcept GORO_REQUIRES(lock_);
-  detail::sync_node* grant_locked() noexcept GORO_REQUIRES(lock_);
+  void unlock_shared_slow() noexcept;
+  // Hand-overs under lock_, from a caller that holds the mutex as `held` (writer, the last
+  // reader's 1, or 0 for a writer giving up, which holds nothing): src/sync/shared_mutex.cpp.
+  detail::sync_node* admit_readers_locked(std::uint32_t held) noexcept GORO_REQUIRES(lock_);
+  detail::sync_node* grant_writer_locked(std::uint32_t held) noexcept GORO_REQUIRES(lock_);
+  detail::sync_node* readers_behind_locked() noexcept GORO_REQUIRES(lock_);
 
   std::atomic<std::uint32_t> state_{0};
   detail::spinlock lock_;  // guards both queues and the *_waiting flags
