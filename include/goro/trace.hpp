@@ -31,7 +31,8 @@ void trace_start(std::ostream& out, const trace_options& opts = {});
 void trace_start(const std::string& path, const trace_options& opts = {});
 /// Stops the trace and writes it (a JSON object with "traceEvents"); returns false, writing
 /// nothing, if no trace runs. Fibers running meanwhile go on; their slices are cut at the
-/// stop. Callable from any thread or fiber.
+/// stop. If writing throws (a stream with exceptions set, std::bad_alloc), the exception
+/// propagates and the trace is stopped all the same. Callable from any thread or fiber.
 bool trace_stop();
 
 }  // namespace goro
