@@ -7,6 +7,12 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -225,6 +231,48 @@ TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {
                                  std::to_string(locker_line) + " "))
       << text;
   m.unlock();
+  never.close();
+}
+
+// A fiber spawned from a function whose name is long (a template's arguments are part of it)
+// parks on `never`; `name` gets the name goro records for its site.
+template <class LongType>
+void spawn_parked_from_a_long_named_function(goro::runtime& rt, goro::chan<int> never,
+                                             goro::wait_group& parked, std::string& name, int& line,
+                                             LongType) {
+#if defined(__cpp_lib_source_location)
+  name = std::source_location::current().function_name();  // what go() records here
+#endif
+  line = __LINE__ + 1;
+  rt.go([never, &parked]() mutable {
+    parked.done();
+    never.recv();
+  });
+}
+
+// The spawn site is written whole however long the function's name (GCC's names of template
+// instances run to thousands of characters), and its line ends: the dump wrote each line
+// through a 1 KiB buffer, which cut the name and the newline after it.
+TEST(Dump, WritesALongSpawnSiteWholeAndEndsItsLine) {
+  goro::runtime rt(goro::options{.workers = 1});
+  goro::chan<int> never;
+  goro::wait_group parked;
+  parked.add(1);
+  std::string name;
+  int line = 0;
+  spawn_parked_from_a_long_named_function(rt, never, parked, name, line,
+                                          std::make_integer_sequence<int, 600>{});
+  parked.wait();
+  if (name.size() < 2000) {  // Clang names a function without its template's arguments
+    never.close();
+    GTEST_SKIP() << "the compiler's name of the function is short: " << name;
+  }
+  std::ostringstream out;
+  goro::dump(out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("diag_test.cpp:" + std::to_string(line) + " in " + name + "\n"),
+            std::string::npos)
+      << text;
   never.close();
 }
 

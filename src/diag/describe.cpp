@@ -21,6 +21,7 @@
 namespace goro::detail {
 namespace {
 
+// Formats at most 1023 characters: for numbers and short texts, not for names of the program's.
 void appendf(std::string& out, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void appendf(std::string& out, const char* format, ...) {
   char buf[1024];
@@ -90,8 +91,13 @@ void describe_fibers(std::string& out, bool with_state, bool with_stacks) {
       if (l.state == fiber_state::parked) append_wait(out, l.why, l.object, l.since);
       out += "]:\n";
       if (with_stacks && l.state == fiber_state::parked) append_parked_stack(out, *l.record);
-      appendf(out, "\tcreated at %s:%u in %s\n", l.site.file_name(),
-              static_cast<unsigned>(l.site.line()), l.site.function_name());
+      // Not through appendf's buffer: a function's name (a template's, with its arguments)
+      // can be longer than any buffer, and was cut there, with the line's end.
+      out += "\tcreated at ";
+      out += l.site.file_name();
+      appendf(out, ":%u in ", static_cast<unsigned>(l.site.line()));
+      out += l.site.function_name();
+      out += '\n';
     }
   }
   const long main_tid = static_cast<long>(::getpid());
