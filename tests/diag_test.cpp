@@ -5,8 +5,16 @@
 // program with its state, what it waits on and its site.
 #include <chrono>
 #include <regex>
+#include <set>
+#include <span>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -225,6 +233,113 @@ TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {
                                  std::to_string(locker_line) + " "))
       << text;
   m.unlock();
+  never.close();
+}
+
+// Writes over 8 KiB of the calling fiber's stack below its caller's frame, as any deep call
+// does: what a returned select left there is gone.
+__attribute__((noinline)) void overwrite_the_stack_below() {
+  volatile unsigned char garbage[8192];
+  for (unsigned char& b : const_cast<unsigned char(&)[8192]>(garbage)) b = 0xa5;
+}
+
+// A select's cases are described from its stack frame (and, for the run-time form, from the
+// vector of its cases) while the dump runs: a select that is woken and returns meanwhile must
+// not make the dump follow what its frame held then (a pointer to a freed vector, or to
+// anything the stack holds since: a crash). Fibers park in selects, the compile-time form and
+// the run-time one, on a channel a feeder sends on every millisecond; each woken one writes over
+// its stack and computes a moment before its next select, while this thread dumps (a
+// dump of parked fibers takes milliseconds each: their stacks are walked).
+TEST(Dump, SelectsThatWakeWhileItRunsAreReadSafely) {
+  goro::runtime rt(goro::options{.workers = 2});
+  goro::chan<int> tick;
+  goro::chan<int> quit;
+  goro::wait_group finished;
+  constexpr int fibers = 8;
+  finished.add(fibers + 1);
+  for (int i = 0; i < fibers; ++i) {
+    rt.go([tick, quit, &finished, runtime_form = i % 2 == 0] {
+      for (bool more = true; more;) {
+        if (runtime_form) {
+          std::vector<goro::select_case> cases;
+          cases.emplace_back(goro::on_recv(tick));
+          cases.emplace_back(goro::on_recv(quit));
+          more = goro::select(std::span(cases)) == 0;
+        } else {
+          more = goro::select(goro::on_recv(tick), goro::on_recv(quit)) == 0;
+        }
+        overwrite_the_stack_below();
+        // Computes for a moment (no call that would write its frames where the select's were).
+        const auto busy_until = std::chrono::steady_clock::now() + 2ms;
+        while (more && std::chrono::steady_clock::now() < busy_until) {
+        }
+      }
+      finished.done();
+    });
+  }
+  rt.go([tick, quit, &finished] {
+    while (goro::select(goro::on_send(tick, 1), goro::on_recv(quit)) == 0) {
+      goro::this_fiber::sleep_for(1ms);
+    }
+    finished.done();
+  });
+  // Every select waits on tick and quit: one description, whichever fiber and dump it is in.
+  std::set<std::string> described;
+  const std::regex select_case_list("\\[parked: select (\\[[^\\]]*\\])");
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  while (std::chrono::steady_clock::now() < until) {
+    std::ostringstream out;
+    goro::dump(out);
+    const std::string text = out.str();
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), select_case_list);
+         it != std::sregex_iterator(); ++it) {
+      described.insert((*it)[1].str());
+    }
+  }
+  quit.close();
+  finished.wait();
+  EXPECT_EQ(described.size(), 1u) << ::testing::PrintToString(described);
+}
+
+// A fiber spawned from a function whose name is long (a template's arguments are part of it)
+// parks on `never`; `name` gets the name goro records for its site.
+template <class LongType>
+void spawn_parked_from_a_long_named_function(goro::runtime& rt, goro::chan<int> never,
+                                             goro::wait_group& parked, std::string& name, int& line,
+                                             LongType) {
+#if defined(__cpp_lib_source_location)
+  name = std::source_location::current().function_name();  // what go() records here
+#endif
+  line = __LINE__ + 1;
+  rt.go([never, &parked]() mutable {
+    parked.done();
+    never.recv();
+  });
+}
+
+// The spawn site is written whole however long the function's name (GCC's names of template
+// instances run to thousands of characters), and its line ends: the dump wrote each line
+// through a 1 KiB buffer, which cut the name and the newline after it.
+TEST(Dump, WritesALongSpawnSiteWholeAndEndsItsLine) {
+  goro::runtime rt(goro::options{.workers = 1});
+  goro::chan<int> never;
+  goro::wait_group parked;
+  parked.add(1);
+  std::string name;
+  int line = 0;
+  spawn_parked_from_a_long_named_function(rt, never, parked, name, line,
+                                          std::make_integer_sequence<int, 600>{});
+  parked.wait();
+  if (name.size() < 2000) {  // Clang names a function without its template's arguments
+    never.close();
+    GTEST_SKIP() << "the compiler's name of the function is short: " << name;
+  }
+  std::ostringstream out;
+  goro::dump(out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("diag_test.cpp:" + std::to_string(line) + " in " + name + "\n"),
+            std::string::npos)
+      << text;
   never.close();
 }
 

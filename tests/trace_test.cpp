@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <streambuf>
 #include <string>
 #include <utility>
 #include <vector>
@@ -357,6 +358,27 @@ TEST(TraceApiTest, SecondStartThrowsAndAFileIsWritten) {
   EXPECT_FALSE(t.tracks.empty());  // the runtime destroyed meanwhile left its slices
   std::remove(path.c_str());
   EXPECT_THROW(goro::trace_start("/nonexistent-dir/trace.json"), std::runtime_error);
+}
+
+// A trace_stop whose writing throws (a stream that reports its errors by exceptions) still
+// stops the trace: the exception propagates, and the next trace_start starts a new trace. The
+// stream was kept as the running trace's, so every later trace_start threw "a trace is
+// already running" and every trace_stop wrote an empty trace to the broken stream again.
+TEST(TraceApiTest, AStopWhoseWritingThrowsStillEndsTheTrace) {
+  struct failing_buffer : std::streambuf {
+    int_type overflow(int_type) override { return traits_type::eof(); }
+    std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+  };
+  failing_buffer buffer;
+  std::ostream broken(&buffer);
+  broken.exceptions(std::ios::badbit);
+  goro::trace_start(broken);
+  EXPECT_THROW(goro::trace_stop(), std::ios_base::failure);
+  EXPECT_FALSE(goro::trace_stop());  // no trace runs
+  std::ostringstream next;
+  ASSERT_NO_THROW(goro::trace_start(next));
+  EXPECT_TRUE(goro::trace_stop());
+  expect_well_formed(parse(next.str()));
 }
 
 // GORO_TRACE=path traces a program that never calls trace_start, from its first runtime to its

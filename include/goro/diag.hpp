@@ -18,6 +18,8 @@ namespace goro {
 /// runtime measures stack use (options::stack_watermark), stack_high_water(). Callable from any
 /// thread or fiber. Exact for fibers that stay parked while it runs: nothing is stopped, so a
 /// fiber that wakes meanwhile is shown as it happened to be read (its trace may be cut short).
+/// Slow: about 2 ms per parked fiber (its stack trace), during which a plain thread about to
+/// block in goro, and a runtime being made or destroyed, wait for it (docs/diagnostics.md).
 void dump(std::ostream& out);
 
 /// The most stack the finished fibers of one spawn site used, as measured with

@@ -23,15 +23,17 @@ struct trace_options {
 
 /// Starts tracing every runtime, and every runtime made before trace_stop(); the JSON goes to
 /// `out` when trace_stop() is called, so `out` must live until then. Throws std::logic_error
-/// if a trace runs already, std::bad_alloc if the buffers cannot be had. Callable from any
-/// thread or fiber.
+/// if a trace runs already, std::bad_alloc if the buffers cannot be had (std::length_error
+/// for an events_per_worker past what a std::vector can hold). Callable from any thread or
+/// fiber.
 void trace_start(std::ostream& out, const trace_options& opts = {});
 /// As trace_start(std::ostream&), to the file at `path`, created (or truncated) now; throws
 /// std::runtime_error, naming it, if it cannot be opened.
 void trace_start(const std::string& path, const trace_options& opts = {});
 /// Stops the trace and writes it (a JSON object with "traceEvents"); returns false, writing
 /// nothing, if no trace runs. Fibers running meanwhile go on; their slices are cut at the
-/// stop. Callable from any thread or fiber.
+/// stop. If writing throws (a stream with exceptions set, std::bad_alloc), the exception
+/// propagates and the trace is stopped all the same. Callable from any thread or fiber.
 bool trace_stop();
 
 }  // namespace goro

@@ -30,33 +30,52 @@
 namespace goro::detail {
 namespace {
 
-// What a parked select waits on, for the diagnostics: its cases, "recv 0x.. send 0x..".
+// What a parked select waits on, for the diagnostics: its cases, "recv 0x.., send 0x..". A copy
+// of the first cases, made as the select parks, in its own frame: the dump reads it while the
+// select may be woken and return (its ops gone, its frame written over), so nothing here is a
+// pointer to follow (describe_select reads garbage then, never freed or unmapped memory).
 struct select_cases {
-  const select_op* ops;
-  std::size_t n;
+  static constexpr std::size_t shown = 8;
+  std::size_t n;  // cases in all
+  struct {
+    const void* ch;
+    select_kind kind;
+  } cases[shown];
+
+  select_cases(const select_op* ops, std::size_t count) noexcept : n(count) {
+    for (std::size_t i = 0; i < std::min(count, shown); ++i) cases[i] = {ops[i].ch, ops[i].kind};
+  }
 };
 
-void describe_select(const void* object, char* out, std::size_t size) noexcept {
+// Not instrumented by ASan: the frame it reads may be another fiber's, in use again, redzones
+// and all (the dump's race, above).
+__attribute__((no_sanitize("address"))) void describe_select(const void* object, char* out,
+                                                             std::size_t size) noexcept {
   const auto* c = static_cast<const select_cases*>(object);
+  const std::size_t n = c->n;
   std::size_t used = 0;
   out[0] = '\0';
-  for (std::size_t i = 0; i < c->n && used + 1 < size; ++i) {
-    const select_op& op = c->ops[i];
-    const char* what = op.kind == select_kind::recv   ? "recv"
-                       : op.kind == select_kind::send ? "send"
-                       : op.kind == select_kind::stop ? "stop"
-                                                      : nullptr;
+  for (std::size_t i = 0; i < std::min(n, select_cases::shown) && used + 1 < size; ++i) {
+    const void* const ch = c->cases[i].ch;
+    const select_kind kind = c->cases[i].kind;
+    const char* what = kind == select_kind::recv   ? "recv"
+                       : kind == select_kind::send ? "send"
+                       : kind == select_kind::stop ? "stop"
+                                                   : nullptr;
     if (what == nullptr) continue;
-    const int k = op.kind == select_kind::stop
-                      ? std::snprintf(out + used, size - used, "%s%s", used ? ", " : "", what)
-                      : std::snprintf(out + used, size - used, "%s%s %p", used ? ", " : "", what,
-                                      static_cast<const void*>(op.ch));
+    const int k =
+        kind == select_kind::stop
+            ? std::snprintf(out + used, size - used, "%s%s", used ? ", " : "", what)
+            : std::snprintf(out + used, size - used, "%s%s %p", used ? ", " : "", what, ch);
     if (k < 0) break;
     used = std::min(size - 1, used + static_cast<std::size_t>(k));
   }
+  if (n > select_cases::shown && used + 1 < size) {
+    std::snprintf(out + used, size - used, ", ... (%zu cases)", n);
+  }
 }
 
-constexpr wait_reason select_wait{"select", false, false, describe_select};
+constexpr wait_reason select_wait{"select", false, false, describe_select, sizeof(select_cases)};
 
 // A seed for one thread's generator, never 0: 64 bits from the kernel (getrandom(2); a
 // thread's first select pays the system call, once), else the clock, mixed with a process-wide
@@ -346,7 +365,7 @@ again:
   }
 
   // Pass 2: wait on every channel at once.
-  const select_cases cases{ops, n};
+  const select_cases cases(ops, n);
   waiter w(select_wait, &cases);
   scratch.init_nodes();
   // In poll order, so cases on one channel are queued in random order too (a receiver then

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "diag/trace.hpp"
@@ -253,12 +254,14 @@ bool trace_stop() {
   sink& s = the_sink();
   std::lock_guard lock(s.mu);
   if (s.out == nullptr) return false;
+  // The sink is let go of before the writing, which may throw (the stream's exceptions, or no
+  // memory for the JSON): the trace is over either way, and the next trace_start starts one.
+  std::ostream& out = *std::exchange(s.out, nullptr);
+  const std::unique_ptr<std::ofstream> file = std::move(s.file);
   std::vector<trace_track> tracks = detail::trace_session::get().stop();
   const std::uint64_t stop_ns = detail::trace_now_ns();
-  *s.out << to_json(tracks, s.start_ns, stop_ns);
-  s.out->flush();
-  s.out = nullptr;
-  s.file.reset();
+  out << to_json(tracks, s.start_ns, stop_ns);
+  out.flush();
   return true;
 }
 
@@ -274,7 +277,13 @@ void start_trace_from_environment() noexcept {
       // Registered after the sink and the session exist, so it runs before they are destroyed;
       // and after the default runtime's stop_at_exit, so it runs first, with its workers still
       // there to be cut at the stop.
-      std::atexit([] { trace_stop(); });
+      std::atexit([] {
+        try {
+          trace_stop();
+        } catch (const std::exception& e) {  // an exception may not leave an atexit handler
+          std::fprintf(stderr, "goro: GORO_TRACE: %s; trace not written\n", e.what());
+        }
+      });
     } catch (const std::exception& e) {
       std::fprintf(stderr, "goro: GORO_TRACE=%s: %s; not tracing\n", path, e.what());
     }

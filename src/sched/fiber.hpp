@@ -49,8 +49,11 @@ struct wait_reason {
   bool object_is_fd = false;  // the object is a descriptor number, not an address
   bool timed = false;         // ends by itself (a sleep): never part of a deadlock
   // Where set, says more of `object` than its address (a select's cases): writes at most
-  // `size` bytes, NUL included, to `out`. Called only while the waiter is parked.
+  // `size` bytes, NUL included, to `out`, reading only the object_size bytes at `object` (no
+  // pointer in them is followed). For a fiber, the object lies on its stack, and the dump may
+  // call this after the fiber woke (src/diag/describe.cpp): what it reads may then be anything.
   void (*describe)(const void* object, char* out, std::size_t size) noexcept = nullptr;
+  std::size_t object_size = 0;
 };
 
 enum class fiber_state : std::uint8_t { created, runnable, running, parked, finished };
