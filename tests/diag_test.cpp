@@ -4,6 +4,7 @@
 // program that can still make progress; its modes; goro::dump lists every fiber of a known
 // program with its state, what it waits on and its site.
 #include <chrono>
+#include <cstring>
 #include <regex>
 #include <set>
 #include <span>
@@ -188,6 +189,20 @@ TEST(SigquitDump, LeavesASignalTheApplicationOwns) {
   const auto r = run_deadlock("sigquit_owned");
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   EXPECT_EQ(r.err, "");
+}
+
+// The dump streams a fiber record's spawn site as strings, and may read a record not yet
+// written (zeroed memory). libstdc++'s std::source_location gives "" there; the stand-in used
+// where it is missing (Clang 14) gave null, and the dump crashed in strlen (under Clang's TSan,
+// HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, 2 runs of 3).
+TEST(Dump, AZeroedSpawnSiteReadsAsEmptyNames) {
+  alignas(goro::detail::spawn_site) unsigned char bytes[sizeof(goro::detail::spawn_site)] = {};
+  goro::detail::spawn_site site;
+  std::memcpy(static_cast<void*>(&site), bytes, sizeof site);
+  ASSERT_NE(site.file_name(), nullptr);
+  ASSERT_NE(site.function_name(), nullptr);
+  EXPECT_STREQ(site.file_name(), "");
+  EXPECT_STREQ(site.function_name(), "");
 }
 
 TEST(Dump, ListsEveryFiberWithStateWaitAndSite) {

@@ -30,8 +30,13 @@ struct spawn_site {
     s.line_ = line;
     return s;
   }
-  constexpr const char* file_name() const noexcept { return file_; }
-  constexpr const char* function_name() const noexcept { return function_; }
+  // Never null, as libstdc++'s std::source_location gives "" for an empty one: a dump may read
+  // the site of a fiber record not yet written (zeroed memory), and streams it as a string
+  // (under Clang, dumps racing fibers' creation crashed in strlen on a null name).
+  constexpr const char* file_name() const noexcept { return file_ != nullptr ? file_ : ""; }
+  constexpr const char* function_name() const noexcept {
+    return function_ != nullptr ? function_ : "";
+  }
   constexpr unsigned line() const noexcept { return line_; }
 
  private:
