@@ -19,6 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "platform/asymmetric_fence.hpp"
+#include "sched/fiber.hpp"
+
 #if GORO_HAVE_LIBUNWIND && defined(__x86_64__)
 #define UNW_LOCAL_ONLY
 #include <cxxabi.h>
@@ -92,10 +95,55 @@ void append_frame(std::string& out, const unwind_api& unw, unw_cursor_t& cursor)
 
 }  // namespace
 
+namespace {
+
+// Holds `f` where it is for the length of a walk of its stack: a switch to it waits until the
+// hold ends (fiber::start_running). Without it, a fiber resumed mid-walk ran over the frames
+// libunwind was reading, and the walk followed what it found there into unmapped memory
+// (HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, built by Clang under TSan:
+// a SEGV in _ULx86_64_step, 2 runs of 4). The heavy side of an asymmetric Dekker pair with
+// start_running: after the fence, either the fiber is seen running (and not walked) or the
+// switch to it sees the hold.
+class walk_hold {
+ public:
+  explicit walk_hold(const fiber& f) noexcept : f_(f) {
+    stack_walks.fetch_add(1, std::memory_order_relaxed);
+    f_.walk_held.store(true, std::memory_order_relaxed);
+    heavy_fence();
+  }
+  walk_hold(const walk_hold&) = delete;
+  walk_hold& operator=(const walk_hold&) = delete;
+  ~walk_hold() {
+    f_.walk_held.store(false, std::memory_order_release);
+    stack_walks.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // Whether the fiber is suspended and stays so while held: parked, or queued to run.
+  bool suspended() const noexcept {
+    const fiber_state s = f_.state.load(std::memory_order_acquire);
+    return s == fiber_state::parked || s == fiber_state::runnable;
+  }
+
+ private:
+  const fiber& f_;
+};
+
+}  // namespace
+
 void append_parked_stack(std::string& out, const fiber& f) {
   const unwind_api* unw = unwinder();
   if (unw == nullptr) {
     out += "\t(no stack trace: libunwind.so.8 could not be loaded)\n";
+    return;
+  }
+  // The hold needs asymmetric fences (membarrier(2)); without them every switch would pay a
+  // full fence for it, so there is no trace rather than an unsafe one.
+  if (!asymmetric_fences()) {
+    out += "\t(no stack trace: it needs membarrier(2), which this kernel refused)\n";
+    return;
+  }
+  const walk_hold hold(f);
+  if (!hold.suspended()) {
+    out += "\t(it woke meanwhile)\n";
     return;
   }
   const auto* saved = static_cast<const std::uint64_t*>(f.ctx.fctx);
