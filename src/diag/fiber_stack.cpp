@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "platform/asymmetric_fence.hpp"
+#include "platform/context.hpp"
 #include "sched/fiber.hpp"
 
 #if GORO_HAVE_LIBUNWIND && defined(__x86_64__)
@@ -98,23 +99,23 @@ void append_frame(std::string& out, const unwind_api& unw, unw_cursor_t& cursor)
 namespace {
 
 // Holds `f` where it is for the length of a walk of its stack: a switch to it waits until the
-// hold ends (fiber::start_running). Without it, a fiber resumed mid-walk ran over the frames
-// libunwind was reading, and the walk followed what it found there into unmapped memory
+// hold ends (stack_walks, platform/context.hpp). Without it, a fiber resumed mid-walk ran over the
+// frames libunwind was reading, and the walk followed what it found there into unmapped memory
 // (HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, built by Clang under TSan:
 // a SEGV in _ULx86_64_step, 2 runs of 4). The heavy side of an asymmetric Dekker pair with
-// start_running: after the fence, either the fiber is seen running (and not walked) or the
+// the switch: after the fence, either the fiber is seen running (and not walked) or the
 // switch to it sees the hold.
 class walk_hold {
  public:
   explicit walk_hold(const fiber& f) noexcept : f_(f) {
     stack_walks.fetch_add(1, std::memory_order_relaxed);
-    f_.walk_held.store(true, std::memory_order_relaxed);
+    f_.ctx.walk_held.store(true, std::memory_order_relaxed);
     heavy_fence();
   }
   walk_hold(const walk_hold&) = delete;
   walk_hold& operator=(const walk_hold&) = delete;
   ~walk_hold() {
-    f_.walk_held.store(false, std::memory_order_release);
+    f_.ctx.walk_held.store(false, std::memory_order_release);
     stack_walks.fetch_sub(1, std::memory_order_relaxed);
   }
   // Whether the fiber is suspended and stays so while held: parked, or queued to run.

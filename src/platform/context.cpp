@@ -43,6 +43,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 #include "goro/detail/check.hpp"
+#include "platform/cpu.hpp"
 #include "platform/fatal.hpp"
 #include "platform/sanitizers.hpp"
 
@@ -125,6 +126,11 @@ void exchange_eh_state(exec_context& from, exec_context& to, bool from_finished)
   to.thread_eh = thread;
 }
 
+// A walk of `to`'s stack is under way (stack_walks): wait until it is done.
+[[gnu::noinline, gnu::cold]] void wait_out_walk(const exec_context& to) noexcept {
+  while (to.walk_held.load(std::memory_order_acquire)) cpu_relax();
+}
+
 void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* arg,
                bool from_finished) noexcept {
   switch_record rec{&from, &to, hook, arg};
@@ -135,6 +141,8 @@ void do_switch(exec_context& from, exec_context& to, arrival_hook hook, void* ar
   // another thread) then finds nothing to walk, not the registers of its last suspension,
   // which its frames have overwritten since: following those walked into never-written stack
   // (HttpAdversarialDiag.ConcurrentFromThreadsWhileFibersComeAndGo, a SEGV in libunwind).
+  if (stack_walks.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    wait_out_walk(to);
   void* const saved = to.fctx;
   to.fctx = nullptr;
   if (to.fresh) {

@@ -7,7 +7,9 @@
 // fiber").
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace goro::detail {
 
@@ -35,7 +37,20 @@ struct exec_context {
   void* tsan_fiber = nullptr;         // ThreadSanitizer's fiber handle.
   cxa_eh_state eh;                    // Its exception state while suspended.
   cxa_eh_state* thread_eh = nullptr;  // While it runs: the running thread's __cxa_eh_globals.
+  // Set while another thread walks this context's stack (the dump's stack traces): a switch to
+  // it waits until the walk is done (see stack_walks). Mutable: walkers hold records const.
+  mutable std::atomic<bool> walk_held{false};
 };
+
+// Stack walks in progress (diag/fiber_stack.cpp). While it is non-zero, every switch waits out
+// a walk of the context it resumes (exec_context::walk_held) before it touches that context.
+// The light side of an asymmetric Dekker pair (platform/asymmetric_fence.hpp) with the walker,
+// which sets walk_held, counts itself here and makes a heavy fence before it reads whether the
+// context's owner still lets it be walked: the switching thread's earlier store (its fiber's
+// state, running) and this load are ordered by the call into the switch, opaque to the
+// compiler, and by the walker's membarrier for the CPU. Walks happen only with asymmetric
+// fences on, so it stays 0 otherwise. docs/diagnostics.md, "Stack traces".
+inline std::atomic<std::uint32_t> stack_walks{0};
 
 // Runs once the switch has happened, on the new stack, before the new context continues.
 using arrival_hook = void (*)(void* arg);

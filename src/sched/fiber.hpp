@@ -26,7 +26,6 @@
 
 #include "goro/detail/hardware.hpp"
 #include "platform/context.hpp"
-#include "platform/cpu.hpp"
 #include "sched/counters.hpp"
 #include "stack/stack_pool.hpp"
 
@@ -61,12 +60,6 @@ enum class fiber_state : std::uint8_t { created, runnable, running, parked, fini
 
 const char* to_string(fiber_state s) noexcept;
 
-// Stack walks in progress (the dump's stack traces, diag/fiber_stack.cpp). While it is non-zero,
-// a switch to a fiber first waits out a walk of that fiber's stack (fiber::walk_held). Walks
-// happen only with asymmetric fences on, so it stays 0 otherwise. docs/diagnostics.md, "Stack
-// traces".
-inline std::atomic<std::uint32_t> stack_walks{0};
-
 struct fiber {
   exec_context ctx;
   scheduler* sched;
@@ -97,23 +90,11 @@ struct fiber {
       transition_failed(fiber_state::runnable, fiber_state::running);
     }
 #endif
+    // Then the switch waits out any walk of its stack (stack_walks, platform/context.hpp).
     state.store(fiber_state::running, std::memory_order_relaxed);
-    // The light side of an asymmetric Dekker pair with a stack walk (its heavy_fence after it
-    // sets walk_held): either the walker sees this fiber running and does not walk, or we see
-    // its hold and wait until the walk is done. A compiler barrier: walks happen only where
-    // asymmetric fences are on. A relaxed load and a branch on every switch.
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (stack_walks.load(std::memory_order_relaxed) != 0) [[unlikely]]
-      wait_out_walk();
   }
-  // Set by a dump while it walks this fiber's stack (diag/fiber_stack.cpp); mutable, since the
-  // dump holds its records const.
-  mutable std::atomic<bool> walk_held{false};
 
  private:
-  [[gnu::noinline, gnu::cold]] void wait_out_walk() const noexcept {
-    while (walk_held.load(std::memory_order_acquire)) cpu_relax();
-  }
   [[noreturn]] void transition_failed(fiber_state from, fiber_state to) const noexcept;
 };
 
