@@ -94,10 +94,6 @@ void append_frame(std::string& out, const unwind_api& unw, unw_cursor_t& cursor)
   out += tail;
 }
 
-}  // namespace
-
-namespace {
-
 // Holds `f` where it is for the length of a walk of its stack: a switch to it waits until the
 // hold ends (stack_walks, platform/context.hpp). Without it, a fiber resumed mid-walk ran over the
 // frames libunwind was reading, and the walk followed what it found there into unmapped memory
@@ -107,6 +103,9 @@ namespace {
 // switch to it sees the hold.
 class walk_hold {
  public:
+  // Relaxed: the heavy fence after them orders both stores before the state read, and before
+  // every switch's later load (the Dekker pair); the release at the end orders the walk's reads
+  // before the switch that waited for it.
   explicit walk_hold(const fiber& f) noexcept : f_(f) {
     stack_walks.fetch_add(1, std::memory_order_relaxed);
     f_.ctx.walk_held.store(true, std::memory_order_relaxed);
